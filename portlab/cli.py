@@ -1,0 +1,61 @@
+"""``portlab`` on the command line: one parser, a sub-command per module in
+:mod:`portlab.commands`.  Every failure a user can cause ends here as one line on
+stderr and the exit status :mod:`portlab.errors` documents; never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Optional, Sequence
+
+from . import __version__
+from .errors import EXIT_BAD_INPUT, PortlabError
+
+# Sub-command modules, imported only when the parser is built so that
+# `portlab lookup` does not pay for the scanner's imports.
+COMMANDS = ("lookup", "scan", "show", "lab", "record")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse prints a usage block on error; we promise one line."""
+
+    def error(self, message: str) -> "NoReturn":  # type: ignore[name-defined]
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="portlab", description="Ports, port scanning and firewalls, for learning.")
+    parser.add_argument("--version", action="version", version=f"portlab {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
+    sub.required = True
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"portlab.commands.{name}")
+        except ModuleNotFoundError as err:
+            if err.name == f"portlab.commands.{name}":
+                continue  # that command is not built yet
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except PortlabError as err:
+        print(f"portlab {args.command}: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print(f"portlab {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # `portlab lookup tcp | head`: the reader went away, which is not an error.
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""The contract between the scan engine and the things that send packets.
+
+Like httpx's transports: one small base class, one small backend per way of
+asking a port a question (connect / raw / sim / replay).  A transport does I/O and
+nothing else; it never decides a port's state.  It reports one :class:`Exchange`
+per probe, and the engine classifies it with :func:`portlab.states.classify`.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Callable, ClassVar, Optional, Sequence
+
+from ..states import Probe, Reply, ScanType
+from ..timing import Timing
+
+
+@dataclass(frozen=True, slots=True)
+class TraceEvent:
+    """One packet (or socket call) kept for teaching: ``t`` is seconds since the scan started."""
+
+    t: float
+    direction: str          # "sent" or "recv"
+    summary: str            # e.g. "SYN 10.77.0.1:40312 > 10.77.0.2:22", "ICMP port-unreach"
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """Everything a transport learned about one probe, after its retries."""
+
+    probe: Probe
+    reply: Reply
+    tries: int = 1                              # probes sent (1 + retries)
+    rtt: Optional[float] = None                 # seconds from the answered try to its reply
+    trace: tuple[TraceEvent, ...] = field(default=())
+
+
+Report = Callable[[Exchange], None]
+
+
+class Transport(abc.ABC):
+    name: ClassVar[str]
+    scan_types: ClassVar[frozenset[ScanType]]
+
+    #: Set by a transport whose clock is not the wall clock (the simulator): the
+    #: time the scan *would* have taken.  The engine reports it as elapsed_s.
+    virtual_elapsed: Optional[float] = None
+
+    def check(self, scan_type: ScanType) -> None:
+        """Raise MissingPrivilege / BadInput before anything is sent, if this cannot run."""
+
+    @abc.abstractmethod
+    async def run(self, probes: Sequence[Probe], timing: Timing, report: Report) -> None:
+        """Ask every probe, calling *report* exactly once per probe.
+
+        Retries, timeouts, pacing and concurrency are the transport's business.
+        Cancellation (the task being cancelled) must close every socket it opened.
+        """
