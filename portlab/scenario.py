@@ -1,0 +1,1013 @@
+"""The scenario model: a small network described once, in TOML, for the simulator and the lab.
+
+Pure: reading text and building frozen dataclasses, no sockets and no subprocesses.
+``docs/scenario-format.md`` is the schema; this module is its only reader and writer.
+Every mistake in a file becomes one :class:`~portlab.errors.BadInput` line,
+``FILE: KEY.PATH: what is wrong (expected ...)``, because a typo in a firewall rule
+must never silently build a different network.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import math
+import re
+import sys
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+from typing import Any, Iterable, Iterator, NoReturn, Optional, Sequence, Union
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+from .errors import BadInput
+
+__all__ = [
+    "PortSet", "Rule", "Firewall", "Network", "Scanner", "Host", "Interface", "Forward",
+    "Nat", "Router", "Scenario", "load", "loads", "to_toml", "shipped", "match_address",
+    "ACTIONS", "REJECT_TYPES", "NAT_BEHAVIOURS", "PORT_ALLOCATIONS", "FIREWALL_STYLES",
+    "AZURE_TAGS", "SCENARIO_DIR",
+]
+
+ACTIONS = ("accept", "drop", "reject")
+# The order of DESIGN.md's measured table; the first is what a plain `reject` sends.
+REJECT_TYPES = (
+    "port-unreachable", "tcp-reset", "host-unreachable", "admin-prohibited",
+    "net-unreachable", "host-prohibited", "net-prohibited", "prot-unreachable",
+)
+FIREWALL_STYLES = ("nftables", "aws-sg", "azure-nsg")
+NAT_BEHAVIOURS = ("endpoint-independent", "address-dependent", "address-and-port-dependent")
+PORT_ALLOCATIONS = ("preserve", "sequential", "random")
+AZURE_TAGS = ("VirtualNetwork", "Internet")
+# Azure's AzureLoadBalancer service tag stands for this one address (the platform's
+# health probes).  No scenario network may hold it, so the default rule that allows
+# it matches nothing in a scenario, as the format promises, while keeping the
+# contract's types (a CIDR, not a third tag the simulator and the lab would need to know).
+AZURE_LOAD_BALANCER = IPv4Network("168.63.129.16/32")
+
+# Scenario networks become the scanner's default scope, so they must be ranges that
+# no one owns on the Internet: a scenario must never make a public address look scannable.
+ALLOWED_RANGES = tuple(IPv4Network(c) for c in (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",   # RFC 1918 private
+    "100.64.0.0/10",                                    # RFC 6598 carrier-grade NAT
+    "198.18.0.0/15",                                    # RFC 2544 benchmarking
+    "192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24",  # RFC 5737 documentation
+))
+
+SCENARIO_DIR = Path(__file__).resolve().parent.parent / "data" / "scenarios"
+
+_SCENARIO_NAME = re.compile(r"[a-z0-9-]{1,24}")
+_MACHINE_NAME = re.compile(r"[a-z0-9-]{1,12}")
+
+Address = Union[IPv4Network, str, None]
+
+
+# ---------------------------------------------------------------------------- ports
+
+@dataclass(frozen=True)
+class PortSet:
+    """A set of ports as sorted, merged, inclusive ranges: ``"22,80,9000-9010"``."""
+
+    ranges: tuple[tuple[int, int], ...]
+
+    def __post_init__(self) -> None:
+        merged: list[list[int]] = []
+        for low, high in sorted(self.ranges):
+            if not (1 <= low <= high <= 65535):
+                raise BadInput(f"port range {low}-{high} is invalid (expected 1-65535, low <= high)")
+            if merged and low <= merged[-1][1] + 1:
+                merged[-1][1] = max(merged[-1][1], high)
+            else:
+                merged.append([low, high])
+        object.__setattr__(self, "ranges", tuple((lo, hi) for lo, hi in merged))
+
+    @classmethod
+    def parse(cls, value: Union[str, int, Sequence[int], "PortSet"]) -> "PortSet":
+        """``"22"``, ``"9000-9010"``, ``"22,80,443"``, ``22`` or ``[22, 80]``."""
+        if isinstance(value, PortSet):
+            return value
+        if isinstance(value, bool):
+            raise BadInput(f"{value!r} is not a port (expected a port string like \"22,80,9000-9010\")")
+        if isinstance(value, int):
+            return cls(((_check_port(value), value),))
+        if isinstance(value, str):
+            return cls(tuple(_parse_port_item(item, value) for item in value.split(",")))
+        if isinstance(value, (list, tuple)):
+            if not value:
+                raise BadInput("an empty port list (expected at least one port)")
+            ranges = []
+            for item in value:
+                if isinstance(item, bool) or not isinstance(item, int):
+                    raise BadInput(f"{item!r} in a port list is not a port (expected integers 1-65535)")
+                ranges.append((_check_port(item), item))
+            return cls(tuple(ranges))
+        raise BadInput(f"{value!r} is not a port set (expected a string like \"22,80,9000-9010\")")
+
+    def __contains__(self, port: object) -> bool:
+        return isinstance(port, int) and any(lo <= port <= hi for lo, hi in self.ranges)
+
+    def __iter__(self) -> Iterator[int]:
+        for low, high in self.ranges:
+            yield from range(low, high + 1)
+
+    def __len__(self) -> int:
+        return sum(high - low + 1 for low, high in self.ranges)
+
+    def __str__(self) -> str:
+        return ",".join(str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in self.ranges)
+
+
+def _check_port(port: int) -> int:
+    if not 1 <= port <= 65535:
+        raise BadInput(f"port {port} is out of range (expected 1-65535)")
+    return port
+
+
+def _parse_port_item(item: str, whole: str) -> tuple[int, int]:
+    text = item.strip()
+    low_text, dash, high_text = text.partition("-")
+    if not low_text.isdigit() or (dash and not high_text.isdigit()):
+        raise BadInput(f"bad port string {whole!r} (expected ports and ranges like \"22,80,9000-9010\")")
+    low = _check_port(int(low_text))
+    high = _check_port(int(high_text)) if dash else low
+    if high < low:
+        raise BadInput(f"port range {text!r} runs backwards (expected low-high, like \"9000-9010\")")
+    return low, high
+
+
+# ------------------------------------------------------------------------ firewalls
+
+@dataclass(frozen=True)
+class Rule:
+    """One firewall rule in any style, reduced to what decides a packet's fate.
+
+    ``protocol``/``ports``/``source``/``destination`` of ``None`` match anything.
+    ``source``/``destination`` are strings only for Azure's tags ``"VirtualNetwork"``
+    and ``"Internet"`` (see :func:`match_address`).  A ``reject`` always has a
+    ``reject_with`` (``"port-unreachable"`` when the file said nothing, which is
+    what a plain nftables ``reject`` sends); other actions have none.
+    """
+
+    action: str
+    protocol: Optional[str] = None
+    ports: Optional[PortSet] = None
+    source: Address = None
+    destination: Address = None
+    reject_with: Optional[str] = None
+    priority: Optional[int] = None
+    name: Optional[str] = None
+
+    def matches(self, protocol: str, port: int, source: IPv4Address, destination: IPv4Address,
+                local: Sequence[IPv4Network] = ()) -> bool:
+        """Does a packet (protocol, destination port, addresses) hit this rule?
+
+        *local* is the networks of the machine the firewall sits on; only Azure's
+        tags need it.
+        """
+        return ((self.protocol is None or self.protocol == protocol)
+                and (self.ports is None or port in self.ports)
+                and match_address(self.source, source, local)
+                and match_address(self.destination, destination, local))
+
+
+def match_address(spec: Address, address: IPv4Address, local: Sequence[IPv4Network] = ()) -> bool:
+    """Whether *address* is in a rule's *spec*.
+
+    ``None`` is any; ``"VirtualNetwork"`` is the networks the firewall's machine
+    sits on (*local*); ``"Internet"`` is everything else, as Azure defines its tags.
+    """
+    if spec is None:
+        return True
+    if spec == "VirtualNetwork":
+        return any(address in net for net in local)
+    if spec == "Internet":
+        return not any(address in net for net in local)
+    if isinstance(spec, IPv4Network):
+        return address in spec
+    raise ValueError(f"unknown address spec {spec!r}")
+
+
+@dataclass(frozen=True)
+class Firewall:
+    """A machine's own inbound and outbound filtering, rules in evaluation order.
+
+    Cloud styles are normalised here: an AWS security group is a drop policy with
+    its allow rules; an Azure NSG is its rules sorted by priority, defaults
+    (priority 65000 and up) included, behind a drop policy.
+    """
+
+    style: str = "nftables"
+    policy: str = "accept"
+    rules: tuple[Rule, ...] = ()
+    output_policy: str = "accept"
+    output: tuple[Rule, ...] = ()
+    stateful: bool = True
+
+
+AZURE_DEFAULT_INBOUND = (
+    Rule("accept", source="VirtualNetwork", destination="VirtualNetwork", priority=65000,
+         name="AllowVnetInBound"),
+    Rule("accept", source=AZURE_LOAD_BALANCER, priority=65001, name="AllowAzureLoadBalancerInBound"),
+    Rule("drop", priority=65500, name="DenyAllInBound"),
+)
+AZURE_DEFAULT_OUTBOUND = (
+    Rule("accept", source="VirtualNetwork", destination="VirtualNetwork", priority=65000,
+         name="AllowVnetOutBound"),
+    Rule("accept", destination="Internet", priority=65001, name="AllowInternetOutBound"),
+    Rule("drop", priority=65500, name="DenyAllOutBound"),
+)
+AWS_DEFAULT_OUTBOUND = (Rule("accept"),)
+
+
+# ------------------------------------------------------------------------- machines
+
+@dataclass(frozen=True)
+class Network:
+    name: str
+    cidr: IPv4Network
+
+
+@dataclass(frozen=True)
+class Scanner:
+    address: IPv4Address
+    network: str
+    gateway: Optional[IPv4Address] = None
+
+
+@dataclass(frozen=True)
+class Host:
+    name: str
+    address: IPv4Address
+    network: str
+    tcp: tuple[int, ...] = ()
+    udp: tuple[int, ...] = ()
+    gateway: Optional[IPv4Address] = None
+    firewall: Optional[Firewall] = None
+
+
+@dataclass(frozen=True)
+class Interface:
+    network: str
+    address: IPv4Address
+
+
+@dataclass(frozen=True)
+class Forward:
+    """Static DNAT: *protocol* *port* on the router's outside address goes to *to_address*:*to_port*."""
+
+    protocol: str
+    port: int
+    to_address: IPv4Address
+    to_port: int
+
+
+@dataclass(frozen=True)
+class Nat:
+    outside: str
+    mapping: str = "endpoint-independent"
+    filtering: str = "address-and-port-dependent"
+    port_allocation: str = "preserve"
+    udp_timeout: float = 30.0
+    tcp_timeout: float = 7440.0
+    hairpin: bool = True
+    block_inbound: bool = True
+    forwards: tuple[Forward, ...] = ()
+
+    @property
+    def linux_like(self) -> bool:
+        """True if this is the NAT Linux conntrack gives, the only kind the live lab builds."""
+        return (self.mapping == "endpoint-independent"
+                and self.filtering == "address-and-port-dependent"
+                and self.port_allocation == "preserve")
+
+
+@dataclass(frozen=True)
+class Router:
+    name: str
+    interfaces: tuple[Interface, ...]
+    tcp: tuple[int, ...] = ()
+    udp: tuple[int, ...] = ()
+    firewall: Optional[Firewall] = None
+    nat: Optional[Nat] = None
+
+    def interface(self, network: str) -> Interface:
+        for iface in self.interfaces:
+            if iface.network == network:
+                return iface
+        raise BadInput(f"router {self.name} has no interface on network {network!r} "
+                       f"(expected one of {', '.join(i.network for i in self.interfaces)})")
+
+    @property
+    def inside(self) -> tuple[str, ...]:
+        """The networks that are not the NAT's outside (all of them without NAT)."""
+        outside = self.nat.outside if self.nat else None
+        return tuple(i.network for i in self.interfaces if i.network != outside)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str
+    scanner: Scanner
+    networks: tuple[Network, ...]
+    hosts: tuple[Host, ...] = ()
+    routers: tuple[Router, ...] = ()
+    # Where the file came from; not part of what the scenario *is*, so two loads of
+    # the same network compare equal wherever they were read from.
+    path: Optional[str] = field(default=None, compare=False)
+
+    def network(self, name: str) -> Network:
+        for net in self.networks:
+            if net.name == name:
+                return net
+        raise BadInput(f"scenario {self.name}: no network named {name!r} "
+                       f"(expected one of {', '.join(n.name for n in self.networks)})")
+
+    def machine(self, name: str) -> Union[Host, Router]:
+        for machine in (*self.hosts, *self.routers):
+            if machine.name == name:
+                return machine
+        names = [m.name for m in (*self.hosts, *self.routers)]
+        raise BadInput(f"scenario {self.name}: no machine named {name!r} "
+                       f"(expected one of {', '.join(names) or 'none: the scenario has no machines'})")
+
+    def addresses(self) -> dict[IPv4Address, str]:
+        """Every address in the scenario -> the machine holding it (``"scanner"`` for the scanner)."""
+        found: dict[IPv4Address, str] = {self.scanner.address: "scanner"}
+        for host in self.hosts:
+            found[host.address] = host.name
+        for router in self.routers:
+            for iface in router.interfaces:
+                found[iface.address] = router.name
+        return found
+
+    def cidrs(self) -> list[str]:
+        """The scenario's networks as CIDR strings, for the scope guard."""
+        return [str(net.cidr) for net in self.networks]
+
+    def local_networks(self, name: str) -> tuple[IPv4Network, ...]:
+        """The CIDRs a machine sits on (what Azure's ``VirtualNetwork`` tag means for it)."""
+        machine = self.machine(name)
+        if isinstance(machine, Host):
+            return (self.network(machine.network).cidr,)
+        return tuple(self.network(i.network).cidr for i in machine.interfaces)
+
+
+# -------------------------------------------------------------------------- reading
+
+_MISSING: Any = object()
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _type_name(value: object) -> str:
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+            list: "an array", dict: "a table"}.get(type(value), type(value).__name__)
+
+
+class _Reader:
+    """Turns the parsed TOML into the model, naming file and key path on any error."""
+
+    def __init__(self, filename: str) -> None:
+        self.filename = filename
+
+    def fail(self, path: str, message: str) -> NoReturn:
+        raise BadInput(f"{self.filename}: {path or '(top level)'}: {message}")
+
+    # -- generic checks
+
+    def keys(self, table: dict, path: str, allowed: Sequence[str], required: Sequence[str] = (),
+             hint: str = "") -> None:
+        for key in table:
+            if key not in allowed:
+                near = difflib.get_close_matches(key, allowed, n=1)
+                guess = f"; did you mean {near[0]!r}?" if near else ""
+                self.fail(_join(path, key), f"unknown key {key!r}{hint} (expected one of "
+                                            f"{', '.join(allowed)}{guess})")
+        for key in required:
+            if key not in table:
+                self.fail(_join(path, key), f"missing required key {key!r}")
+
+    def typed(self, value: object, path: str, kind: type, what: str) -> Any:
+        # bool is an int in Python, but `tcp = [true]` is a mistake, not port 1.
+        if not isinstance(value, kind) or (kind in (int, float) and isinstance(value, bool)):
+            self.fail(path, f"{_type_name(value)} {value!r} is not {what}")
+        return value
+
+    def string(self, table: dict, key: str, path: str, default: Any = _MISSING) -> Any:
+        if key not in table:
+            if default is _MISSING:
+                self.fail(_join(path, key), f"missing required key {key!r}")
+            return default
+        return self.typed(table[key], _join(path, key), str, "a string (expected a quoted string)")
+
+    def choice(self, table: dict, key: str, path: str, options: Sequence[str],
+               default: Any = _MISSING, what: str = "") -> Any:
+        value = self.string(table, key, path, default)
+        if value is not default and value not in options:
+            near = difflib.get_close_matches(str(value), options, n=1)
+            guess = f"; did you mean {near[0]!r}?" if near else ""
+            self.fail(_join(path, key), f"{what or key} {value!r} is not known (expected "
+                                        f"{_or_list(options)}{guess})")
+        return value
+
+    def boolean(self, table: dict, key: str, path: str, default: bool) -> bool:
+        if key not in table:
+            return default
+        return self.typed(table[key], _join(path, key), bool, "true or false (expected a boolean)")
+
+    def array(self, table: dict, key: str, path: str) -> list:
+        if key not in table:
+            return []
+        return self.typed(table[key], _join(path, key), list, "an array (expected [ ... ])")
+
+    def table(self, value: object, path: str) -> dict:
+        return self.typed(value, path, dict, "a table (expected { ... } or a [section])")
+
+    def name(self, table: dict, path: str, pattern: re.Pattern, longest: int) -> str:
+        value = self.string(table, "name", path)
+        if not pattern.fullmatch(value):
+            self.fail(_join(path, "name"), f"name {value!r} is not allowed (expected 1-{longest} "
+                                           "characters from a-z, 0-9 and -)")
+        return value
+
+    def port(self, value: object, path: str) -> int:
+        self.typed(value, path, int, "a port (expected an integer 1-65535)")
+        if not 1 <= value <= 65535:
+            self.fail(path, f"port {value} is out of range (expected 1-65535)")
+        return value
+
+    def port_list(self, table: dict, key: str, path: str) -> tuple[int, ...]:
+        ports: list[int] = []
+        for i, value in enumerate(self.array(table, key, path)):
+            where = f"{_join(path, key)}[{i}]"
+            port = self.port(value, where)
+            if port in ports:
+                self.fail(where, f"port {port} is listed twice (expected each port once)")
+            ports.append(port)
+        return tuple(sorted(ports))
+
+    def port_set(self, value: object, path: str) -> PortSet:
+        if isinstance(value, bool) or not isinstance(value, (str, int, list)):
+            self.fail(path, f"{_type_name(value)} {value!r} is not a port set "
+                            "(expected a string like \"22,80,9000-9010\")")
+        try:
+            return PortSet.parse(value)
+        except BadInput as err:
+            self.fail(path, str(err))
+
+    def address(self, value: object, path: str) -> IPv4Address:
+        self.typed(value, path, str, "an address (expected a quoted IPv4 address like \"10.77.0.2\")")
+        try:
+            return IPv4Address(value)
+        except ValueError:
+            self.fail(path, f"{value!r} is not an IPv4 address (expected dotted quad like \"10.77.0.2\")")
+
+    def cidr(self, value: object, path: str) -> IPv4Network:
+        self.typed(value, path, str, "a CIDR (expected a quoted network like \"10.77.0.0/24\")")
+        try:
+            return IPv4Network(value)
+        except ValueError as err:
+            if "has host bits set" in str(err):
+                net = IPv4Network(value, strict=False)
+                self.fail(path, f"{value!r} has host bits set (expected the network address, {net})")
+            self.fail(path, f"{value!r} is not an IPv4 CIDR (expected a network like \"10.77.0.0/24\")")
+
+    # -- the document
+
+    def scenario(self, doc: dict) -> Scenario:
+        self.keys(doc, "", ("name", "description", "scanner", "networks", "hosts", "routers"),
+                  required=("name", "scanner"))
+        name = self.string(doc, "name", "")
+        if not _SCENARIO_NAME.fullmatch(name):
+            self.fail("name", f"name {name!r} is not allowed (expected 1-24 characters from a-z, 0-9 and -)")
+        description = self.string(doc, "description", "", "")
+        scanner_table = self.table(doc["scanner"], "scanner")
+        self.keys(scanner_table, "scanner", ("address", "network", "gateway"), required=("address",))
+        scanner_address = self.address(scanner_table["address"], "scanner.address")
+
+        networks = self.networks(doc, scanner_address)
+        locate = _Locator(self, networks)
+        addresses: dict[IPv4Address, str] = {}
+
+        def claim(address: IPv4Address, path: str) -> None:
+            if address in addresses:
+                self.fail(path, f"address {address} is already used at {addresses[address]} "
+                                "(expected every address once)")
+            addresses[address] = path
+
+        claim(scanner_address, "scanner.address")
+        scanner_network = locate.network_of(scanner_address, "scanner.address")
+        if "network" in scanner_table:
+            named = self.string(scanner_table, "network", "scanner")
+            locate.check_named(named, "scanner.network")
+            if named != scanner_network:
+                self.fail("scanner.network", f"address {scanner_address} is not in network {named!r} "
+                                             f"(expected {scanner_network!r}, whose CIDR holds it)")
+
+        names: dict[str, str] = {}
+
+        def claim_name(machine: str, path: str) -> None:
+            if machine == "scanner":
+                self.fail(path, "name 'scanner' is reserved for the scanner (expected another name)")
+            if machine in names:
+                self.fail(path, f"name {machine!r} is already used at {names[machine]} "
+                                "(expected unique names among hosts and routers)")
+            names[machine] = path
+
+        raw_hosts = self.array(doc, "hosts", "")
+        raw_routers = self.array(doc, "routers", "")
+        # Routers first: hosts' and the scanner's gateways must be their interfaces.
+        routers = tuple(self.router(self.table(t, f"routers[{i}]"), f"routers[{i}]", locate, claim, claim_name)
+                        for i, t in enumerate(raw_routers))
+        hosts = tuple(self.host(self.table(t, f"hosts[{i}]"), f"hosts[{i}]", locate, claim, claim_name)
+                      for i, t in enumerate(raw_hosts))
+        # Gateways are checked once every router is known.
+        gateway = self.gateway(scanner_table, "scanner", scanner_network, routers)
+        hosts = tuple(_replace(h, gateway=self.gateway(raw_hosts[i], f"hosts[{i}]", h.network, routers))
+                      for i, h in enumerate(hosts))
+        return Scenario(name=name, description=description,
+                        scanner=Scanner(scanner_address, scanner_network, gateway),
+                        networks=networks, hosts=hosts, routers=routers)
+
+    def networks(self, doc: dict, scanner_address: IPv4Address) -> tuple[Network, ...]:
+        if "networks" not in doc:
+            # DESIGN.md's minimum has no networks: everything sits on the scanner's /24.
+            net = IPv4Network(f"{scanner_address}/24", strict=False)
+            self.allowed_range(net, "scanner.address")
+            return (Network("net", net),)
+        raw = self.array(doc, "networks", "")
+        if not raw:
+            self.fail("networks", "no networks (expected at least one [[networks]] table)")
+        result: list[Network] = []
+        for i, table in enumerate(raw):
+            path = f"networks[{i}]"
+            self.keys(self.table(table, path), path, ("name", "cidr"), required=("name", "cidr"))
+            name = self.name(table, path, _MACHINE_NAME, 12)
+            cidr = self.cidr(table["cidr"], f"{path}.cidr")
+            if not 16 <= cidr.prefixlen <= 30:
+                self.fail(f"{path}.cidr", f"prefix /{cidr.prefixlen} is out of range (expected /16 to /30)")
+            self.allowed_range(cidr, f"{path}.cidr")
+            for j, other in enumerate(result):
+                if other.name == name:
+                    self.fail(f"{path}.name", f"network name {name!r} is already used at networks[{j}] "
+                                              "(expected unique names)")
+                if other.cidr.overlaps(cidr):
+                    self.fail(f"{path}.cidr", f"{cidr} overlaps network {other.name!r} ({other.cidr}) "
+                                              "(expected networks that do not overlap)")
+            result.append(Network(name, cidr))
+        return tuple(result)
+
+    def allowed_range(self, cidr: IPv4Network, path: str) -> None:
+        if not any(cidr.subnet_of(allowed) for allowed in ALLOWED_RANGES):
+            self.fail(path, f"{cidr} is not a private or test range; scenario networks become scan "
+                            "targets, so they must not be anyone's real addresses (expected a network "
+                            "inside 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10, "
+                            "198.18.0.0/15 or an RFC 5737 test net)")
+
+    def host(self, table: dict, path: str, locate: "_Locator", claim, claim_name) -> Host:
+        self.keys(table, path, ("name", "address", "tcp", "udp", "gateway", "firewall"),
+                  required=("name", "address"))
+        name = self.name(table, path, _MACHINE_NAME, 12)
+        claim_name(name, f"{path}.name")
+        address = self.address(table["address"], f"{path}.address")
+        claim(address, f"{path}.address")
+        network = locate.network_of(address, f"{path}.address")
+        firewall = None
+        if "firewall" in table:
+            firewall = self.firewall(self.table(table["firewall"], f"{path}.firewall"), f"{path}.firewall")
+        return Host(name=name, address=address, network=network,
+                    tcp=self.port_list(table, "tcp", path), udp=self.port_list(table, "udp", path),
+                    gateway=None, firewall=firewall)
+
+    def gateway(self, table: dict, path: str, network: str, routers: Sequence[Router]) -> Optional[IPv4Address]:
+        if "gateway" not in table:
+            return None
+        where = _join(path, "gateway")
+        address = self.address(table["gateway"], where)
+        for router in routers:
+            for iface in router.interfaces:
+                if iface.address == address:
+                    if iface.network != network:
+                        self.fail(where, f"{address} is router {router.name}'s interface on network "
+                                         f"{iface.network!r}, not on {network!r} (expected a router "
+                                         "interface on the same network)")
+                    return address
+        on_net = [f"{i.address} ({r.name})" for r in routers for i in r.interfaces if i.network == network]
+        self.fail(where, f"{address} is not a router interface (expected a router interface on network "
+                         f"{network!r}: {', '.join(on_net) if on_net else 'there is none'})")
+
+    def router(self, table: dict, path: str, locate: "_Locator", claim, claim_name) -> Router:
+        self.keys(table, path, ("name", "interfaces", "tcp", "udp", "firewall", "nat"),
+                  required=("name", "interfaces"))
+        name = self.name(table, path, _MACHINE_NAME, 12)
+        claim_name(name, f"{path}.name")
+        raw = self.array(table, "interfaces", path)
+        if len(raw) < 2:
+            self.fail(f"{path}.interfaces", f"{len(raw)} interface(s) (expected at least 2: a router "
+                                            "joins networks)")
+        interfaces: list[Interface] = []
+        for i, iface in enumerate(raw):
+            where = f"{path}.interfaces[{i}]"
+            self.keys(self.table(iface, where), where, ("network", "address"), required=("network", "address"))
+            network = self.string(iface, "network", where)
+            locate.check_named(network, f"{where}.network")
+            address = self.address(iface["address"], f"{where}.address")
+            claim(address, f"{where}.address")
+            actual = locate.network_of(address, f"{where}.address")
+            if actual != network:
+                self.fail(f"{where}.address", f"{address} is not in network {network!r} "
+                                              f"(expected an address in {locate.cidr(network)})")
+            if any(other.network == network for other in interfaces):
+                self.fail(f"{where}.network", f"a second interface on network {network!r} "
+                                              "(expected one interface per network)")
+            interfaces.append(Interface(network, address))
+        firewall = None
+        if "firewall" in table:
+            firewall = self.firewall(self.table(table["firewall"], f"{path}.firewall"), f"{path}.firewall")
+        nat = None
+        if "nat" in table:
+            nat = self.nat(self.table(table["nat"], f"{path}.nat"), f"{path}.nat", interfaces, locate)
+        return Router(name=name, interfaces=tuple(interfaces), tcp=self.port_list(table, "tcp", path),
+                      udp=self.port_list(table, "udp", path), firewall=firewall, nat=nat)
+
+    def nat(self, table: dict, path: str, interfaces: Sequence[Interface], locate: "_Locator") -> Nat:
+        self.keys(table, path, ("outside", "mapping", "filtering", "port_allocation", "udp_timeout",
+                                "tcp_timeout", "hairpin", "block_inbound", "forwards"), required=("outside",))
+        joined = [i.network for i in interfaces]
+        outside = self.string(table, "outside", path)
+        if outside not in joined:
+            self.fail(f"{path}.outside", f"{outside!r} is not one of this router's networks "
+                                         f"(expected {_or_list(joined)})")
+        inside = [n for n in joined if n != outside]
+        forwards: list[Forward] = []
+        for i, raw in enumerate(self.array(table, "forwards", path)):
+            where = f"{path}.forwards[{i}]"
+            self.keys(self.table(raw, where), where, ("protocol", "port", "to"), required=("protocol", "port", "to"))
+            protocol = self.choice(raw, "protocol", where, ("tcp", "udp"))
+            port = self.port(raw["port"], f"{where}.port")
+            to = self.typed(raw["to"], f"{where}.to", str,
+                            "a destination (expected \"ADDRESS:PORT\" or \"ADDRESS\", like \"192.168.77.10:80\")")
+            address_text, colon, port_text = to.partition(":")
+            to_address = self.address(address_text, f"{where}.to")
+            if colon:
+                if not port_text.isdigit():
+                    self.fail(f"{where}.to", f"{to!r} has a bad port (expected \"ADDRESS:PORT\" like "
+                                             "\"192.168.77.10:80\")")
+                to_port = self.port(int(port_text), f"{where}.to")
+            else:
+                to_port = port
+            if not any(to_address in locate.cidr(n) for n in inside):
+                self.fail(f"{where}.to", f"{to_address} is not on an inside network of this router "
+                                         f"(expected an address in {_or_list([str(locate.cidr(n)) for n in inside])})")
+            if any(f.protocol == protocol and f.port == port for f in forwards):
+                self.fail(f"{where}.port", f"{protocol} port {port} is forwarded twice (expected one forward "
+                                           "per protocol and port)")
+            forwards.append(Forward(protocol, port, to_address, to_port))
+        return Nat(outside=outside,
+                   mapping=self.choice(table, "mapping", path, NAT_BEHAVIOURS, "endpoint-independent"),
+                   filtering=self.choice(table, "filtering", path, NAT_BEHAVIOURS, "address-and-port-dependent"),
+                   port_allocation=self.choice(table, "port_allocation", path, PORT_ALLOCATIONS, "preserve"),
+                   udp_timeout=self.seconds(table, "udp_timeout", path, 30.0),
+                   tcp_timeout=self.seconds(table, "tcp_timeout", path, 7440.0),
+                   hairpin=self.boolean(table, "hairpin", path, True),
+                   block_inbound=self.boolean(table, "block_inbound", path, True),
+                   forwards=tuple(forwards))
+
+    def seconds(self, table: dict, key: str, path: str, default: float) -> float:
+        if key not in table:
+            return default
+        value = table[key]
+        where = _join(path, key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            self.fail(where, f"{_type_name(value)} {value!r} is not a duration (expected seconds >= 1)")
+        if not math.isfinite(value) or value < 1:
+            self.fail(where, f"{value!r} seconds is out of range (expected a finite number >= 1)")
+        return float(value)
+
+    # -- firewalls
+
+    def firewall(self, table: dict, path: str) -> Firewall:
+        style = self.choice(table, "style", path, FIREWALL_STYLES, "nftables", what="firewall style")
+        if style == "aws-sg":
+            return self.aws_sg(table, path)
+        if style == "azure-nsg":
+            return self.azure_nsg(table, path)
+        self.keys(table, path, ("style", "policy", "rules", "output_policy", "output", "stateful"))
+        return Firewall(
+            style="nftables",
+            policy=self.choice(table, "policy", path, ("accept", "drop"), "accept"),
+            rules=tuple(self.nft_rule(r, f"{path}.rules[{i}]") for i, r in enumerate(self.array(table, "rules", path))),
+            output_policy=self.choice(table, "output_policy", path, ("accept", "drop"), "accept"),
+            output=tuple(self.nft_rule(r, f"{path}.output[{i}]")
+                         for i, r in enumerate(self.array(table, "output", path))),
+            stateful=self.boolean(table, "stateful", path, True))
+
+    def nft_rule(self, raw: object, path: str) -> Rule:
+        table = self.table(raw, path)
+        self.keys(table, path, ("action", "protocol", "ports", "source", "destination", "with", "name"))
+        if "action" not in table:
+            self.fail(path, "a rule needs an action (expected accept, drop or reject)")
+        action = self.choice(table, "action", path, ACTIONS, what="action")
+        protocol = self.choice(table, "protocol", path, ("tcp", "udp"), None, what="protocol")
+        reject_with = None
+        if "with" in table:
+            if action != "reject":
+                self.fail(f"{path}.with", f"'with' belongs to reject rules, this one is {action!r} "
+                                          "(expected no 'with', or action = \"reject\")")
+            reject_with = self.choice(table, "with", path, REJECT_TYPES, what="reject type")
+            if reject_with == "tcp-reset" and protocol != "tcp":
+                self.fail(f"{path}.with", f"tcp-reset needs protocol = \"tcp\", this rule has "
+                                          f"{'protocol = ' + repr(protocol) if protocol else 'no protocol'} "
+                                          "(expected protocol = \"tcp\", or an ICMP reject type)")
+        elif action == "reject":
+            reject_with = "port-unreachable"
+        return Rule(action=action, protocol=protocol, ports=self.optional_ports(table, path),
+                    source=self.rule_cidr(table, "source", path),
+                    destination=self.rule_cidr(table, "destination", path),
+                    reject_with=reject_with, name=self.string(table, "name", path, None))
+
+    def optional_ports(self, table: dict, path: str) -> Optional[PortSet]:
+        if "ports" not in table:
+            return None
+        return self.port_set(table["ports"], f"{path}.ports")
+
+    def rule_cidr(self, table: dict, key: str, path: str, tags: Sequence[str] = ()) -> Address:
+        if key not in table:
+            return None
+        value = table[key]
+        where = _join(path, key)
+        if tags:
+            if value == "*":
+                return None
+            if value in tags:
+                return value
+        return self.cidr(value, where)
+
+    def aws_sg(self, table: dict, path: str) -> Firewall:
+        self.keys(table, path, ("style", "inbound", "outbound"),
+                  hint=" (an AWS security group has only inbound and outbound allow rules)")
+        inbound = tuple(self.aws_rule(r, f"{path}.inbound[{i}]", "source")
+                        for i, r in enumerate(self.array(table, "inbound", path)))
+        if "outbound" in table:
+            outbound = tuple(self.aws_rule(r, f"{path}.outbound[{i}]", "destination")
+                             for i, r in enumerate(self.array(table, "outbound", path)))
+        else:
+            outbound = AWS_DEFAULT_OUTBOUND
+        return Firewall(style="aws-sg", policy="drop", rules=inbound, output_policy="drop",
+                        output=outbound, stateful=True)
+
+    def aws_rule(self, raw: object, path: str, peer: str) -> Rule:
+        table = self.table(raw, path)
+        hint = " (security group rules only allow; there is no action)" if "action" in table else ""
+        self.keys(table, path, ("protocol", "ports", peer, "name"), required=("protocol",), hint=hint)
+        protocol = self.choice(table, "protocol", path, ("tcp", "udp", "all"), what="protocol")
+        if protocol == "all" and "ports" in table:
+            self.fail(f"{path}.ports", "protocol \"all\" covers every port (expected no 'ports', "
+                                       "or protocol \"tcp\" or \"udp\")")
+        return Rule(action="accept", protocol=None if protocol == "all" else protocol,
+                    ports=self.optional_ports(table, path),
+                    source=self.rule_cidr(table, "source", path) if peer == "source" else None,
+                    destination=self.rule_cidr(table, "destination", path) if peer == "destination" else None,
+                    name=self.string(table, "name", path, None))
+
+    def azure_nsg(self, table: dict, path: str) -> Firewall:
+        self.keys(table, path, ("style", "inbound", "outbound"),
+                  hint=" (an Azure NSG has inbound and outbound rules with priorities)")
+        inbound = self.azure_rules(table, "inbound", path) + AZURE_DEFAULT_INBOUND
+        outbound = self.azure_rules(table, "outbound", path) + AZURE_DEFAULT_OUTBOUND
+        return Firewall(style="azure-nsg", policy="drop", rules=inbound, output_policy="drop",
+                        output=outbound, stateful=True)
+
+    def azure_rules(self, table: dict, key: str, path: str) -> tuple[Rule, ...]:
+        rules: list[Rule] = []
+        seen: dict[int, str] = {}
+        for i, raw in enumerate(self.array(table, key, path)):
+            where = f"{path}.{key}[{i}]"
+            rule_table = self.table(raw, where)
+            self.keys(rule_table, where, ("priority", "name", "action", "protocol", "ports", "source",
+                                          "destination"), required=("priority", "name", "action"))
+            priority = self.typed(rule_table["priority"], f"{where}.priority", int,
+                                  "a priority (expected an integer 100-4096)")
+            if not 100 <= priority <= 4096:
+                self.fail(f"{where}.priority", f"priority {priority} is out of range (expected 100-4096)")
+            if priority in seen:
+                self.fail(f"{where}.priority", f"priority {priority} is already used at {seen[priority]} "
+                                               f"(expected unique priorities among {key} rules)")
+            seen[priority] = where
+            name = self.string(rule_table, "name", where)
+            action = self.choice(rule_table, "action", where, ("allow", "deny"), what="action")
+            protocol = self.choice(rule_table, "protocol", where, ("tcp", "udp", "*"), "*", what="protocol")
+            ports = None
+            if rule_table.get("ports", "*") != "*":
+                ports = self.port_set(rule_table["ports"], f"{where}.ports")
+            rules.append(Rule(action="accept" if action == "allow" else "drop",
+                              protocol=None if protocol == "*" else protocol, ports=ports,
+                              source=self.rule_cidr(rule_table, "source", where, AZURE_TAGS),
+                              destination=self.rule_cidr(rule_table, "destination", where, AZURE_TAGS),
+                              priority=priority, name=name))
+        return tuple(sorted(rules, key=lambda r: r.priority))
+
+
+class _Locator:
+    """Which network holds an address, for error messages that say why."""
+
+    def __init__(self, reader: _Reader, networks: Sequence[Network]) -> None:
+        self.reader = reader
+        self.networks = networks
+
+    def network_of(self, address: IPv4Address, path: str) -> str:
+        holders = [n for n in self.networks if address in n.cidr]
+        if not holders:
+            self.reader.fail(path, f"{address} is in no network (expected an address in "
+                                   f"{_or_list([str(n.cidr) for n in self.networks])})")
+        if len(holders) > 1:  # networks may not overlap, so this is a safety net
+            self.reader.fail(path, f"{address} is in two networks, {holders[0].name} and {holders[1].name} "
+                                   "(expected exactly one)")
+        net = holders[0]
+        if address == net.cidr.network_address:
+            self.reader.fail(path, f"{address} is the network address of {net.cidr} (expected a host "
+                                   f"address, {net.cidr[1]} to {net.cidr[-2]})")
+        if address == net.cidr.broadcast_address:
+            self.reader.fail(path, f"{address} is the broadcast address of {net.cidr} (expected a host "
+                                   f"address, {net.cidr[1]} to {net.cidr[-2]})")
+        return net.name
+
+    def check_named(self, name: str, path: str) -> None:
+        if not any(n.name == name for n in self.networks):
+            self.reader.fail(path, f"no network named {name!r} (expected "
+                                   f"{_or_list([n.name for n in self.networks])})")
+
+    def cidr(self, name: str) -> IPv4Network:
+        return next(n.cidr for n in self.networks if n.name == name)
+
+
+def _or_list(options: Iterable[str]) -> str:
+    items = list(options)
+    if len(items) <= 1:
+        return "".join(items)
+    return f"{', '.join(items[:-1])} or {items[-1]}"
+
+
+def _replace(obj, **changes):
+    from dataclasses import replace
+    return replace(obj, **changes)
+
+
+_TOML_LINE = re.compile(r"\(at line (\d+), column (\d+)\)")
+
+
+def loads(text: str, filename: str = "<string>") -> Scenario:
+    """Read a scenario from TOML text; *filename* names it in error messages."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        message = str(err)
+        found = _TOML_LINE.search(message)
+        where = f"line {found.group(1)}" if found else "TOML"
+        what = _TOML_LINE.sub("", message).strip()
+        raise BadInput(f"{filename}: {where}: TOML syntax error: {what} "
+                       f"(expected valid TOML, see docs/scenario-format.md)") from None
+    return _Reader(filename).scenario(doc)
+
+
+def load(path: Union[str, Path]) -> Scenario:
+    """Read a scenario file.  Any problem is one :class:`BadInput` line naming file and key."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BadInput(f"{path}: no such scenario file (expected a .toml file; shipped ones: "
+                       f"{', '.join(sorted(shipped())) or 'none'})") from None
+    except IsADirectoryError:
+        raise BadInput(f"{path}: is a directory (expected a scenario .toml file)") from None
+    except UnicodeDecodeError:
+        raise BadInput(f"{path}: not UTF-8 text (expected a TOML file)") from None
+    except OSError as err:
+        raise BadInput(f"{path}: cannot read: {err.strerror} (expected a readable .toml file)") from None
+    scenario = loads(text, str(path))
+    return _replace(scenario, path=str(path))
+
+
+def shipped() -> dict[str, Path]:
+    """The scenarios that come with portlab: name (file stem) -> path."""
+    if not SCENARIO_DIR.is_dir():
+        return {}
+    return {p.stem: p for p in sorted(SCENARIO_DIR.glob("*.toml"))}
+
+
+# -------------------------------------------------------------------------- writing
+
+def _quote(text: str) -> str:
+    """A TOML basic string (JSON's escapes are not all TOML's, so write our own)."""
+    out = ['"']
+    for ch in text:
+        if ch == '"':
+            out.append('\\"')
+        elif ch == "\\":
+            out.append("\\\\")
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def _value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_value(v) for v in value) + "]"
+    return _quote(str(value))
+
+
+def _inline(pairs: Sequence[tuple[str, object]]) -> str:
+    return "{ " + ", ".join(f"{k} = {_value(v)}" for k, v in pairs if v is not None) + " }"
+
+
+def _rule_array(key: str, rules: Sequence[Sequence[tuple[str, object]]]) -> list[str]:
+    if not rules:
+        return [f"{key} = []"]
+    return [f"{key} = ["] + [f"  {_inline(r)}," for r in rules] + ["]"]
+
+
+def _nft_pairs(rule: Rule) -> list[tuple[str, object]]:
+    return [("action", rule.action), ("protocol", rule.protocol),
+            ("ports", str(rule.ports) if rule.ports else None),
+            ("source", rule.source), ("destination", rule.destination),
+            ("with", rule.reject_with), ("name", rule.name)]
+
+
+def _aws_pairs(rule: Rule, peer: str) -> list[tuple[str, object]]:
+    return [("protocol", rule.protocol or "all"), ("ports", str(rule.ports) if rule.ports else None),
+            (peer, getattr(rule, peer)), ("name", rule.name)]
+
+
+def _azure_pairs(rule: Rule) -> list[tuple[str, object]]:
+    return [("priority", rule.priority), ("name", rule.name),
+            ("action", "allow" if rule.action == "accept" else "deny"),
+            ("protocol", rule.protocol or "*"), ("ports", str(rule.ports) if rule.ports else "*"),
+            ("source", rule.source or "*"), ("destination", rule.destination or "*")]
+
+
+def _firewall_lines(section: str, fw: Firewall) -> list[str]:
+    lines = [f"[{section}]", f"style = {_quote(fw.style)}"]
+    if fw.style == "nftables":
+        lines += [f"policy = {_quote(fw.policy)}", f"output_policy = {_quote(fw.output_policy)}",
+                  f"stateful = {_value(fw.stateful)}"]
+        lines += _rule_array("rules", [_nft_pairs(r) for r in fw.rules])
+        lines += _rule_array("output", [_nft_pairs(r) for r in fw.output])
+    elif fw.style == "aws-sg":
+        lines += _rule_array("inbound", [_aws_pairs(r, "source") for r in fw.rules])
+        lines += _rule_array("outbound", [_aws_pairs(r, "destination") for r in fw.output])
+    else:  # azure-nsg: the defaults (priority above 4096) come back by themselves
+        lines += _rule_array("inbound", [_azure_pairs(r) for r in fw.rules if r.priority <= 4096])
+        lines += _rule_array("outbound", [_azure_pairs(r) for r in fw.output if r.priority <= 4096])
+    return lines
+
+
+def to_toml(scenario: Scenario) -> str:
+    """A scenario file that :func:`loads` reads back to an equal :class:`Scenario`."""
+    lines = [f"name = {_quote(scenario.name)}", f"description = {_quote(scenario.description)}", "",
+             "[scanner]", f"address = {_quote(str(scenario.scanner.address))}",
+             f"network = {_quote(scenario.scanner.network)}"]
+    if scenario.scanner.gateway:
+        lines.append(f"gateway = {_quote(str(scenario.scanner.gateway))}")
+    for net in scenario.networks:
+        lines += ["", "[[networks]]", f"name = {_quote(net.name)}", f"cidr = {_quote(str(net.cidr))}"]
+    for host in scenario.hosts:
+        lines += ["", "[[hosts]]", f"name = {_quote(host.name)}", f"address = {_quote(str(host.address))}",
+                  f"tcp = {_value(host.tcp)}", f"udp = {_value(host.udp)}"]
+        if host.gateway:
+            lines.append(f"gateway = {_quote(str(host.gateway))}")
+        if host.firewall:
+            lines += [""] + _firewall_lines("hosts.firewall", host.firewall)
+    for router in scenario.routers:
+        lines += ["", "[[routers]]", f"name = {_quote(router.name)}"]
+        lines += _rule_array("interfaces", [[("network", i.network), ("address", str(i.address))]
+                                            for i in router.interfaces])
+        lines += [f"tcp = {_value(router.tcp)}", f"udp = {_value(router.udp)}"]
+        if router.firewall:
+            lines += [""] + _firewall_lines("routers.firewall", router.firewall)
+        if router.nat:
+            nat = router.nat
+            lines += ["", "[routers.nat]", f"outside = {_quote(nat.outside)}", f"mapping = {_quote(nat.mapping)}",
+                      f"filtering = {_quote(nat.filtering)}", f"port_allocation = {_quote(nat.port_allocation)}",
+                      f"udp_timeout = {_value(nat.udp_timeout)}", f"tcp_timeout = {_value(nat.tcp_timeout)}",
+                      f"hairpin = {_value(nat.hairpin)}", f"block_inbound = {_value(nat.block_inbound)}"]
+            lines += _rule_array("forwards", [[("protocol", f.protocol), ("port", f.port),
+                                               ("to", f"{f.to_address}:{f.to_port}")] for f in nat.forwards])
+    return "\n".join(lines) + "\n"
