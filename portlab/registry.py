@@ -1,0 +1,309 @@
+"""IANA's Service Name and Transport Protocol Port Number Registry.
+
+The CSV in ``data/`` is IANA's own export, kept byte for byte (see
+``data/SOURCES.md``).  It is parsed on the first call to any function here and
+cached for the life of the process; ``import portlab.registry`` costs nothing.
+pandas is imported only by :func:`to_dataframe`.
+
+Facts about the file that the parser relies on:
+
+* a row may hold one port (``443``), a range (``11431-11433``) or no port at all
+  (a service name registered without a port, such as ``arp``);
+* a row may have no protocol: it then applies to every transport protocol;
+* unassigned and reserved rows have no service name; their description says so;
+* quoted fields may hold line breaks (bare LF, while records end in CRLF), which
+  is why we read with ``newline=""`` and let :mod:`csv` join them.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterable, Optional
+
+from .errors import BadInput
+from .ranges import check_port, parse_port, port_range
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas
+
+CSV_PATH = Path(__file__).resolve().parent.parent / "data" / "iana-service-names-port-numbers.csv"
+PROTOCOLS = ("tcp", "udp", "sctp", "dccp")
+HEADER = (
+    "Service Name", "Port Number", "Transport Protocol", "Description", "Assignee", "Contact",
+    "Registration Date", "Modification Date", "Reference", "Service Code",
+    "Unauthorized Use Reported", "Assignment Notes",
+)
+# Service names in the registry use letters, digits and a few punctuation marks
+# (legacy names such as "sql*net" or "914c/g").  Anything else cannot match.
+_NAME_TEXT = re.compile(r"[A-Za-z0-9][A-Za-z0-9*+./_-]*")
+_RANGE_TEXT = re.compile(r"\s*(-?[0-9]+)\s*-\s*(-?[0-9]+)\s*")
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    """One row of the registry.  Empty CSV cells become ``None``."""
+
+    name: Optional[str]
+    port_start: Optional[int]
+    port_end: Optional[int]
+    protocol: Optional[str]
+    description: Optional[str]
+    assignee: Optional[str]
+    contact: Optional[str]
+    registration_date: Optional[str]
+    modification_date: Optional[str]
+    reference: Optional[str]
+    service_code: Optional[str]
+    unauthorized_use: Optional[str]
+    notes: Optional[str]
+
+    @property
+    def port(self) -> Optional[int]:
+        """The port of a single-port row; ``None`` for a range or a port-less row."""
+        return self.port_start if self.port_start == self.port_end else None
+
+    @property
+    def is_range(self) -> bool:
+        return self.port_start is not None and self.port_start != self.port_end
+
+    @property
+    def port_text(self) -> str:
+        """The port as the CSV writes it: ``"443"``, ``"11431-11433"`` or ``""``."""
+        if self.port_start is None:
+            return ""
+        return str(self.port_start) if not self.is_range else f"{self.port_start}-{self.port_end}"
+
+    @property
+    def status(self) -> str:
+        """``"assigned"``, ``"reserved"`` or ``"unassigned"``.
+
+        A row with a service name is assigned.  Without a name, the description
+        decides: "Reserved ..." and the historic "any private ..." rows (ports
+        IANA set aside for private use) are reserved; everything else, which is
+        "Unassigned" plus a few "De-registered"/"Removed"/"Deprecated" rows, is
+        free again and counts as unassigned.
+        """
+        if self.name:
+            return "assigned"
+        text = (self.description or "").lower()
+        if text.startswith(("reserved", "any private")):
+            return "reserved"
+        return "unassigned"
+
+    def covers(self, port: int) -> bool:
+        return self.port_start is not None and self.port_start <= port <= self.port_end  # type: ignore[operator]
+
+    def matches_protocol(self, protocol: Optional[str]) -> bool:
+        # A row without a protocol applies to all of them.
+        return protocol is None or self.protocol is None or self.protocol == protocol
+
+
+def _cell(text: str) -> Optional[str]:
+    text = text.strip()
+    return text or None
+
+
+def _parse_ports(text: str, line: int) -> tuple[Optional[int], Optional[int]]:
+    text = text.strip()
+    if not text:
+        return None, None
+    lo, sep, hi = text.partition("-")
+    try:
+        start = int(lo)
+        end = int(hi) if sep else start
+    except ValueError:
+        raise BadInput(f"registry CSV record {line}: port {text!r} is not a number or a range lo-hi") from None
+    return start, end
+
+
+def parse_rows(rows: Iterable[list[str]]) -> list[Service]:
+    """Turn CSV rows (header included) into :class:`Service` records."""
+    it = iter(rows)
+    header = tuple(next(it, ()))
+    if header != HEADER:
+        raise BadInput(f"registry CSV header is {header!r}: expected IANA's 12 columns {HEADER!r}")
+    out: list[Service] = []
+    for number, row in enumerate(it, start=1):
+        if len(row) != len(HEADER):
+            raise BadInput(f"registry CSV record {number} has {len(row)} fields: expected {len(HEADER)}")
+        start, end = _parse_ports(row[1], number)
+        protocol = _cell(row[2])
+        out.append(Service(
+            _cell(row[0]), start, end, protocol.lower() if protocol else None,
+            *(_cell(x) for x in row[3:]),
+        ))
+    return out
+
+
+def normalize_protocol(protocol: Optional[str]) -> Optional[str]:
+    """Lower-case and check a protocol filter; ``None`` means any protocol."""
+    if protocol is None:
+        return None
+    if not isinstance(protocol, str) or protocol.lower() not in PROTOCOLS:
+        raise BadInput(f"protocol {protocol!r} is not known: expected one of {', '.join(PROTOCOLS)}")
+    return protocol.lower()
+
+
+class Registry:
+    """All records plus the indexes that make lookups cheap."""
+
+    def __init__(self, services: list[Service]):
+        self.services = services
+        # Indexes hold row positions, so that merged hits can be put back in file order.
+        self._single: dict[int, list[int]] = {}
+        self._ranges: list[int] = []
+        self._by_name: dict[str, list[Service]] = {}
+        self._names: dict[tuple[int, str], str] = {}
+        for position, svc in enumerate(services):
+            if svc.port_start is not None:
+                if svc.is_range:
+                    self._ranges.append(position)
+                else:
+                    self._single.setdefault(svc.port_start, []).append(position)
+            if svc.name:
+                self._by_name.setdefault(svc.name.lower(), []).append(svc)
+        self._index_names()
+
+    def _index_names(self) -> None:
+        # (port, protocol) -> the first assigned name, so that naming every row of a
+        # 65535-port scan is one dict lookup each.  Rows with their own protocol win
+        # over protocol-less rows; ranges (x11 6000-6063) name every port they cover.
+        protocolless: list[Service] = []
+        for svc in self.services:
+            if not svc.name or svc.port_start is None:
+                continue
+            if svc.protocol is None:
+                protocolless.append(svc)
+                continue
+            for port in range(svc.port_start, svc.port_end + 1):  # type: ignore[operator]
+                self._names.setdefault((port, svc.protocol), svc.name)
+        for svc in protocolless:
+            for port in range(svc.port_start, svc.port_end + 1):  # type: ignore[arg-type, operator]
+                for proto in PROTOCOLS:
+                    self._names.setdefault((port, proto), svc.name)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_csv(cls, path: Path = CSV_PATH) -> "Registry":
+        try:
+            # newline="" lets csv keep the bare LFs inside quoted fields.
+            with open(path, newline="", encoding="utf-8") as fh:
+                return cls(parse_rows(csv.reader(fh)))
+        except FileNotFoundError:
+            raise BadInput(f"registry CSV not found at {path}: expected IANA's export there") from None
+
+    def lookup(self, port: int, protocol: Optional[str] = None) -> list[Service]:
+        port = check_port(port)
+        protocol = normalize_protocol(protocol)
+        positions = self._single.get(port, []) + [i for i in self._ranges if self.services[i].covers(port)]
+        hits = (self.services[i] for i in sorted(positions))
+        return [svc for svc in hits if svc.matches_protocol(protocol)]
+
+    def by_name(self, name: str, protocol: Optional[str] = None) -> list[Service]:
+        if not isinstance(name, str):
+            raise BadInput(f"service name {name!r} is not text: expected a name such as 'ssh'")
+        protocol = normalize_protocol(protocol)
+        return [svc for svc in self._by_name.get(name.strip().lower(), ()) if svc.matches_protocol(protocol)]
+
+    def in_range(self, lo: int, hi: int, protocol: Optional[str] = None) -> list[Service]:
+        lo, hi = check_port(lo, "range start"), check_port(hi, "range end")
+        if lo > hi:
+            raise BadInput(f"port range {lo}-{hi} runs backwards: expected lo <= hi")
+        protocol = normalize_protocol(protocol)
+        return [
+            svc for svc in self.services
+            if svc.port_start is not None and svc.port_start <= hi and svc.port_end >= lo  # type: ignore[operator]
+            and svc.matches_protocol(protocol)
+        ]
+
+    def service_name(self, port: int, protocol: str) -> Optional[str]:
+        # Deliberately unchecked: the scanner calls this once per probed port.
+        return self._names.get((port, protocol))
+
+
+@lru_cache(maxsize=1)
+def default() -> Registry:
+    """The registry from the shipped CSV, parsed once per process."""
+    return Registry.from_csv()
+
+
+def records() -> list[Service]:
+    """Every row of the registry, in file order."""
+    return default().services
+
+
+def lookup(port: int, protocol: Optional[str] = None) -> list[Service]:
+    """Rows whose port is ``port`` or whose range covers it, in file order."""
+    return default().lookup(port, protocol)
+
+
+def by_name(name: str, protocol: Optional[str] = None) -> list[Service]:
+    """Rows with this service name, compared case-insensitively."""
+    return default().by_name(name, protocol)
+
+
+def in_range(lo: int, hi: int, protocol: Optional[str] = None) -> list[Service]:
+    """Rows whose port or range overlaps ``lo..hi`` (both included)."""
+    return default().in_range(lo, hi, protocol)
+
+
+def service_name(port: int, protocol: str) -> Optional[str]:
+    """The first assigned service name on ``port``/``protocol``, or ``None``.
+
+    One dict lookup after the first load; the arguments are not validated
+    (an impossible port simply has no name).
+    """
+    return default().service_name(port, protocol)
+
+
+def search(query: str, protocol: Optional[str] = None) -> list[Service]:
+    """Interpret user text: ``"443"`` a port, ``"80-90"`` a range, else a service name.
+
+    Raises :class:`BadInput` for text that is none of those (``"70000"``, ``"-1"``,
+    ``"abc!"``, ``""``).  An unknown but well-formed name returns ``[]``.
+    """
+    text = query.strip() if isinstance(query, str) else query
+    if not isinstance(text, str) or not text:
+        raise BadInput(f"lookup query {query!r} is empty: expected a port (443), a range (80-90) or a name (ssh)")
+    if re.fullmatch(r"-?[0-9]+", text):
+        return lookup(parse_port(text), protocol)
+    pair = _RANGE_TEXT.fullmatch(text)
+    if pair:
+        return in_range(parse_port(pair[1], "range start"), parse_port(pair[2], "range end"), protocol)
+    if not _NAME_TEXT.fullmatch(text):
+        raise BadInput(
+            f"lookup query {query!r} is not a port, a range or a service name: "
+            "expected digits, lo-hi, or letters, digits and - . _ + * /"
+        )
+    return by_name(text, protocol)
+
+
+def to_dataframe() -> "pandas.DataFrame":
+    """One row per record; snake_case columns; ports as nullable ``Int64``.
+
+    Extra columns: ``status`` (assigned/reserved/unassigned) and ``range`` (the
+    RFC 6335 range key of the first port: system/user/dynamic, or missing).
+    """
+    import pandas as pd  # only here: the rest of the module must stay light
+
+    services = records()
+    text_columns = (
+        "name", "protocol", "description", "assignee", "contact", "registration_date",
+        "modification_date", "reference", "service_code", "unauthorized_use", "notes",
+    )
+    data: dict[str, object] = {col: [getattr(s, col) for s in services] for col in text_columns}
+    frame = pd.DataFrame({
+        "name": pd.array(data["name"], dtype="string"),
+        "port_start": pd.array([s.port_start for s in services], dtype="Int64"),
+        "port_end": pd.array([s.port_end for s in services], dtype="Int64"),
+        **{col: pd.array(data[col], dtype="string") for col in text_columns if col != "name"},
+        "status": pd.array([s.status for s in services], dtype="string"),
+        "range": pd.array(
+            [port_range(s.port_start).key if s.port_start is not None else None for s in services],
+            dtype="string",
+        ),
+    })
+    return frame
