@@ -1,19 +1,30 @@
 """Scan results: what a scan found, per host and per port, and the scan as a whole.
 
 The engine builds these; the replay transport and `portlab show` read them back
-from portlab JSON or nmap XML.  Formats (JSON, CSV, XML, table, DataFrame) hang
-off ScanResult.  (Skeleton by the lead; the formats are filled in separately.)
+from portlab JSON or nmap XML.  The dataclasses stay plain (``==`` compares every
+field, so a round trip through JSON can be checked with one comparison); the
+formats live in :mod:`portlab.formats` and are imported only when asked for, so
+that building a result does not import pandas or an XML parser.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Optional
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator, Optional, Union
 
 from . import __version__
 from .states import PortState, ScanType
 from .transports.base import TraceEvent
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    import pandas
+
+#: nmap's six states in the order nmap's documentation lists them; tables,
+#: counts and the DataFrame's ordered categorical use this order.
+STATE_ORDER: tuple[str, ...] = tuple(state.value for state in PortState)
 
 
 @dataclass
@@ -29,10 +40,43 @@ class PortResult:
 
 
 @dataclass
+class ExtraPorts:
+    """Ports a recording holds only as a count, the way nmap folds them.
+
+    nmap lists the interesting ports one by one and folds the rest into
+    ``<extraports state="closed" count="1995">``.  When the file says which ports
+    those are, the reader expands them into ordinary PortResults; an ExtraPorts
+    stays only for the ports it cannot name.  *reasons* maps each reason to how
+    many of the folded ports had it; *ports* lists them when known (else None).
+    """
+
+    state: PortState
+    count: int
+    reasons: dict[str, int] = field(default_factory=dict)
+    ports: Optional[list[int]] = None
+    protocol: str = "tcp"
+
+
+@dataclass
 class HostResult:
     address: str
     name: Optional[str] = None
     ports: list[PortResult] = field(default_factory=list)
+    extraports: list[ExtraPorts] = field(default_factory=list)
+
+    def port(self, number: int, protocol: Optional[str] = None) -> Optional[PortResult]:
+        """The result for one port (and protocol), or None if it was not recorded one by one."""
+        for result in self.ports:
+            if result.port == number and (protocol is None or result.protocol == protocol):
+                return result
+        return None
+
+    def counts(self) -> dict[str, int]:
+        """state -> number of ports, extraports included, in nmap's state order."""
+        tally: Counter[str] = Counter(str(p.state) for p in self.ports)
+        for extra in self.extraports:
+            tally[str(extra.state)] += extra.count
+        return {state: tally[state] for state in STATE_ORDER if tally[state]}
 
 
 @dataclass
@@ -46,3 +90,81 @@ class ScanResult:
     retries: int = 0
     portlab: str = __version__
     source: Optional[str] = None  # where a replayed result came from (a file path)
+
+    # -- looking inside ---------------------------------------------------------
+
+    def ports(self, state: Union[PortState, str, None] = None) -> Iterator[tuple[HostResult, PortResult]]:
+        """Every (host, port) recorded one by one, optionally only those in *state*."""
+        wanted = None if state is None else PortState(state)
+        for host in self.hosts:
+            for port in host.ports:
+                if wanted is None or port.state == wanted:
+                    yield host, port
+
+    def counts(self) -> dict[str, int]:
+        """state -> number of ports over all hosts (extraports included), nmap's state order."""
+        tally: Counter[str] = Counter()
+        for host in self.hosts:
+            tally.update(host.counts())
+        return {state: tally[state] for state in STATE_ORDER if tally[state]}
+
+    def open_ports(self, address: Optional[str] = None) -> list[int]:
+        """The sorted open port numbers of one host (by address or name), or of all hosts."""
+        hosts = self.hosts if address is None else [self.host(address)]
+        return sorted({p.port for h in hosts for p in h.ports if p.state == PortState.OPEN})
+
+    def host(self, address: str) -> HostResult:
+        """The host with this address (or name); KeyError names the hosts there are."""
+        for host in self.hosts:
+            if address in (host.address, host.name):
+                return host
+        known = ", ".join(h.address for h in self.hosts) or "none"
+        raise KeyError(f"no host {address!r} in this result (hosts: {known})")
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{n} {state}" for state, n in self.counts().items()) or "no ports"
+        return (f"<ScanResult {self.scan_type.value} via {self.transport}: "
+                f"{len(self.hosts)} host(s), {counts}, {self.elapsed_s:.2f}s>")
+
+    # -- formats (each lives in portlab.formats; imported when used) -------------
+
+    def to_json(self, indent: Optional[int] = None) -> str:
+        from .formats import jsonfmt
+        return jsonfmt.dumps(self, indent=indent)
+
+    @classmethod
+    def from_json(cls, data: Union[str, bytes, dict], where: str = "JSON") -> "ScanResult":
+        from .formats import jsonfmt
+        return jsonfmt.loads(data, where=where)
+
+    def to_csv(self) -> str:
+        from .formats import csvfmt
+        return csvfmt.dumps(self)
+
+    def to_xml(self) -> str:
+        from .formats import nmapxml
+        return nmapxml.dumps(self)
+
+    @classmethod
+    def from_xml(cls, text: Union[str, bytes], where: str = "XML") -> "ScanResult":
+        from .formats import nmapxml
+        return nmapxml.loads(text, where=where)
+
+    def table(self, show_all: bool = False) -> str:
+        from .formats import table
+        return table.render(self, show_all=show_all)
+
+    def to_dataframe(self) -> "pandas.DataFrame":
+        from .formats import frame
+        return frame.to_dataframe(self)
+
+    def save(self, path: Union[str, Path], format: Optional[str] = None) -> Path:
+        """Write the result; *format* (json, csv, xml, table) defaults to the file's extension."""
+        from .formats import save
+        return save(self, path, format=format)
+
+
+def load(path: Union[str, Path]) -> ScanResult:
+    """Read a portlab JSON or nmap ``-oX`` file (told apart by content, not by name)."""
+    from .formats import load as _load
+    return _load(path)

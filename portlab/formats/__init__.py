@@ -1,0 +1,103 @@
+"""The formats a scan result is written in and read from, one module each.
+
+| module | format | reads | writes |
+|---|---|---|---|
+| jsonfmt | portlab JSON (DESIGN.md; lossless, the recording format) | yes | yes |
+| nmapxml | nmap ``-oX`` XML (nmaprun, xmloutputversion 1.05) | yes | yes |
+| csvfmt | one row per port, for spreadsheets and ``pandas.read_csv`` | no | yes |
+| table | nmap's terminal table (``Not shown: ...``) | no | yes |
+| frame | a pandas DataFrame | no | yes |
+
+:func:`load` tells portlab JSON from nmap XML by the file's content, never by its name.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional, Union
+
+from ..errors import BadInput
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..results import ScanResult
+
+#: file extension -> format name understood by :func:`render`.
+EXTENSIONS = {".json": "json", ".csv": "csv", ".xml": "xml", ".txt": "table"}
+FORMATS = ("table", "json", "csv", "xml")
+
+
+def render(result: "ScanResult", format: str) -> str:
+    """The result as text in one of :data:`FORMATS`."""
+    if format == "json":
+        return result.to_json(indent=2) + "\n"
+    if format == "csv":
+        return result.to_csv()
+    if format == "xml":
+        return result.to_xml()
+    if format == "table":
+        return result.table() + "\n"
+    raise BadInput(f"output format {format!r}: expected one of {', '.join(FORMATS)}")
+
+
+def save(result: "ScanResult", path: Union[str, Path], format: Optional[str] = None) -> Path:
+    path = Path(path)
+    if format is None:
+        format = EXTENSIONS.get(path.suffix.lower())
+        if format is None:
+            raise BadInput(f"{path}: cannot tell the format from the extension {path.suffix!r}; "
+                           f"expected one of {', '.join(EXTENSIONS)} or pass format=")
+    text = render(result, format)
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as err:
+        raise BadInput(f"{path}: cannot write: {err.strerror or err}") from None
+    return path
+
+
+def detect(text: str) -> str:
+    """``"json"`` or ``"xml"`` from the first meaningful character; BadInput otherwise."""
+    head = text.lstrip("\ufeff \t\r\n")
+    if head.startswith("{"):
+        return "json"
+    if head.startswith("<"):
+        return "xml"
+    if not head:
+        raise ValueError("the file is empty; expected portlab JSON or nmap -oX XML")
+    raise ValueError("neither portlab JSON (starts with '{') nor nmap XML (starts with '<')")
+
+
+def read_text(path: Union[str, Path]) -> str:
+    """A file's text, with every way of failing turned into one BadInput line."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise BadInput(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise BadInput(f"{path}: is a directory, expected a portlab JSON or nmap XML file") from None
+    except OSError as err:
+        raise BadInput(f"{path}: cannot read: {err.strerror or err}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise BadInput(f"{path}: not UTF-8 text (byte {err.start}); expected portlab JSON or nmap XML") from None
+
+
+def loads(text: str, where: str = "input") -> "ScanResult":
+    """Parse portlab JSON or nmap XML text, detected by content."""
+    from . import jsonfmt, nmapxml
+
+    try:
+        kind = detect(text)
+    except ValueError as err:
+        raise BadInput(f"{where}: {err}") from None
+    if kind == "json":
+        return jsonfmt.loads(text, where=where)
+    return nmapxml.loads(text, where=where)
+
+
+def load(path: Union[str, Path]) -> "ScanResult":
+    """Read a recorded scan; ``result.source`` is set to the path it came from."""
+    result = loads(read_text(path), where=str(path))
+    result.source = str(path)
+    return result
