@@ -1,0 +1,389 @@
+"""Bring a lab up, keep a write-ahead record of it, tear it down.
+
+The state file (``$PORTLAB_STATE_DIR/<prefix>.json``, default ``/run/portlab/labs``)
+is written *before* each namespace is created, so whatever exists is on record:
+``portlab lab down`` and the next ``up`` can always clean up after a crash.  Its
+``networks`` key (read by :mod:`portlab.scope`) is filled in only once the lab is
+complete, and the file is removed when the lab goes down.
+
+Teardown never trusts a recorded pid on its own (pids are reused): it stops only
+the processes that ``ip netns pids`` finds inside the lab's own namespaces.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Optional
+
+from ..errors import MissingPrivilege, PortlabError
+from . import names, plan as plan_mod
+
+STEP_TIMEOUT_S = 30.0
+READY_TIMEOUT_S = 15.0
+ICMP_SYSCTLS = ("net.ipv4.icmp_ratelimit", "net.ipv4.icmp_msgs_per_sec", "net.ipv4.icmp_msgs_burst",
+                "net.ipv4.icmp_ratemask")
+CAP_NET_ADMIN = 12
+
+
+class LabFailed(PortlabError):
+    """A command building the lab failed (the lab has been torn down again)."""
+
+    exit_code = 1
+
+
+def state_dir() -> Path:
+    return Path(os.environ.get("PORTLAB_STATE_DIR", "/run/portlab/labs"))
+
+
+def _has_net_admin() -> bool:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("CapEff:"):
+                return bool(int(line.split()[1], 16) >> CAP_NET_ADMIN & 1)
+    except OSError:
+        pass
+    return False
+
+
+def check_privilege() -> None:
+    """MissingPrivilege unless this is Linux, with CAP_NET_ADMIN, with ip and nft installed."""
+    if platform.system() != "Linux":
+        raise MissingPrivilege(f"the live lab needs Linux network namespaces (this is {platform.system()}); "
+                               "use the simulator instead: portlab scan --scenario FILE")
+    if os.geteuid() != 0 and not _has_net_admin():
+        raise MissingPrivilege("the live lab needs root (or CAP_NET_ADMIN) to create network namespaces; "
+                               "run it with sudo, or use the simulator: portlab scan --scenario FILE")
+    import shutil
+    for tool, package in (("ip", "iproute2"), ("nft", "nftables")):
+        if shutil.which(tool) is None:
+            raise MissingPrivilege(f"the live lab needs the {tool!r} command (install {package}); "
+                                   "or use the simulator: portlab scan --scenario FILE")
+
+
+# ---------------------------------------------------------------- state files
+
+def _state_path(prefix: str) -> Path:
+    return state_dir() / f"{prefix}.json"
+
+
+def _write_state(state: dict) -> None:
+    path = _state_path(state["prefix"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # A dot-name not ending in .json: the scope guard never reads a half-written file.
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(state, indent=1, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def read_state(prefix: str) -> Optional[dict]:
+    try:
+        return json.loads(_state_path(prefix).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _all_states() -> list[dict]:
+    states = []
+    for path in sorted(state_dir().glob("*.json")):
+        try:
+            state = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(state, dict) and "prefix" in state:
+            states.append(state)
+    return states
+
+
+# ---------------------------------------------------------------- commands
+
+def _run(argv, stdin: Optional[str] = None, what: str = "") -> str:
+    try:
+        done = subprocess.run(list(argv), input=stdin, capture_output=True, text=True, timeout=STEP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise LabFailed(f"{what or argv[0]}: no answer after {STEP_TIMEOUT_S:g}s ({' '.join(argv)})") from None
+    except FileNotFoundError:
+        raise LabFailed(f"{what or argv[0]}: command {argv[0]!r} not found") from None
+    if done.returncode != 0:
+        err = " ".join(done.stderr.split())[:300] or f"exit status {done.returncode}"
+        raise LabFailed(f"{what or ' '.join(argv)}: {err}")
+    return done.stdout
+
+
+def existing_netns() -> list[str]:
+    try:
+        return sorted(p.name for p in Path("/run/netns").iterdir())
+    except OSError:
+        return []
+
+
+def _netns_pids(netns: str) -> list[int]:
+    try:
+        out = subprocess.run(["ip", "netns", "pids", netns], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return [int(p) for p in out.split() if p.isdigit()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child of ours is dead for our purpose; reap it.
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        return done == 0
+    except ChildProcessError:
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+        except (OSError, IndexError):
+            return False
+
+
+def _stop_processes(namespaces: list[str]) -> None:
+    """SIGTERM what runs inside the lab's namespaces, then SIGKILL what stays."""
+    protected = {os.getpid(), os.getppid()}
+    pids = [pid for ns in namespaces for pid in _netns_pids(ns) if pid not in protected]
+    for sig, grace in ((signal.SIGTERM, 2.0), (signal.SIGKILL, 2.0)):
+        live = [pid for pid in pids if _alive(pid)]
+        for pid in live:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + grace
+        while live and time.monotonic() < deadline:
+            live = [pid for pid in live if _alive(pid)]
+            if live:
+                time.sleep(0.02)
+        if not live:
+            return
+
+
+def teardown(prefix: str) -> list[str]:
+    """Remove every namespace (and so every link, ruleset and route) and process of lab *prefix*.
+
+    Works from the state file and, as a second net, from the namespace names the
+    prefix owns.  Returns the namespaces it deleted.  Safe to call twice.
+    """
+    names.check_prefix(prefix)
+    state = read_state(prefix) or {}
+    recorded = list(state.get("namespaces", []))
+    namespaces = recorded + [ns for ns in existing_netns() if names.owns_netns(prefix, ns) and ns not in recorded]
+    present = set(existing_netns())
+    namespaces = [ns for ns in namespaces if ns in present]
+    _stop_processes(namespaces)
+    # Machines before bridges: the reverse of creation order.
+    for ns in reversed(namespaces):
+        try:
+            _run(("ip", "netns", "delete", ns), what=f"delete {ns}")
+        except LabFailed:
+            if ns in existing_netns():
+                raise
+    try:
+        _state_path(prefix).unlink()
+    except FileNotFoundError:
+        pass
+    return namespaces
+
+
+def _owner_gone(state: dict) -> bool:
+    pid = state.get("owner_pid")
+    return not state.get("persistent") and (pid is None or not _alive(int(pid)))
+
+
+def clean_leftovers() -> list[str]:
+    """Tear down labs whose builder died: half-built, or a `with Lab` whose process is gone."""
+    cleaned = []
+    for state in _all_states():
+        if state.get("status") != "up" or _owner_gone(state):
+            owner = state.get("owner_pid")
+            if owner and _alive(int(owner)) and owner != os.getpid() and state.get("status") != "up":
+                continue  # still being built by someone else right now
+            teardown(state["prefix"])
+            cleaned.append(state["prefix"])
+    return cleaned
+
+
+def running_labs() -> list[dict]:
+    """Labs on record, each with ``age_s`` and ``alive`` (all its namespaces exist)."""
+    present = set(existing_netns())
+    labs = []
+    now = time.time()
+    for state in _all_states():
+        state = dict(state)
+        state["age_s"] = round(now - state.get("started_ts", now), 1)
+        state["alive"] = bool(state.get("namespaces")) and all(ns in present for ns in state["namespaces"])
+        labs.append(state)
+    return labs
+
+
+def _read_sysctls(netns: str, keys) -> dict[str, str]:
+    try:
+        out = _run(("ip", "netns", "exec", netns, "sysctl", *keys), what="read sysctls")
+    except LabFailed:
+        return {}
+    values = {}
+    for line in out.splitlines():
+        key, _, value = line.partition(" = ")
+        values[key.strip()] = value.strip()
+    return values
+
+
+# ---------------------------------------------------------------- the lab
+
+class Lab:
+    """A scenario running as namespaces.  ``with Lab(scenario) as lab: lab.scan(...)``.
+
+    *persistent* labs (``portlab lab up``) outlive the process that built them;
+    others are leftovers as soon as their process is gone.
+    """
+
+    def __init__(self, scenario, prefix: Optional[str] = None, *, persistent: bool = False,
+                 python: str = sys.executable, verbose=None):
+        self.scenario = scenario
+        self.prefix = names.check_prefix(prefix) if prefix else names.new_prefix()
+        self.persistent = persistent
+        self.python = python
+        self.verbose = verbose          # a callable taking a line, or None
+        self.plan = plan_mod.build(scenario, self.prefix)   # refuses what Linux can't build, before anything runs
+        self.scanner_netns = self.plan.scanner_netns
+        self.state: Optional[dict] = None
+        self.up_s: Optional[float] = None
+        self.down_s: Optional[float] = None
+
+    def netns(self, machine: str) -> str:
+        """The namespace of a host or router (``"scanner"`` for the scanner)."""
+        if machine == "scanner" and machine not in self.plan.machine_netns:
+            return self.scanner_netns
+        return self.plan.machine_netns[machine]
+
+    # -- up / down
+
+    def up(self) -> "Lab":
+        check_privilege()
+        clean_leftovers()
+        if read_state(self.prefix) or any(names.owns_netns(self.prefix, ns) for ns in existing_netns()):
+            raise LabFailed(f"a lab with prefix {self.prefix!r} already exists (portlab lab down --prefix {self.prefix})")
+        t0 = time.monotonic()
+        self.state = {
+            "prefix": self.prefix, "scenario": self.scenario.name,
+            "scenario_path": str(self.scenario.path) if getattr(self.scenario, "path", None) else None,
+            "status": "building", "persistent": self.persistent, "owner_pid": os.getpid(),
+            "started": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "started_ts": time.time(),
+            "namespaces": [], "services": {}, "networks": [],
+            "scanner_netns": self.scanner_netns, "machines": dict(self.plan.machine_netns),
+            "bridges": dict(self.plan.network_netns),
+        }
+        try:
+            self._build()
+        except BaseException:
+            # Ctrl-C or a failed step: nothing may stay behind.
+            teardown(self.prefix)
+            self.state = None
+            raise
+        self.up_s = time.monotonic() - t0
+        return self
+
+    def _build(self) -> None:
+        state = self.state
+        _write_state(state)
+        for step in self.plan.steps:
+            if step.creates_netns:
+                state["namespaces"].append(step.creates_netns)
+                _write_state(state)          # write-ahead: on record before it exists
+            if self.verbose:
+                self.verbose(step.what)
+            _run(step.argv, step.stdin, step.what)
+        self._start_services()
+        state["sysctls"] = _read_sysctls(self.scanner_netns, ICMP_SYSCTLS)
+        # Only now may the scope guard let scans reach the lab's networks.
+        state["networks"] = [str(net.cidr) for net in self.scenario.networks]
+        state["status"] = "up"
+        _write_state(state)
+
+    def _start_services(self) -> None:
+        procs = []
+        try:
+            for service in self.plan.services:
+                if self.verbose:
+                    self.verbose(f"{service.netns}: services tcp {service.tcp} udp {service.udp}")
+                proc = subprocess.Popen(service.argv(self.python), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, start_new_session=True, text=True,
+                                        env={**os.environ, "PYTHONPATH": _package_root()})
+                procs.append((service, proc))
+                self.state["services"][service.machine] = proc.pid
+                _write_state(self.state)
+            deadline = time.monotonic() + READY_TIMEOUT_S
+            for service, proc in procs:
+                line = _read_line(proc, deadline)
+                if line.strip() != "ready":
+                    err = proc.stderr.read() if proc.poll() is not None else ""
+                    raise LabFailed(f"{service.netns}: service daemon did not start: "
+                                    f"{' '.join(err.split())[:300] or 'no ready line in time'}")
+        finally:
+            # Our ends of the pipes: the daemons never write after "ready".
+            for _, proc in procs:
+                proc.stdout.close()
+                proc.stderr.close()
+        self._procs = [proc for _, proc in procs]
+
+    def down(self) -> list[str]:
+        t0 = time.monotonic()
+        deleted = teardown(self.prefix)
+        for proc in getattr(self, "_procs", []):
+            try:
+                proc.wait(timeout=1)     # reap our children, so no zombie stays
+            except subprocess.TimeoutExpired:
+                pass
+        self._procs = []
+        self.state = None
+        self.down_s = time.monotonic() - t0
+        return deleted
+
+    def __enter__(self) -> "Lab":
+        return self.up()
+
+    def __exit__(self, *exc) -> None:
+        self.down()
+
+    # -- scanning
+
+    def scan(self, targets, ports, scan_type: str = "connect", **kw):
+        """Scan from the lab's scanner namespace: ``engine.scan(..., netns=lab.scanner_netns)``."""
+        from ..engine import scan
+        return scan(targets, ports, scan_type, netns=self.scanner_netns, **kw)
+
+    def exec_argv(self, machine: str, *argv: str) -> list[str]:
+        """``ip netns exec NS ARGV…`` for running a tool (nmap) on a lab machine or the scanner."""
+        return ["ip", "netns", "exec", self.netns(machine), *argv]
+
+    def __repr__(self) -> str:
+        return f"<Lab {self.scenario.name} prefix={self.prefix} {'up' if self.state else 'down'}>"
+
+
+def _package_root() -> str:
+    # The daemon runs as `python -m portlab.lab.services`; make sure it finds this very package.
+    root = str(Path(__file__).resolve().parents[2])
+    extra = os.environ.get("PYTHONPATH")
+    return root + (os.pathsep + extra if extra else "")
+
+
+def _read_line(proc: subprocess.Popen, deadline: float) -> str:
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        remaining = deadline - time.monotonic()
+        if remaining > 0 and sel.select(timeout=remaining):
+            return proc.stdout.readline()
+    return ""
