@@ -1,0 +1,492 @@
+"""The SYN ("half-open") scan over Linux raw sockets.
+
+One raw TCP socket sends hand-built SYN segments (the kernel adds the IP header)
+and receives every TCP segment that arrives; one raw ICMP socket receives the
+unreachables.  Replies are matched to probes by address, ports and the
+acknowledged sequence number, so stray traffic is ignored.
+
+Why it is fast: a SYN costs one incremental checksum and one ``sendto``; sends go
+out in batches with the receive queues drained between them (a large
+``SO_RCVBUF`` absorbs the bursts of RSTs); the timeout follows the measured RTT
+(srtt + 4·rttvar, RFC 6298) within the Timing bounds; only unanswered probes are
+sent again, and only as often as answers show it helps (nmap's
+max-successful-try rule).
+
+IPv4 only: an IPv6 target is a BadInput (a connect scan handles IPv6).
+Sockets are created in :meth:`run`, in the calling thread, so a scan that runs in
+a thread which entered a network namespace sends from inside it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import ctypes
+import errno
+import ipaddress
+import random
+import socket
+import struct
+import time
+from typing import Callable, Iterable, Optional, Sequence
+
+from ..errors import BadInput
+from ..packets import SynTemplate
+from ..privilege import require_raw_privilege
+from ..states import Probe, Reply, ReplyKind, ScanType
+from ..timing import Timing
+from .base import Exchange, Report, TraceEvent, Transport
+
+RCVBUF_BYTES = 16 * 1024 * 1024
+SEND_BATCH = 256
+# A raw probe holds no file descriptor, so the fd-driven parallelism cap of the
+# timing templates is lifted to this, unless the template asks for serial probes.
+RAW_MAX_IN_FLIGHT = 8192
+# The try number rides in the low bits of the sequence number (see _seq).
+_TRY_BITS = 4
+_MAX_TRIES = 1 << _TRY_BITS
+
+_TCP_REPLY = struct.Struct("!HHIIBB")
+_QUOTED_TCP = struct.Struct("!HHI")
+_QUOTED_PORTS = struct.Struct("!HH")
+_SYN_ACK = Reply(ReplyKind.SYN_ACK)
+_RST = Reply(ReplyKind.RST)
+_NONE = Reply(ReplyKind.NONE)
+
+
+def ipv4_targets(probes: Sequence[Probe], scan: str) -> None:
+    """Raise BadInput for a target a raw IPv4 scan cannot probe."""
+    for target in {probe.target for probe in probes}:
+        try:
+            version = ipaddress.ip_address(target).version
+        except ValueError:
+            raise BadInput(f"{scan} scan target {target!r}: expected an IPv4 address "
+                           "(names are resolved before the transport)") from None
+        if version != 4:
+            raise BadInput(f"{scan} scan target {target}: raw scans are IPv4 only; "
+                           "use -s connect for IPv6")
+
+
+def route_source(target: str) -> str:
+    """The address the kernel would send from to reach *target*.
+
+    Connecting a UDP socket only looks up the route; no packet leaves.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.connect((target, 9))
+        except OSError as err:
+            raise BadInput(f"no route to {target}: {err.strerror}") from None
+        return sock.getsockname()[0]
+
+
+def port_filter(dport_offset: int, port: int) -> bytes:
+    """A classic BPF program: keep IPv4 packets whose transport header has *port* at
+    *dport_offset* (2 = destination port), drop the rest.
+
+    A raw TCP socket gets a copy of every TCP segment the host receives; filtering in
+    the kernel means Python never wakes up for traffic that is not ours (and, on
+    loopback, not for our own SYNs coming back in).
+    """
+    insns = [
+        (0xB1, 0, 0, 0),             # ldxb 4*([0]&0xf)   X = IP header length
+        (0x48, 0, 0, dport_offset),  # ldh [x + offset]
+        (0x15, 0, 1, port),          # jeq #port, accept, drop
+        (0x06, 0, 0, 0xFFFF),        # ret #65535          accept
+        (0x06, 0, 0, 0),             # ret #0              drop
+    ]
+    return b"".join(struct.pack("HBBI", *insn) for insn in insns)
+
+
+def attach_filter(sock: socket.socket, program: bytes) -> None:
+    """SO_ATTACH_FILTER; the kernel copies the program, so the buffer may go after."""
+    buf = ctypes.create_string_buffer(program, len(program))
+    fprog = struct.pack("HP", len(program) // 8, ctypes.addressof(buf))
+    sock.setsockopt(socket.SOL_SOCKET, 26, fprog)  # SO_ATTACH_FILTER
+
+
+def open_raw(protocol: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, protocol)
+    try:
+        sock.setblocking(False)
+        try:  # root may exceed net.core.rmem_max; otherwise take what rmem_max allows
+            sock.setsockopt(socket.SOL_SOCKET, 33, RCVBUF_BYTES)  # SO_RCVBUFFORCE
+        except OSError:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF_BYTES)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+async def wait_readable(socks: Iterable[socket.socket], timeout: float) -> None:
+    """Sleep until one of *socks* has data or *timeout* passes (cancellation-safe)."""
+    if timeout <= 0:
+        await asyncio.sleep(0)
+        return
+    loop = asyncio.get_running_loop()
+    ready = loop.create_future()
+    fds = [s.fileno() for s in socks]
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    for fd in fds:
+        loop.add_reader(fd, wake)
+    try:
+        await asyncio.wait_for(ready, timeout)
+    except asyncio.TimeoutError:
+        pass
+    finally:
+        for fd in fds:
+            loop.remove_reader(fd)
+
+
+class RttEstimator:
+    """RFC 6298 smoothed RTT; the timeout is srtt + 4·rttvar within the Timing bounds."""
+
+    __slots__ = ("srtt", "rttvar", "timing")
+
+    def __init__(self, timing: Timing) -> None:
+        self.srtt: Optional[float] = None
+        self.rttvar = 0.0
+        self.timing = timing
+
+    def sample(self, rtt: float) -> None:
+        if self.srtt is None:
+            self.srtt, self.rttvar = rtt, rtt / 2
+        else:
+            self.rttvar = 0.75 * self.rttvar + 0.25 * abs(self.srtt - rtt)
+            self.srtt = 0.875 * self.srtt + 0.125 * rtt
+
+    @property
+    def timeout(self) -> float:
+        t = self.timing
+        if self.srtt is None:
+            return t.initial_timeout
+        return min(max(self.srtt + 4 * self.rttvar, t.min_timeout), t.max_timeout)
+
+
+class Pacer:
+    """Spaces sends by ``timing.rate`` (packets/s) and ``timing.scan_delay``."""
+
+    __slots__ = ("interval", "next_at")
+
+    def __init__(self, timing: Timing) -> None:
+        interval = timing.scan_delay or 0.0
+        if timing.rate:
+            interval = max(interval, 1.0 / timing.rate)
+        self.interval = interval
+        self.next_at = 0.0
+
+    def allowance(self, now: float, wanted: int) -> int:
+        """How many packets may go now (at most *wanted*)."""
+        if not self.interval:
+            return wanted
+        if now < self.next_at:
+            return 0
+        # Allow a small catch-up burst, not an unbounded one after an idle wait.
+        n = min(wanted, max(1, int((now - self.next_at) / self.interval) + 1), 64)
+        self.next_at = max(self.next_at, now - self.interval) + n * self.interval
+        return n
+
+    def wait(self, now: float) -> float:
+        return max(0.0, self.next_at - now) if self.interval else 0.0
+
+
+def allowed_tries(timing: Timing, best_answered_try: int) -> int:
+    """How many times an unanswered probe is sent.
+
+    nmap's rule: one try more than the latest try that ever got an answer (at
+    least 2), never more than 1 + max_retries.  On a clean network every answer
+    comes on the first try, so silent ports are sent twice, not eleven times.
+    """
+    return max(1, min(1 + timing.max_retries, _MAX_TRIES, max(2, best_answered_try + 1)))
+
+
+class _Target:
+    __slots__ = ("address", "packed", "source", "template", "rtt", "best_try")
+
+    def __init__(self, address: str, source: str, sport: int, timing: Timing) -> None:
+        self.address = address
+        self.packed = socket.inet_aton(address)
+        self.source = source
+        self.template = SynTemplate(source, address, sport)
+        self.rtt = RttEstimator(timing)
+        self.best_try = 1
+
+
+class RawSynTransport(Transport):
+    """SYN scan: SYN/ACK → open, RST → closed, ICMP unreachable or silence → filtered."""
+
+    name = "raw"
+    scan_types = frozenset({ScanType.SYN})
+
+    def __init__(self, *, trace: Optional[bool] = None, source_port: Optional[int] = None) -> None:
+        # trace=None keeps packet traces for small scans only (they are for teaching;
+        # 65535 of them cost time and memory nobody reads).
+        self.trace = trace
+        self.source_port = source_port
+        self.probes_sent = 0
+
+    def check(self, scan_type: ScanType) -> None:
+        if ScanType(scan_type) is not ScanType.SYN:
+            raise BadInput(f"the raw transport runs SYN scans, not {scan_type}")
+        require_raw_privilege("SYN (-s syn)", "-s connect (a full TCP connect, no privilege needed)")
+
+    async def run(self, probes: Sequence[Probe], timing: Timing, report: Report) -> None:
+        self.check(ScanType.SYN)
+        ipv4_targets(probes, "SYN")
+        if not probes:
+            return
+        tcp_sock = open_raw(socket.IPPROTO_TCP)
+        try:
+            icmp_sock = open_raw(socket.IPPROTO_ICMP)
+        except BaseException:
+            tcp_sock.close()
+            raise
+        try:
+            scan = _SynScan(probes, timing, report, tcp_sock, icmp_sock,
+                            trace=self.trace if self.trace is not None else len(probes) <= 1024,
+                            sport=self.source_port)
+            while not scan.finished:
+                now = time.monotonic()
+                scan.receive()
+                scan.expire(now)
+                sent = scan.send(now)
+                scan.receive()
+                if sent:
+                    await asyncio.sleep(0)  # let a cancellation in between batches
+                else:
+                    await wait_readable((tcp_sock, icmp_sock), scan.idle_wait(time.monotonic()))
+            self.probes_sent = scan.sent_total
+        finally:
+            tcp_sock.close()
+            icmp_sock.close()
+
+
+class _SynScan:
+    """The state of one SYN scan: what is queued, in flight, answered.  Socket calls only
+    in send() and receive(); everything else is bookkeeping."""
+
+    def __init__(self, probes: Sequence[Probe], timing: Timing, report: Report,
+                 tcp_sock: socket.socket, icmp_sock: socket.socket, *, trace: bool,
+                 sport: Optional[int]) -> None:
+        self.probes = list(probes)
+        self.timing = timing
+        self.report = report
+        self.tcp_sock = tcp_sock
+        self.icmp_sock = icmp_sock
+        self.trace_on = trace
+        self.sport = sport or random.randint(40000, 59999)
+        attach_filter(tcp_sock, port_filter(2, self.sport))
+        self.base_seq = random.getrandbits(32)
+        self.started = time.monotonic()
+        self.targets: dict[bytes, _Target] = {}
+        self.index: dict[tuple[bytes, int], int] = {}
+        self.target_of: list[_Target] = []
+        for i, probe in enumerate(self.probes):
+            packed = socket.inet_aton(probe.target)
+            target = self.targets.get(packed)
+            if target is None:
+                target = _Target(probe.target, route_source(probe.target), self.sport, timing)
+                self.targets[packed] = target
+            self.target_of.append(target)
+            self.index.setdefault((packed, probe.port), i)
+        n = len(self.probes)
+        self.tries = [0] * n
+        self.sent_at = [0.0] * n
+        self.done = [False] * n
+        self.flying = [False] * n   # sent and neither answered nor timed out yet
+        self.live = 0               # how many are flying
+        self.remaining = n
+        self.traces: list[list[TraceEvent]] = [[] for _ in range(n)] if trace else []
+        self.queue: collections.deque[int] = collections.deque(range(n))
+        # (send time, probe, try) in send order; stale entries are skipped lazily.
+        self.in_flight: collections.deque[tuple[float, int, int]] = collections.deque()
+        self.pacer = Pacer(timing)
+        self.max_in_flight = 1 if timing.max_parallel <= 1 else max(timing.max_parallel, RAW_MAX_IN_FLIGHT)
+        self.sent_total = 0
+        self._backoff_until = 0.0
+
+    @property
+    def finished(self) -> bool:
+        return self.remaining == 0
+
+    def _seq(self, port: int, tryno: int) -> int:
+        # Port in the high bits, try in the low bits: a reply's ACK names both the probe
+        # and which try it answers (for a clean RTT sample, Karn's rule).
+        return (self.base_seq + (port << _TRY_BITS) + tryno) & 0xFFFFFFFF
+
+    def _try_of(self, port: int, seq: int) -> int:
+        return (seq - self.base_seq - (port << _TRY_BITS)) & 0xFFFFFFFF
+
+    # --- sending ----------------------------------------------------------------
+
+    def send(self, now: float) -> int:
+        if now < self._backoff_until:
+            return 0
+        room = self.max_in_flight - self.live
+        want = min(SEND_BATCH, room, len(self.queue))
+        if want <= 0:
+            return 0
+        want = self.pacer.allowance(now, want)
+        sent = 0
+        sendto = self.tcp_sock.sendto
+        while sent < want and self.queue:
+            i = self.queue[0]
+            if self.done[i]:
+                self.queue.popleft()
+                continue
+            probe = self.probes[i]
+            target = self.target_of[i]
+            tryno = self.tries[i]
+            segment = target.template.segment(probe.port, self._seq(probe.port, tryno))
+            try:
+                sendto(segment, (target.address, 0))
+            except (BlockingIOError, InterruptedError):
+                self._backoff_until = now + 0.001
+                break
+            except OSError as err:
+                if err.errno in (errno.ENOBUFS, errno.EAGAIN):
+                    self._backoff_until = now + 0.001  # the device queue is full; let it drain
+                    break
+                raise
+            self.queue.popleft()
+            self.tries[i] = tryno + 1
+            self.sent_at[i] = now
+            self.in_flight.append((now, i, tryno + 1))
+            self.flying[i] = True
+            if self.trace_on:
+                self.traces[i].append(TraceEvent(now - self.started, "sent",
+                                                 f"SYN {target.source}:{self.sport} > {target.address}:{probe.port}"))
+            sent += 1
+        self.live += sent
+        self.sent_total += sent
+        return sent
+
+    # --- receiving --------------------------------------------------------------
+
+    def receive(self) -> None:
+        self._receive_tcp()
+        self._receive_icmp()
+
+    def _receive_tcp(self) -> None:
+        recv = self.tcp_sock.recv
+        unpack = _TCP_REPLY.unpack_from
+        targets, index, sport = self.targets, self.index, self.sport
+        while True:
+            try:
+                packet = recv(256)
+            except (BlockingIOError, InterruptedError):
+                return
+            ihl = (packet[0] & 0x0F) << 2
+            if len(packet) < ihl + 14:
+                continue
+            src = packet[12:16]
+            if src not in targets:
+                continue
+            r_sport, r_dport, _seq, ack, _off, flags = unpack(packet, ihl)
+            if r_dport != sport:
+                continue
+            i = index.get((src, r_sport))
+            if i is None or self.done[i]:
+                continue
+            if flags & 0x12 == 0x12:
+                reply = _SYN_ACK
+            elif flags & 0x04:
+                reply = _RST
+            else:
+                continue
+            tryno = self._try_of(r_sport, (ack - 1) & 0xFFFFFFFF)
+            if not 1 <= tryno + 1 <= self.tries[i]:
+                continue  # not an answer to any SYN of ours (a stale or forged segment)
+            self._answer(i, reply, tryno + 1,
+                         f"{'SYN/ACK' if reply is _SYN_ACK else 'RST'} "
+                         f"{self.target_of[i].address}:{r_sport} > {self.target_of[i].source}:{sport}"
+                         if self.trace_on else "")
+
+    def _receive_icmp(self) -> None:
+        recv = self.icmp_sock.recv
+        while True:
+            try:
+                packet = recv(576)
+            except (BlockingIOError, InterruptedError):
+                return
+            ihl = (packet[0] & 0x0F) << 2
+            if len(packet) < ihl + 8 + 20 or packet[ihl] != 3:
+                continue
+            code = packet[ihl + 1]
+            inner = ihl + 8
+            inner_ihl = (packet[inner] & 0x0F) << 2
+            if packet[inner + 9] != socket.IPPROTO_TCP or len(packet) < inner + inner_ihl + 8:
+                continue
+            dst = packet[inner + 16:inner + 20]
+            q_sport, q_dport, q_seq = _QUOTED_TCP.unpack_from(packet, inner + inner_ihl)
+            if q_sport != self.sport or dst not in self.targets:
+                continue
+            i = self.index.get((dst, q_dport))
+            if i is None or self.done[i]:
+                continue
+            tryno = self._try_of(q_dport, q_seq)
+            if not 0 <= tryno < self.tries[i]:
+                continue
+            src = socket.inet_ntoa(packet[12:16])
+            self._answer(i, Reply.icmp(code), tryno + 1,
+                         f"ICMP unreachable code {code} from {src}" if self.trace_on else "")
+
+    def _answer(self, i: int, reply: Reply, answered_try: int, summary: str) -> None:
+        now = time.monotonic()
+        target = self.target_of[i]
+        rtt = None
+        if answered_try == self.tries[i]:  # Karn: only a reply to the latest try times cleanly
+            rtt = now - self.sent_at[i]
+            target.rtt.sample(rtt)
+        if answered_try > target.best_try:
+            target.best_try = answered_try
+        trace: tuple[TraceEvent, ...] = ()
+        if self.trace_on:
+            self.traces[i].append(TraceEvent(now - self.started, "recv", summary))
+            trace = tuple(self.traces[i])
+        self._finish(i, Exchange(self.probes[i], reply, tries=self.tries[i], rtt=rtt, trace=trace))
+
+    def _finish(self, i: int, exchange: Exchange) -> None:
+        if self.flying[i]:
+            self.flying[i] = False
+            self.live -= 1
+        self.done[i] = True
+        self.remaining -= 1
+        self.report(exchange)
+
+    # --- timeouts ---------------------------------------------------------------
+
+    def expire(self, now: float) -> None:
+        flight = self.in_flight
+        while flight:
+            sent, i, tryno = flight[0]
+            if self.done[i] or self.tries[i] != tryno:
+                flight.popleft()
+                continue
+            target = self.target_of[i]
+            if now - sent < target.rtt.timeout:
+                return
+            flight.popleft()
+            if tryno < allowed_tries(self.timing, target.best_try):
+                self.flying[i] = False
+                self.live -= 1
+                self.queue.append(i)
+            else:
+                trace = tuple(self.traces[i]) if self.trace_on else ()
+                self._finish(i, Exchange(self.probes[i], _NONE, tries=tryno, trace=trace))
+
+    def idle_wait(self, now: float) -> float:
+        """How long to sleep when nothing can be sent: until the oldest probe times out,
+        the pacer allows the next send, or a reply arrives (whichever is first)."""
+        waits = [0.05]
+        if self.queue:
+            waits.append(max(self.pacer.wait(now), self._backoff_until - now, 0.0005))
+        if self.in_flight:
+            sent, i, _ = self.in_flight[0]
+            waits.append(max(0.0, sent + self.target_of[i].rtt.timeout - now))
+        return min(waits)
