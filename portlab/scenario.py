@@ -870,8 +870,14 @@ def loads(text: str, filename: str = "<string>") -> Scenario:
     except tomllib.TOMLDecodeError as err:
         message = str(err)
         found = _TOML_LINE.search(message)
-        where = f"line {found.group(1)}" if found else "TOML"
-        what = _TOML_LINE.sub("", message).strip()
+        if found:
+            where = f"line {found.group(1)}"
+        elif "(at end of document)" in message:
+            # An unclosed array or table: tomllib only notices at the end.
+            where = f"line {max(len(text.splitlines()), 1)} (end of file)"
+        else:
+            where = "TOML"
+        what = _TOML_LINE.sub("", message).replace("(at end of document)", "").strip()
         raise BadInput(f"{filename}: {where}: TOML syntax error: {what} "
                        f"(expected valid TOML, see docs/scenario-format.md)") from None
     return _Reader(filename).scenario(doc)
