@@ -259,6 +259,35 @@ def service_name(port: int, protocol: str) -> Optional[str]:
     return default().service_name(port, protocol)
 
 
+# Order of precedence when several rows cover one port: a port that has any
+# assigned row is assigned, even if an older row calls it reserved.
+_STATUS_RANK = {"assigned": 3, "reserved": 2, "unassigned": 1}
+NO_ENTRY = "no entry"
+
+
+def port_status(protocol: str) -> list[str]:
+    """For each port 0-65535 (list index), its registry status for ``protocol``.
+
+    ``"assigned"``, ``"reserved"``, ``"unassigned"``, or :data:`NO_ENTRY` where the
+    registry has no row at all (the whole dynamic range 49152-65535).  Rows without
+    a protocol count for every protocol.  Charts of free and used space read this.
+    """
+    protocol = normalize_protocol(protocol)
+    if protocol is None:
+        raise BadInput("port_status needs a protocol: expected one of " + ", ".join(PROTOCOLS))
+    rank = [0] * 65536
+    for svc in records():
+        if svc.port_start is None or not svc.matches_protocol(protocol):
+            continue
+        r = _STATUS_RANK[svc.status]
+        for port in range(svc.port_start, svc.port_end + 1):  # type: ignore[operator]
+            if r > rank[port]:
+                rank[port] = r
+    names = {v: k for k, v in _STATUS_RANK.items()}
+    names[0] = NO_ENTRY
+    return [names[r] for r in rank]
+
+
 def search(query: str, protocol: Optional[str] = None) -> list[Service]:
     """Interpret user text: ``"443"`` a port, ``"80-90"`` a range, else a service name.
 

@@ -189,3 +189,17 @@ def test_dataframe_shape_and_dtypes():
     assert df.loc[df["port_start"] == 5432, "range"].eq("user").all()
     assert df["protocol"].value_counts(dropna=True).to_dict() == dict(Counter(r[2] for r in ROWS if r[2]))
     assert isinstance(df, pd.DataFrame)
+
+
+def test_port_status_covers_every_port_and_agrees_with_lookup():
+    status = registry.port_status("tcp")
+    assert len(status) == 65536
+    assert status[443] == "assigned" and status[0] == "reserved" and status[4] == "unassigned"
+    assert set(status[49152:]) == {registry.NO_ENTRY}
+    # cross-check a sample against lookup(): assigned exactly when some row has a name
+    for port in range(0, 49152, 97):
+        assert (status[port] == "assigned") == any(s.name for s in registry.lookup(port, "tcp"))
+    assert sum(1 for s in status if s == "assigned") == sum(
+        1 for p in range(65536) if registry.service_name(p, "tcp"))
+    with pytest.raises(BadInput):
+        registry.port_status(None)  # type: ignore[arg-type]
