@@ -1,0 +1,368 @@
+"""The scan engine: targets × ports → probes → a transport → exchanges → states.
+
+``scan()`` / ``scan_async()`` are the one public way to scan.  The order of work is
+fixed on purpose: parse everything, run the scope guard, *then* build the
+transport and ask it ``check()``, and only then send.  A refused or malformed scan
+therefore never opens a socket.  Classification is :func:`portlab.states.classify`;
+the engine adds nothing to nmap's rules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import ipaddress
+import random
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Optional, Sequence, Union
+
+from .errors import BadInput
+from .fdlimit import max_in_flight
+from .portspec import PortSpec, parse_ports
+from .progress import Progress, Throttle
+from .results import HostResult, PortResult, ScanResult
+from .scope import ScopeGuard
+from .states import Probe, ScanType, classify
+from .targets import Target, parse_targets, sort_key
+from .timing import Timing, template
+from .transports.base import Exchange, Transport
+
+DEFAULT_PORTS = "top1000"   # nmap's default
+
+# Transport classes by name, imported only when a scan asks for one: "module:Class"
+# or just the module, in which case the class is the Transport subclass whose
+# ``name`` matches (so a helper may rename its class without touching this table).
+TRANSPORTS: dict[str, str] = {
+    "connect": "portlab.transports.connect:ConnectTransport",
+    "raw": "portlab.transports.raw:RawSynTransport",
+    "udp": "portlab.transports.udp",
+    "sim": "portlab.transports.sim",
+    "replay": "portlab.transports.replay:ReplayTransport",
+}
+DEFAULT_TRANSPORT = {ScanType.CONNECT: "connect", ScanType.SYN: "raw", ScanType.UDP: "udp"}
+
+
+def transport_class(name: str) -> type:
+    """The Transport subclass registered as *name*."""
+    try:
+        where = TRANSPORTS[name]
+    except KeyError:
+        raise BadInput(f"transport {name!r}: expected one of {', '.join(TRANSPORTS)}") from None
+    module_name, _, class_name = where.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as err:
+        if err.name == module_name:
+            raise BadInput(f"transport {name!r} is not available in this portlab build") from None
+        raise
+    if class_name:
+        return getattr(module, class_name)
+    for value in vars(module).values():
+        if (inspect.isclass(value) and issubclass(value, Transport) and value is not Transport
+                and getattr(value, "name", None) == name):
+            return value
+    raise BadInput(f"transport {name!r}: module {module_name} defines no Transport named {name!r}")
+
+
+def _construct(cls: type, keep_trace: bool, *args: Any) -> Transport:
+    # Transports differ in what they call their trace switch; pass it to whichever takes it.
+    params = inspect.signature(cls).parameters
+    kwargs: dict[str, Any] = {}
+    if "keep_trace" in params:
+        kwargs["keep_trace"] = keep_trace
+    elif "trace" in params:
+        kwargs["trace"] = keep_trace
+    return cls(*args, **kwargs)
+
+
+def _scenario_networks(transport: Transport, scenario: Any) -> list[str]:
+    """Networks a simulated scan may address: the scenario's own (it sends nothing)."""
+    networks = getattr(transport, "networks", None)
+    if networks is None and scenario is not None and not isinstance(scenario, (str, Path)):
+        cidrs = getattr(scenario, "cidrs", None)
+        networks = cidrs() if callable(cidrs) else None
+    return [str(n) for n in (networks or ())]
+
+
+def _transport_networks(transport: Transport) -> list[str]:
+    """Addresses a given transport answers for without sending: a replay's recorded hosts,
+    a simulator's networks.  A packet-sending transport declares none."""
+    networks = getattr(transport, "networks", None)
+    if networks is not None:
+        return [str(n) for n in networks]
+    recording = getattr(transport, "recording", None)
+    if isinstance(recording, ScanResult):
+        return [h.address for h in recording.hosts]
+    return []
+
+
+def _timing(timing: Union[int, str, Timing], **overrides: Any) -> Timing:
+    base = timing if isinstance(timing, Timing) else template(timing)
+    for key in ("retries", "max_parallel"):
+        value = overrides.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0
+                                  or (key == "max_parallel" and value < 1)):
+            raise BadInput(f"{key} {value!r}: expected a whole number >= {1 if key == 'max_parallel' else 0}")
+    for key in ("rate", "min_timeout", "max_timeout"):
+        value = overrides.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or value <= 0):
+            raise BadInput(f"{key} {value!r}: expected a number > 0")
+    changes = {"max_retries": overrides.get("retries"), "rate": overrides.get("rate"),
+               "min_timeout": overrides.get("min_timeout"), "max_timeout": overrides.get("max_timeout"),
+               "max_parallel": overrides.get("max_parallel")}
+    result = base.with_overrides(**changes)
+    if result.min_timeout > result.max_timeout:
+        raise BadInput(f"min_timeout {result.min_timeout} is above max_timeout {result.max_timeout}")
+    if result.initial_timeout > result.max_timeout or result.initial_timeout < result.min_timeout:
+        result = result.with_overrides(
+            initial_timeout=min(max(result.initial_timeout, result.min_timeout), result.max_timeout))
+    return result
+
+
+def _scan_type(scan_type: Union[str, ScanType]) -> ScanType:
+    try:
+        return ScanType(scan_type)
+    except ValueError:
+        raise BadInput(f"scan type {scan_type!r}: expected connect, syn or udp") from None
+
+
+def build_probes(targets: Sequence[Target], ports: Sequence[int], scan_type: ScanType,
+                 randomize: bool = True, seed: Optional[int] = None) -> list[Probe]:
+    """Probes ordered by port then host; shuffled when *randomize* (nmap shuffles ports)."""
+    probes = [Probe(t.address, port, scan_type) for port in ports for t in targets]
+    if randomize:
+        random.Random(seed).shuffle(probes)
+    return probes
+
+
+class _Collector:
+    """Receives exchanges (possibly from a transport's worker thread) and counts them."""
+
+    def __init__(self, total: int, progress: Optional[Progress]):
+        self.exchanges: list[Exchange] = []
+        self.seen: set[tuple[str, int]] = set()
+        self.throttle = Throttle(progress, total) if progress is not None else None
+
+    def __call__(self, exchange: Exchange) -> None:
+        self.exchanges.append(exchange)  # list.append is atomic under the GIL
+        if self.throttle is not None:
+            self.throttle.step()
+
+
+def assemble(scan_type: ScanType, transport_name: str, started: datetime, elapsed: float,
+             targets: Sequence[Target], exchanges: Iterable[Exchange], keep_trace: bool) -> ScanResult:
+    """Classify every exchange and build the result, sorted by address then port."""
+    from .registry import service_name
+
+    names = {t.address: t.name for t in targets}
+    hosts: dict[str, HostResult] = {t.address: HostResult(t.address, t.name) for t in targets}
+    protocol = scan_type.protocol
+    verdicts: dict[tuple, Any] = {}   # (kind, detail) -> verdict: classify once per distinct reply
+    services: dict[int, Optional[str]] = {}
+    probes_sent = retries = 0
+    for ex in exchanges:
+        reply = ex.reply
+        key = (reply.kind, reply.icmp_code, reply.errno)
+        verdict = verdicts.get(key)
+        if verdict is None:
+            verdict = verdicts[key] = classify(scan_type, reply)
+        port = ex.probe.port
+        service = services.get(port, "")
+        if service == "":
+            service = services[port] = service_name(port, protocol)
+        host = hosts.get(ex.probe.target)
+        if host is None:  # a transport answered for an address we did not list: keep it
+            host = hosts[ex.probe.target] = HostResult(ex.probe.target, names.get(ex.probe.target))
+        host.ports.append(PortResult(port, protocol, verdict.state, verdict.reason, service,
+                                     ex.tries, ex.rtt, ex.trace if keep_trace else ()))
+        probes_sent += ex.tries
+        retries += max(0, ex.tries - 1)
+    ordered = sorted(hosts.values(), key=lambda h: sort_key(h.address))
+    for host in ordered:
+        host.ports.sort(key=lambda p: p.port)
+    return ScanResult(scan_type=scan_type, transport=transport_name, started=started,
+                      elapsed_s=elapsed, hosts=ordered, probes_sent=probes_sent, retries=retries)
+
+
+async def scan_async(targets: Union[str, Sequence[str]], ports: PortSpec = DEFAULT_PORTS,
+                     scan_type: Union[str, ScanType] = "connect", *,
+                     timing: Union[int, str, Timing] = 3, transport: Union[Transport, str, None] = None,
+                     scenario: Any = None, allow: Union[str, Iterable[str]] = (),
+                     retries: Optional[int] = None, rate: Optional[float] = None,
+                     min_timeout: Optional[float] = None, max_timeout: Optional[float] = None,
+                     max_parallel: Optional[int] = None, randomize: bool = True,
+                     progress: Optional[Progress] = None, netns: Optional[str] = None,
+                     keep_trace: bool = True, seed: Optional[int] = None) -> ScanResult:
+    """Scan *targets* on *ports*; see :func:`scan` (this is its awaitable form)."""
+    if netns is not None:
+        # The whole scan runs in a thread that entered the namespace; await it here.
+        kwargs = dict(ports=ports, scan_type=scan_type, timing=timing, transport=transport,
+                      scenario=scenario, allow=allow, retries=retries, rate=rate,
+                      min_timeout=min_timeout, max_timeout=max_timeout, max_parallel=max_parallel,
+                      randomize=randomize, progress=progress, keep_trace=keep_trace, seed=seed)
+        runner = _ThreadRunner(lambda: scan_async(targets, **kwargs), netns=netns)
+        return await runner.wait_async()
+
+    kind = _scan_type(scan_type)
+    plan = _timing(timing, retries=retries, rate=rate, min_timeout=min_timeout,
+                   max_timeout=max_timeout, max_parallel=max_parallel)
+    port_list = parse_ports(ports, kind.protocol)
+    target_list = parse_targets(targets)
+    allowed_extra: list[str] = []
+
+    # The simulator and replay send nothing, so building them before the guard is safe,
+    # and the guard needs their networks.  A packet-sending transport is built after.
+    chosen: Optional[Transport] = None
+    if scenario is not None:
+        if transport is not None:
+            raise BadInput("scan: give either scenario= or transport=, not both")
+        chosen = _construct(transport_class("sim"), keep_trace, scenario)
+        allowed_extra = _scenario_networks(chosen, scenario)
+    elif isinstance(transport, Transport):
+        chosen = transport
+        allowed_extra = _transport_networks(transport)
+    elif transport is not None and not isinstance(transport, str):
+        raise BadInput(f"transport {transport!r}: expected a name ({', '.join(TRANSPORTS)}) "
+                       f"or a Transport instance")
+
+    ScopeGuard(allow, allowed_extra).check(t.address for t in target_list)
+
+    if chosen is None:
+        name = transport if isinstance(transport, str) else DEFAULT_TRANSPORT[kind]
+        chosen = _construct(transport_class(name), keep_trace)
+    if kind not in getattr(chosen, "scan_types", frozenset(ScanType)):
+        raise BadInput(f"the {chosen.name} transport cannot run a {kind} scan")
+    chosen.check(kind)
+
+    if chosen.name in ("connect", "raw", "udp"):
+        # Every in-flight probe may be a descriptor: stay below RLIMIT_NOFILE.
+        plan = plan.with_overrides(max_parallel=max_in_flight(plan.max_parallel))
+
+    probes = build_probes(target_list, port_list, kind, randomize, seed)
+    collector = _Collector(len(probes), progress)
+    started = datetime.now(timezone.utc)
+    t0 = time.perf_counter()
+    await chosen.run(probes, plan, collector)
+    elapsed = time.perf_counter() - t0
+    if collector.throttle is not None:
+        collector.throttle.final()
+    virtual = getattr(chosen, "virtual_elapsed", None)
+    return assemble(kind, chosen.name, started, virtual if virtual is not None else elapsed,
+                    target_list, collector.exchanges, keep_trace)
+
+
+def scan(targets: Union[str, Sequence[str]], ports: PortSpec = DEFAULT_PORTS,
+         scan_type: Union[str, ScanType] = "connect", *,
+         timing: Union[int, str, Timing] = 3, transport: Union[Transport, str, None] = None,
+         scenario: Any = None, allow: Union[str, Iterable[str]] = (),
+         retries: Optional[int] = None, rate: Optional[float] = None,
+         min_timeout: Optional[float] = None, max_timeout: Optional[float] = None,
+         max_parallel: Optional[int] = None, randomize: bool = True,
+         progress: Optional[Progress] = None, netns: Optional[str] = None,
+         keep_trace: bool = True, seed: Optional[int] = None) -> ScanResult:
+    """Scan *targets* (address, hostname, CIDR, or a list) on *ports* and wait for the result.
+
+    ``ports``: ``"22,80"``, ``"1-1024"``, ``"-"`` (all), ``"top100"``, or a list of ints.
+    ``scan_type``: ``connect`` (no privilege), ``syn`` or ``udp`` (root / CAP_NET_RAW).
+    ``scenario``: a scenario file or object: scan its simulated network, send nothing.
+    ``allow``: CIDR blocks outside loopback/labs that you are authorized to scan.
+    ``netns``: run the scan inside that network namespace (the live lab; root).
+
+    Works inside Jupyter (where an event loop is already running) by running the scan
+    on a worker thread with its own loop.
+    """
+    kwargs = dict(ports=ports, scan_type=scan_type, timing=timing, transport=transport,
+                  scenario=scenario, allow=allow, retries=retries, rate=rate,
+                  min_timeout=min_timeout, max_timeout=max_timeout, max_parallel=max_parallel,
+                  randomize=randomize, progress=progress, keep_trace=keep_trace, seed=seed)
+    try:
+        asyncio.get_running_loop()
+        loop_running = True
+    except RuntimeError:
+        loop_running = False
+    if netns is None and not loop_running:
+        return asyncio.run(scan_async(targets, **kwargs))
+    return _ThreadRunner(lambda: scan_async(targets, **kwargs), netns=netns).wait()
+
+
+class _ThreadRunner:
+    """Run a coroutine on a new thread with its own event loop (optionally inside a
+    network namespace), and let the caller wait for it or cancel it.
+
+    Cancelling (Ctrl-C in the waiting thread, or the awaiting task cancelled) cancels
+    the coroutine in its own loop and waits until it has finished cleaning up, so the
+    transport's sockets are closed before the caller sees the interruption."""
+
+    def __init__(self, make_coro, netns: Optional[str] = None):
+        self._make_coro = make_coro
+        self._netns = netns
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._task: Optional[asyncio.Task] = None
+        self._ready = threading.Event()
+        self._result: Any = None
+        self._error: Optional[BaseException] = None
+        self._thread = threading.Thread(target=self._main, name="portlab-scan", daemon=True)
+        self._thread.start()
+
+    def _main(self) -> None:
+        try:
+            if self._netns is not None:
+                from .nsenter import enter_netns
+                enter_netns(self._netns)
+            loop = asyncio.new_event_loop()
+        except BaseException as err:
+            self._error = err
+            self._ready.set()
+            return
+        try:
+            asyncio.set_event_loop(loop)
+            self._loop = loop
+            self._task = loop.create_task(self._make_coro())
+            self._ready.set()
+            try:
+                self._result = loop.run_until_complete(self._task)
+            except BaseException as err:  # re-raised in the waiting thread
+                self._error = err
+        finally:
+            self._ready.set()
+            loop.close()
+
+    def cancel(self) -> None:
+        self._ready.wait()
+        loop, task = self._loop, self._task
+        if loop is not None and task is not None:
+            try:
+                loop.call_soon_threadsafe(task.cancel)
+            except RuntimeError:
+                pass  # the loop already closed: nothing left to cancel
+
+    def _outcome(self) -> Any:
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+    def wait(self) -> Any:
+        try:
+            # A join with a timeout lets Ctrl-C (KeyboardInterrupt) reach this thread.
+            while self._thread.is_alive():
+                self._thread.join(0.1)
+        except BaseException:
+            self.cancel()
+            self._thread.join()
+            raise
+        return self._outcome()
+
+    async def wait_async(self) -> Any:
+        try:
+            while self._thread.is_alive():
+                await asyncio.sleep(0.02)
+        except BaseException:
+            self.cancel()
+            await asyncio.to_thread(self._thread.join)
+            raise
+        return self._outcome()

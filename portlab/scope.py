@@ -1,0 +1,105 @@
+"""The scope guard: which addresses portlab may send packets to.
+
+Scanning is only legitimate on hosts you own or are authorized to test.  By default
+portlab scans loopback, the networks of labs portlab itself is running, and (for
+``scenario=`` scans, which send nothing) the scenario's own networks.  Anything else
+needs an explicit ``allow=["CIDR"]`` / ``--allow-target CIDR``: the user states they
+are authorized.  The guard runs before any transport is built, so a refused scan
+sends nothing at all.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+from pathlib import Path
+from typing import Iterable, Optional, Union
+
+from .errors import BadInput, ScopeRefused
+
+Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
+Address = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
+
+LOOPBACK: tuple[Network, ...] = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+DEFAULT_STATE_DIR = "/run/portlab/labs"
+
+
+def state_dir() -> Path:
+    """Where running labs leave a JSON file each (``{"networks": ["10.77.0.0/24", ...]}``)."""
+    return Path(os.environ.get("PORTLAB_STATE_DIR", DEFAULT_STATE_DIR))
+
+
+def lab_networks(directory: Optional[Path] = None) -> list[Network]:
+    """The networks of every running lab.  A file that cannot be read is skipped: a
+    half-written or foreign file must not widen the scope, and narrowing it is safe."""
+    directory = state_dir() if directory is None else Path(directory)
+    networks: list[Network] = []
+    try:
+        files = sorted(directory.glob("*.json"))
+    except OSError:
+        return networks
+    for path in files:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            for cidr in data.get("networks", []):
+                networks.append(ipaddress.ip_network(cidr, strict=False))
+        except (OSError, ValueError, AttributeError, TypeError):
+            continue
+    return networks
+
+
+def parse_allow(allow: Union[str, Iterable[str], None]) -> list[Network]:
+    """The user's ``--allow-target`` blocks; a bad one is BadInput naming it."""
+    if allow is None:
+        return []
+    if isinstance(allow, str):
+        allow = [allow]
+    networks = []
+    for cidr in allow:
+        try:
+            networks.append(ipaddress.ip_network(str(cidr).strip(), strict=False))
+        except ValueError:
+            raise BadInput(f"--allow-target {cidr!r}: expected a CIDR block like 10.0.0.0/24 "
+                           f"or an address") from None
+    return networks
+
+
+def _effective(address: Address) -> Address:
+    # ::ffff:10.0.0.1 reaches 10.0.0.1: judge the IPv4 address it really goes to.
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def in_scope(address: Union[str, Address], networks: Iterable[Network]) -> bool:
+    ip = _effective(ipaddress.ip_address(address))
+    return any(ip.version == net.version and ip in net for net in networks)
+
+
+class ScopeGuard:
+    """The allowed networks for one scan; :meth:`check` refuses the first target outside."""
+
+    def __init__(self, allow: Union[str, Iterable[str], None] = (),
+                 extra_networks: Iterable[Union[str, Network]] = (),
+                 include_labs: bool = True):
+        self.allowed: list[Network] = list(LOOPBACK)
+        if include_labs:
+            self.allowed += lab_networks()
+        self.allowed += [ipaddress.ip_network(n, strict=False) if isinstance(n, str) else n
+                         for n in extra_networks]
+        self.allowed += parse_allow(allow)
+
+    def check(self, addresses: Iterable[str]) -> None:
+        for address in addresses:
+            if not in_scope(address, self.allowed):
+                raise ScopeRefused(
+                    f"target {address} is outside the default scope (loopback and running portlab "
+                    f"labs); scan only hosts you are authorized to test, and say so with "
+                    f"--allow-target {address} (allow=['{address}'] in Python)")
+
+
+def check_scope(addresses: Iterable[str], allow: Union[str, Iterable[str], None] = (),
+                extra_networks: Iterable[Union[str, Network]] = ()) -> None:
+    """Raise ScopeRefused for the first address outside the allowed networks."""
+    ScopeGuard(allow, extra_networks).check(addresses)

@@ -1,0 +1,356 @@
+"""The connect transport: ask each port with an ordinary non-blocking ``connect()``.
+
+Needs no privilege and works on any OS with epoll (Linux) or select.  One worker
+thread runs a tight loop: keep up to N sockets connecting, wait for them to become
+writable, read the outcome with ``getsockopt(SO_ERROR)``.  A successful connection
+is closed at once with SO_LINGER 0, which sends a RST instead of a FIN: the service
+sees a half-finished handshake, and neither side keeps the port in TIME_WAIT
+(65535 probes would otherwise exhaust the ephemeral ports; nmap does the same).
+
+Timeouts follow RFC 6298 as nmap does (srtt + 4*rttvar, clamped), and an unanswered
+probe is retried only as often as retries have ever been seen to help (nmap's
+``max_successful_tryno`` rule): on a network that drops nothing but a firewalled
+port, a filtered port costs two tries, not eleven.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno as _errno
+import heapq
+import select
+import selectors
+import socket
+
+import _socket
+import struct
+import threading
+import time
+from collections import deque
+from typing import Optional, Sequence
+
+from ..errors import BadInput
+from ..states import Probe, Reply, ReplyKind, ScanType
+from ..timing import Timing
+from .base import Exchange, Report, TraceEvent, Transport
+
+_LINGER_RESET = struct.pack("ii", 1, 0)   # on close: send RST, skip TIME_WAIT
+_POLL_SLICE = 0.05                        # how often the loop looks at the stop flag
+_NONBLOCK = getattr(socket, "SOCK_NONBLOCK", 0)
+# connect() failures that mean "this process ran out of something", not "the port answered".
+_LOCAL_SHORTAGE = {_errno.EMFILE, _errno.ENFILE, _errno.ENOBUFS, _errno.ENOMEM, _errno.EADDRNOTAVAIL}
+
+
+class RttEstimator:
+    """RFC 6298 smoothed round-trip time; nmap's per-scan timeout rule."""
+
+    def __init__(self, timing: Timing):
+        self.timing = timing
+        self.srtt: Optional[float] = None
+        self.rttvar = 0.0
+        self.timeout = timing.initial_timeout
+
+    def sample(self, rtt: float) -> None:
+        if self.srtt is None:
+            self.srtt, self.rttvar = rtt, rtt / 2
+        else:
+            self.rttvar = 0.75 * self.rttvar + 0.25 * abs(self.srtt - rtt)
+            self.srtt = 0.875 * self.srtt + 0.125 * rtt
+        t = self.timing
+        self.timeout = min(max(self.srtt + 4 * self.rttvar, t.min_timeout), t.max_timeout)
+
+
+class _Attempt:
+    __slots__ = ("sock", "index", "try_no", "sent_at")
+
+    def __init__(self, sock: socket.socket, index: int, try_no: int, sent_at: float):
+        self.sock, self.index, self.try_no, self.sent_at = sock, index, try_no, sent_at
+
+
+_CONNECTED = Reply(ReplyKind.CONNECTED)
+_REFUSED = Reply.connect_error(_errno.ECONNREFUSED)
+
+
+def _errname(err: int) -> str:
+    return _errno.errorcode.get(err, str(err))
+
+
+class ConnectTransport(Transport):
+    name = "connect"
+    scan_types = frozenset({ScanType.CONNECT})
+
+    def __init__(self, keep_trace: bool = True):
+        self.keep_trace = keep_trace
+        self.sockets_opened = 0     # for tests and notebooks: every socket() this transport made
+        self.sockets_closed = 0
+
+    def check(self, scan_type: ScanType) -> None:
+        if ScanType(scan_type) is not ScanType.CONNECT:
+            raise BadInput(f"the connect transport runs connect scans only, not {scan_type}")
+
+    async def run(self, probes: Sequence[Probe], timing: Timing, report: Report) -> None:
+        loop = asyncio.get_running_loop()
+        finished: asyncio.Future = loop.create_future()
+        stop = threading.Event()
+
+        def settle(error: Optional[BaseException]) -> None:
+            if finished.done():
+                return
+            if error is None:
+                finished.set_result(None)
+            else:
+                finished.set_exception(error)
+
+        def worker() -> None:
+            error: Optional[BaseException] = None
+            try:
+                self.run_blocking(probes, timing, report, stop)
+            except BaseException as err:  # handed to the awaiting task, re-raised there
+                error = err
+            try:
+                loop.call_soon_threadsafe(settle, error)
+            except RuntimeError:
+                pass  # the loop is gone (its task was cancelled and it closed)
+
+        # A thread of our own rather than the default executor: it is created by the
+        # calling thread, so it inherits that thread's network namespace (netns=).
+        thread = threading.Thread(target=worker, name="portlab-connect", daemon=True)
+        thread.start()
+        try:
+            await asyncio.shield(finished)
+        except BaseException:
+            # Cancelled (Ctrl-C, task.cancel()): stop the loop and wait until it has
+            # closed every socket; it looks at the flag at least every _POLL_SLICE.
+            stop.set()
+            thread.join()
+            raise
+
+    # The blocking loop.  Kept in one function with local names on purpose: it runs
+    # once per probe, 65535 times in a full scan, and attribute lookups show up.
+    def run_blocking(self, probes: Sequence[Probe], timing: Timing, report: Report,
+                     stop: Optional[threading.Event] = None) -> None:
+        stop = stop or threading.Event()
+        keep_trace = self.keep_trace
+        rtt = RttEstimator(timing)
+        limit = max(1, int(timing.max_parallel))
+        interval = max(1.0 / timing.rate if timing.rate else 0.0, timing.scan_delay or 0.0)
+        max_retries = max(0, int(timing.max_retries))
+        state = _LoopState(probes, keep_trace, rtt, report, self)
+
+        queue = state.queue
+        inflight = state.inflight
+        tries = state.tries
+        traces = state.traces
+        families = state.families
+        deadlines: list[tuple[float, int, int, _Attempt]] = []
+        seq = 0
+
+        poller = _Poller()
+        register, poll = poller.register, poller.poll
+        started = state.started
+        next_send = started
+        monotonic = time.monotonic
+        new_socket = _socket.socket
+        sock_type = socket.SOCK_STREAM | _NONBLOCK
+        SOL_SOCKET, SO_ERROR = socket.SOL_SOCKET, socket.SO_ERROR
+        EINPROGRESS, EAGAIN = _errno.EINPROGRESS, _errno.EAGAIN
+        outcome = state.outcome
+
+        try:
+            while not stop.is_set():
+                now = monotonic()
+                # 1. Launch probes while there is room (and the pacing allows).
+                while queue and len(inflight) < limit:
+                    if interval:
+                        if now < next_send:
+                            break
+                        next_send = max(next_send + interval, now - interval)
+                    index = queue.popleft()
+                    probe = probes[index]
+                    try:
+                        sock = new_socket(families[index], sock_type)
+                    except OSError as err:
+                        if err.errno in _LOCAL_SHORTAGE and inflight:
+                            queue.appendleft(index)   # out of descriptors: wait for some back
+                            limit = max(1, len(inflight))
+                            break
+                        raise
+                    self.sockets_opened += 1
+                    if not _NONBLOCK:
+                        sock.setblocking(False)
+                    try_no = tries[index]
+                    tries[index] = try_no + 1
+                    sent_at = monotonic()
+                    att = _Attempt(sock, index, try_no, sent_at)
+                    if keep_trace:
+                        traces[index].append(TraceEvent(
+                            sent_at - started, "sent",
+                            f"SYN → {probe.target}:{probe.port} (connect(), try {try_no + 1})"))
+                    err = sock.connect_ex((probe.target, probe.port))
+                    if err == EINPROGRESS or err == EAGAIN:
+                        # On loopback the answer is often there already: a refused
+                        # connection needs no trip through epoll.
+                        err = sock.getsockopt(SOL_SOCKET, SO_ERROR)
+                        if err == 0:
+                            fd = sock.fileno()
+                            register(fd)
+                            inflight[fd] = att
+                            heapq.heappush(deadlines, (sent_at + rtt.timeout, seq, fd, att))
+                            seq += 1
+                            continue
+                    elif err in _LOCAL_SHORTAGE and inflight:
+                        state.close(att)
+                        tries[index] = try_no
+                        if keep_trace:
+                            traces[index].pop()
+                        queue.appendleft(index)
+                        limit = max(1, len(inflight))
+                        break
+                    outcome(att, err, monotonic())
+
+                if not inflight and not queue:
+                    break
+
+                # 2. Wait for outcomes, at most until the nearest deadline.
+                now = monotonic()
+                wait = _POLL_SLICE
+                if deadlines:
+                    wait = min(wait, max(0.0, deadlines[0][0] - now))
+                if queue and interval and len(inflight) < limit:
+                    wait = min(wait, max(0.0, next_send - now))
+                for fd in poll(wait):
+                    att = inflight.pop(fd, None)
+                    if att is not None:
+                        outcome(att, att.sock.getsockopt(SOL_SOCKET, SO_ERROR), monotonic())
+
+                # 3. Expire probes whose deadline passed: retry, or call them unanswered.
+                if deadlines and deadlines[0][0] <= monotonic():
+                    now = monotonic()
+                    allowed_tries = 1 + min(max_retries, state.max_successful_try + 1)
+                    while deadlines and deadlines[0][0] <= now:
+                        _deadline, _seq, fd, att = heapq.heappop(deadlines)
+                        if inflight.get(fd) is not att:
+                            continue  # answered already (or the fd number was reused)
+                        del inflight[fd]
+                        state.close(att)
+                        index = att.index
+                        if keep_trace:
+                            traces[index].append(TraceEvent(
+                                now - started, "recv",
+                                f"no reply within {now - att.sent_at:.3f}s (try {att.try_no + 1})"))
+                        if tries[index] < allowed_tries:
+                            queue.appendleft(index)   # retries go before fresh probes, as in nmap
+                        else:
+                            state.finish(index, Reply(ReplyKind.NONE), None, att.sent_at)
+        finally:
+            # Normal end, error or cancellation: no socket outlives the scan.
+            for att in list(inflight.values()):
+                state.close(att)
+            inflight.clear()
+            poller.close()
+
+
+class _Poller:
+    """Writability of many sockets by fd: epoll where there is one, else selectors.
+
+    A closed socket leaves the epoll set by itself, so there is no unregister: one
+    system call per probe saved."""
+
+    def __init__(self) -> None:
+        if hasattr(select, "epoll"):
+            self._epoll = select.epoll()
+            flags = select.EPOLLOUT
+            epoll_register, epoll_poll = self._epoll.register, self._epoll.poll
+            self.register = lambda fd: epoll_register(fd, flags)
+            self.poll = lambda timeout: [fd for fd, _ in epoll_poll(timeout)]
+            self.close = self._epoll.close
+        else:  # pragma: no cover - not Linux
+            selector = selectors.DefaultSelector()
+            known: set[int] = set()
+
+            def register(fd: int) -> None:
+                selector.register(fd, selectors.EVENT_WRITE)
+                known.add(fd)
+
+            def poll(timeout: float) -> list[int]:
+                fds = [key.fd for key, _ in selector.select(timeout)]
+                for fd in fds:
+                    selector.unregister(fd)
+                    known.discard(fd)
+                return fds
+
+            def close() -> None:
+                selector.close()
+
+            self.register, self.poll, self.close = register, poll, close
+
+
+class _LoopState:
+    """What one run of the loop keeps per probe, and how an outcome is recorded."""
+
+    def __init__(self, probes: Sequence[Probe], keep_trace: bool, rtt: RttEstimator,
+                 report: Report, owner: "ConnectTransport"):
+        self.probes = probes
+        self.keep_trace = keep_trace
+        self.rtt = rtt
+        self.report = report
+        self.owner = owner
+        self.families = [socket.AF_INET6 if ":" in p.target else socket.AF_INET for p in probes]
+        self.tries = [0] * len(probes)
+        self.traces: list[list[TraceEvent]] = [[] for _ in probes] if keep_trace else []
+        self.queue: deque[int] = deque(range(len(probes)))
+        self.inflight: dict[int, _Attempt] = {}
+        self.max_successful_try = 0   # highest 0-based try that ever got an answer (nmap)
+        self.started = time.monotonic()
+
+    def close(self, att: _Attempt, reset: bool = False) -> None:
+        if reset:
+            try:
+                att.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+            except OSError:
+                pass
+        att.sock.close()
+        self.owner.sockets_closed += 1
+
+    def finish(self, index: int, reply: Reply, answered_at: Optional[float], sent_at: float) -> None:
+        self.report(Exchange(self.probes[index], reply, tries=self.tries[index],
+                             rtt=(answered_at - sent_at) if answered_at is not None else None,
+                             trace=tuple(self.traces[index]) if self.keep_trace else ()))
+
+    def outcome(self, att: _Attempt, err: int, answered: float) -> None:
+        """A try got an answer: *err* is its SO_ERROR (0 = connected)."""
+        index = att.index
+        try_no = att.try_no
+        if try_no == 0:
+            self.rtt.sample(answered - att.sent_at)   # Karn: only unambiguous first tries
+        if try_no > self.max_successful_try:
+            self.max_successful_try = try_no
+        sock = att.sock
+        keep_trace = self.keep_trace
+        if err == 0:
+            try:
+                self_connect = sock.getsockname()[:2] == sock.getpeername()[:2]
+            except OSError:
+                self_connect = False
+            self.close(att, reset=True)
+            if self_connect:
+                # Linux "simultaneous open": the kernel picked the destination port itself
+                # as our source port and connected the socket to itself.  Nothing listens
+                # there; ask again (a new source port) without counting a try.
+                self.tries[index] -= 1
+                if keep_trace:
+                    self.traces[index].pop()
+                self.queue.appendleft(index)
+                return
+            if keep_trace:
+                self.traces[index].append(TraceEvent(answered - self.started, "recv",
+                                                     "SYN/ACK ← connect() succeeded; closed with RST"))
+            self.finish(index, _CONNECTED, answered, att.sent_at)
+            return
+        self.close(att)
+        if keep_trace:
+            what = "RST ← " if err == _errno.ECONNREFUSED else ""
+            self.traces[index].append(TraceEvent(answered - self.started, "recv",
+                                                 f"{what}connect() → {_errname(err)}"))
+        self.finish(index, _REFUSED if err == _errno.ECONNREFUSED else Reply.connect_error(err),
+                    answered, att.sent_at)
