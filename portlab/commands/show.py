@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..formats import FORMATS, load, render
+from ..formats import FORMATS, loads, read_text, render
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,7 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    result = load(args.file)
+    # loads, not load: show prints what the file holds, without stamping it with
+    # its own path (so `show a.json --format json` reproduces a.json's content).
+    result = loads(read_text(args.file), where=args.file)
     if args.format == "table":
         text = result.table(show_all=args.show_all) + "\n"
     else:
