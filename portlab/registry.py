@@ -265,16 +265,22 @@ _STATUS_RANK = {"assigned": 3, "reserved": 2, "unassigned": 1}
 NO_ENTRY = "no entry"
 
 
-def port_status(protocol: str) -> list[str]:
-    """For each port 0-65535 (list index), its registry status for ``protocol``.
+def port_status(protocol: str) -> tuple[str, ...]:
+    """For each port 0-65535 (tuple index), its registry status for ``protocol``.
 
     ``"assigned"``, ``"reserved"``, ``"unassigned"``, or :data:`NO_ENTRY` where the
     registry has no row at all (the whole dynamic range 49152-65535).  Rows without
-    a protocol count for every protocol.  Charts of free and used space read this.
+    a protocol count for every protocol.  Charts of free and used space read this;
+    it is computed once per protocol and cached.
     """
     protocol = normalize_protocol(protocol)
     if protocol is None:
         raise BadInput("port_status needs a protocol: expected one of " + ", ".join(PROTOCOLS))
+    return _port_status(protocol)
+
+
+@lru_cache(maxsize=None)
+def _port_status(protocol: str) -> tuple[str, ...]:
     rank = [0] * 65536
     for svc in records():
         if svc.port_start is None or not svc.matches_protocol(protocol):
@@ -285,7 +291,7 @@ def port_status(protocol: str) -> list[str]:
                 rank[port] = r
     names = {v: k for k, v in _STATUS_RANK.items()}
     names[0] = NO_ENTRY
-    return [names[r] for r in rank]
+    return tuple(names[r] for r in rank)
 
 
 def search(query: str, protocol: Optional[str] = None) -> list[Service]:
