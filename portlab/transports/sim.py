@@ -1,0 +1,310 @@
+"""The ``sim`` transport: scans answered by a simulated network, in virtual time.
+
+Nothing is sent and nothing sleeps.  Every probe gets the answer a careful
+scanner would end up with against real Linux machines built from the same
+scenario (see :mod:`portlab.sim.network`); what the probe *costs* is modelled
+separately, so that ``virtual_elapsed`` says how long the scan would take:
+
+* an answered probe costs one round trip (``LINK_RTT``, 0.2 ms);
+* packets leave at most one per ``SEND_INTERVAL`` (10 µs, ~100k packets/s), or
+  slower under ``timing.rate`` / ``timing.scan_delay``;
+* a silent probe (dropped) waits for the timeout, then is retransmitted once
+  (nmap retransmits a silent port once unless it has seen later tries answered;
+  never more than ``max_retries``).  The timeout is ``min_timeout`` once the host
+  has answered anything (an RTT of 0.2 ms clamps to it), else ``initial_timeout``.
+  ``max_parallel`` probes wait at once;
+* an ICMP error (UDP closed ports, ICMP rejects, router errors) is rate-limited by
+  the machine that sends it (:class:`portlab.sim.kernel.IcmpRateLimiter`: a burst
+  of 6, then one a second per scanner).  Those probes are replayed one by one
+  against the limiter in virtual time: an unanswered try costs a timeout and
+  doubles the scanner's pause (from 50 ms up to 1 s, as nmap raises its scan
+  delay when it sees drops), so ``Exchange.tries`` and the time grow, while the
+  reply stays the true one.  RSTs are never limited, which is why a SYN scan of
+  closed ports is fast and a UDP scan of closed ports takes about a second a port.
+
+The network's clock moves forward by the scan's duration, so NAT mappings age and
+ICMP buckets refill between scans as they would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import errno as _errno
+import math
+from pathlib import Path
+from typing import Optional, Sequence, Union
+
+from ..sim import kernel
+from ..sim.firewall import ip_int
+from ..sim.kernel import ICMP, LOCAL_ERROR, RST, SILENCE, SYN_ACK, UDP_REPLY
+from ..sim.network import NO_NEIGHBOUR, SCAN_SOURCE_PORT, Answer, SimNetwork
+from ..states import Probe, Reply, ReplyKind, ScanType
+from ..timing import Timing
+from .base import Exchange, Report, TraceEvent, Transport
+
+LINK_RTT = 0.0002
+SEND_INTERVAL = 1e-5
+MIN_BACKOFF_DELAY = 0.05
+MAX_UDP_SCAN_DELAY = 1.0   # nmap's --max-scan-delay default for UDP
+ARP_TIMEOUT = 3.0          # connect() to an unanswered neighbour: EHOSTUNREACH after ~3 s
+
+_NONE = Reply(ReplyKind.NONE)
+
+
+def reply_for(answer: Answer, scan_type: ScanType) -> Reply:
+    """What a scanner of *scan_type* observes for *answer*.
+
+    A SYN or UDP scan reads the packet itself; a connect scan sees only the errno
+    the kernel makes of it (:func:`portlab.sim.kernel.connect_errno`).  A sender
+    without a route cannot send at all: ``connect()`` fails with ENETUNREACH, and
+    raw SYN/UDP scans report it as ICMP net-unreachable (nmap's reason
+    ``net-unreach``), the nearest thing a packet-reading scan can say.
+    """
+    kind = answer.kind
+    if scan_type is ScanType.CONNECT:
+        if kind == SYN_ACK:
+            return Reply(ReplyKind.CONNECTED)
+        if kind == RST:
+            return Reply.connect_error(_errno.ECONNREFUSED)
+        if kind == ICMP:
+            return Reply.connect_error(kernel.connect_errno(answer.icmp_code))
+        if kind == LOCAL_ERROR:
+            return Reply.connect_error(answer.errno)
+        if kind == NO_NEIGHBOUR:
+            return Reply.connect_error(_errno.EHOSTUNREACH)
+        return _NONE
+    if kind == ICMP:
+        return Reply.icmp(answer.icmp_code)
+    if kind == LOCAL_ERROR:
+        if answer.errno == _errno.ENETUNREACH:
+            return Reply.icmp(kernel.ICMP_NET_UNREACH)
+        return Reply.connect_error(answer.errno)
+    if scan_type is ScanType.SYN:
+        if kind == SYN_ACK:
+            return Reply(ReplyKind.SYN_ACK)
+        if kind == RST:
+            return Reply(ReplyKind.RST)
+        return _NONE
+    if kind == UDP_REPLY:
+        return Reply(ReplyKind.UDP_DATA)
+    return _NONE
+
+
+def _load(scenario):
+    from .. import scenario as model
+    if isinstance(scenario, (str, Path)):
+        text = str(scenario)
+        path = Path(text)
+        if not path.exists() and "/" not in text and not text.endswith(".toml"):
+            shipped = model.shipped()
+            if text in shipped:
+                path = shipped[text]
+        return model.load(path)
+    return scenario
+
+
+class SimTransport(Transport):
+    """Scan the simulated network of a scenario (a :class:`~portlab.scenario.Scenario`,
+    a file path, or the name of a shipped scenario).
+
+    ``trace=False`` skips building per-probe trace events (the engine passes its
+    ``keep_trace``); a full-range scan is then a few microseconds a probe.
+    """
+
+    name = "sim"
+    scan_types = frozenset(ScanType)
+
+    def __init__(self, scenario, *, seed: int = 0, trace: bool = True) -> None:
+        self.scenario = _load(scenario)
+        self.network = SimNetwork(self.scenario, seed=seed)
+        self.trace = trace
+        self.virtual_elapsed: Optional[float] = None
+
+    @property
+    def networks(self) -> list[str]:
+        """The scenario's CIDRs: the engine's scope guard lets a simulated scan address them."""
+        return self.scenario.cidrs()
+
+    def check(self, scan_type: ScanType) -> None:
+        """Nothing to check: a simulated scan needs no privilege."""
+
+    def explain(self, target: str, port: int, scan_type: Union[ScanType, str] = ScanType.SYN) -> list[str]:
+        """The story of one probe, hop by hop (for notebooks)."""
+        scan_type = ScanType(scan_type)
+        answer = self.network.send("scanner", target, port, scan_type.protocol)
+        return list(answer.path)
+
+    async def run(self, probes: Sequence[Probe], timing: Timing, report: Report) -> None:
+        net = self.network
+        net.expire()
+        start = net.clock.now
+        n = len(probes)
+        answers: list[Answer] = [None] * n  # type: ignore[list-item]
+        addresses: dict[str, int] = {}
+        segments_of: dict[tuple[str, str], tuple] = {}
+        for i, probe in enumerate(probes):
+            target = probe.target
+            protocol = probe.scan_type.protocol
+            segs = segments_of.get((target, protocol))
+            if segs is None:
+                dst = addresses.get(target)
+                if dst is None:
+                    dst = addresses[target] = ip_int(target)
+                segs = segments_of[(target, protocol)] = net.segments(dst, protocol)
+            starts, ends, found = segs
+            port = probe.port
+            j = bisect.bisect_right(starts, port) - 1
+            if j >= 0 and port <= ends[j]:
+                answers[i] = found[j]
+            else:
+                answers[i] = net.scan_answer(addresses[target], port, protocol)
+            if not i & 0x3FFF:
+                await asyncio.sleep(0)   # stay cancellable on very large scans
+
+        tries, rtts, sent_at, elapsed = self._schedule(probes, answers, timing, start)
+        self.virtual_elapsed = elapsed
+
+        replies: dict[tuple[int, ScanType], Reply] = {}
+        keep = self.trace
+        scanner = _addr_of(net)
+        for i, probe in enumerate(probes):
+            answer = answers[i]
+            key = (id(answer), probe.scan_type)
+            reply = replies.get(key)
+            if reply is None:
+                reply = replies[key] = reply_for(answer, probe.scan_type)
+            trace = self._trace(probe, answer, scanner, tries[i], sent_at[i] - start, rtts[i], timing) if keep else ()
+            report(Exchange(probe, reply, tries[i], rtts[i], trace))
+            if not i & 0x3FFF:
+                await asyncio.sleep(0)
+        net.clock.advance(elapsed)
+
+    # -- virtual time
+
+    def _schedule(self, probes: Sequence[Probe], answers: list[Answer], timing: Timing,
+                  start: float) -> tuple[list[int], list[Optional[float]], list[float], float]:
+        """Tries, RTT and first send time per probe, and the scan's duration."""
+        n = len(probes)
+        interval = SEND_INTERVAL
+        if timing.rate:
+            interval = max(interval, 1.0 / timing.rate)
+        delay = max(timing.scan_delay, 0.0)
+        parallel = max(1, timing.max_parallel)
+        silent_tries = 1 + min(1, timing.max_retries)
+
+        # Hosts that answered anything get the short, RTT-based timeout.
+        answered_hosts = {probes[i].target for i in range(n)
+                          if answers[i].kind not in (SILENCE, NO_NEIGHBOUR)}
+
+        tries = [1] * n
+        rtts: list[Optional[float]] = [LINK_RTT] * n
+        sent_at = [start + i * max(interval, delay) for i in range(n)] if n else []
+        silent_cost = 0.0                       # total waiting of silent probes
+        limited: dict[tuple[str, str], list[int]] = {}
+        for i, answer in enumerate(answers):
+            kind = answer.kind
+            if kind in (SILENCE, NO_NEIGHBOUR):
+                timeout = timing.min_timeout if probes[i].target in answered_hosts else timing.initial_timeout
+                if kind == NO_NEIGHBOUR and probes[i].scan_type is ScanType.CONNECT:
+                    cost = ARP_TIMEOUT
+                    tries[i] = 1
+                    rtts[i] = ARP_TIMEOUT
+                else:
+                    cost = silent_tries * timeout
+                    tries[i] = silent_tries
+                    rtts[i] = None
+                silent_cost += cost
+            elif kind == LOCAL_ERROR:
+                rtts[i] = 0.0
+            elif answer.limiter is not None:
+                limited.setdefault(answer.limiter, []).append(i)
+
+        # ICMP errors: replay each limiter's probes against its bucket.
+        limited_end = start
+        for (machine_name, peer), indices in limited.items():
+            limiter = self.network.machines[machine_name].icmp
+            timeout = timing.min_timeout
+            t = start
+            pause = delay
+            for i in indices:
+                tried = 0
+                first = None
+                while True:
+                    tried += 1
+                    if first is None:
+                        first = t
+                    if limiter.allow(peer, t):
+                        t += max(pause, interval)
+                        break
+                    t += timeout
+                    pause = min(max(pause * 2, MIN_BACKOFF_DELAY), MAX_UDP_SCAN_DELAY)
+                    if tried > timing.max_retries:
+                        # A real scan would give up here; the simulator keeps the true
+                        # answer (see the module docstring) but counts what it cost.
+                        break
+                tries[i] = tried
+                sent_at[i] = first
+            limited_end = max(limited_end, t)
+
+        packets = sum(tries)
+        if parallel == 1:
+            # One probe at a time (T0-T2): waits add up, as do the pauses between packets.
+            answered_wait = sum(LINK_RTT for i in range(n) if rtts[i] == LINK_RTT)
+            elapsed = silent_cost + answered_wait + packets * max(interval, delay)
+            elapsed = max(elapsed, limited_end - start)
+        else:
+            send_time = packets * max(interval, delay)
+            silent_time = silent_cost / parallel
+            if silent_cost:
+                # The last wave waits a full timeout whatever the parallelism.
+                silent_time = max(silent_time, silent_cost / max(1, sum(1 for r in rtts if r is None)))
+            elapsed = max(send_time, silent_time, limited_end - start) + (LINK_RTT if n else 0.0)
+        return tries, rtts, sent_at, elapsed
+
+    # -- traces
+
+    @staticmethod
+    def _trace(probe: Probe, answer: Answer, scanner: str, tries: int, t0: float,
+               rtt: Optional[float], timing: Timing) -> tuple[TraceEvent, ...]:
+        target, port = probe.target, probe.port
+        sport = SCAN_SOURCE_PORT
+        scan_type = probe.scan_type
+        if scan_type is ScanType.CONNECT:
+            out = f"connect() {scanner}:{sport} > {target}:{port}"
+        elif scan_type is ScanType.SYN:
+            out = f"SYN {scanner}:{sport} > {target}:{port}"
+        else:
+            out = f"UDP {scanner}:{sport} > {target}:{port}"
+        kind = answer.kind
+        step = timing.min_timeout if rtt is None else (rtt or 0.0)
+        events = [TraceEvent(t0 + k * (timing.min_timeout if rtt is None else step), "sent", out)
+                  for k in range(tries)]
+        t_last = events[-1].t
+        if kind in (SILENCE, NO_NEIGHBOUR) and not (kind == NO_NEIGHBOUR and scan_type is ScanType.CONNECT):
+            return tuple(events)
+        if scan_type is ScanType.CONNECT:
+            reply = reply_for(answer, scan_type)
+            if reply.kind is ReplyKind.CONNECTED:
+                text = "connect() succeeded (SYN/ACK)"
+            else:
+                name = _errno.errorcode.get(reply.errno, str(reply.errno))
+                text = f"connect() failed: {name}" + (f" ({answer.describe()})" if kind == ICMP else "")
+        elif kind == SYN_ACK:
+            text = f"SYN/ACK {answer.responder}:{port} > {scanner}:{sport}"
+        elif kind == RST:
+            text = f"RST {answer.responder}:{port} > {scanner}:{sport}"
+        elif kind == UDP_REPLY:
+            text = f"UDP {answer.responder}:{port} > {scanner}:{sport}"
+        elif kind == ICMP:
+            name = kernel.ICMP_CODE_NAMES.get(answer.icmp_code, "")
+            text = f"ICMP 3/{answer.icmp_code} {name} from {answer.responder}"
+        else:
+            text = f"send failed: {_errno.errorcode.get(answer.errno, answer.errno)}"
+        events.append(TraceEvent(t_last + (rtt or 0.0), "recv", text))
+        return tuple(events)
+
+
+def _addr_of(net: SimNetwork) -> str:
+    import ipaddress
+    return str(ipaddress.IPv4Address(next(iter(net.scanner.addresses))))
