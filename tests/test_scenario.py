@@ -278,3 +278,86 @@ def test_shipped_lists_the_data_directory() -> None:
     found = shipped()
     assert "single-host" in found and found["single-host"].suffix == ".toml"
     assert all(path.is_file() for path in found.values())
+
+
+# -------------------------------------------------------- random scenarios
+
+from portlab.scenario_random import interesting_ports, random_scenario  # noqa: E402
+
+
+def test_random_same_seed_same_scenario() -> None:
+    for seed in (0, 1, 42, 2**40):
+        assert random_scenario(seed) == random_scenario(seed)
+        assert to_toml(random_scenario(seed)) == to_toml(random_scenario(seed))
+    assert len({to_toml(random_scenario(seed)) for seed in range(20)}) == 20
+
+
+@pytest.mark.parametrize("lab_compatible", [True, False])
+def test_random_round_trips_for_50_seeds(lab_compatible: bool) -> None:
+    for seed in range(50):
+        s = random_scenario(seed, lab_compatible=lab_compatible)
+        assert loads(to_toml(s)) == s, seed
+        assert 1 <= len(s.hosts) <= 3
+
+
+def test_random_covers_every_feature_and_stays_lab_buildable() -> None:
+    actions, kinds, styles, sources, forwards = set(), set(), set(), set(), set()
+    scanner_matched = scanner_missed = False
+    for seed in range(200):
+        s = random_scenario(seed)
+        for router in s.routers:
+            assert router.nat.linux_like                # the lab builds only Linux NAT
+            forwards.add(len(router.nat.forwards))
+        for machine in (*s.hosts, *s.routers):
+            if machine.firewall is None:
+                continue
+            styles.add(machine.firewall.style)
+            for rule in machine.firewall.rules:
+                actions.add(rule.action)
+                kinds.add(rule.reject_with)
+                if isinstance(rule.source, IPv4Network):
+                    sources.add(rule.source)
+                    if s.scanner.address in rule.source:
+                        scanner_matched = True
+                    else:
+                        scanner_missed = True
+                if rule.reject_with == "tcp-reset":
+                    assert rule.protocol == "tcp"
+    assert actions == {"accept", "drop", "reject"}
+    assert set(REJECT_TYPES) <= kinds
+    assert styles == {"nftables", "aws-sg", "azure-nsg"}
+    assert forwards == {0, 1, 2}
+    assert scanner_matched and scanner_missed
+
+
+def test_random_sim_only_nat_appears_when_allowed() -> None:
+    behaviours = {(r.nat.mapping, r.nat.filtering) for seed in range(200)
+                  for r in random_scenario(seed, lab_compatible=False).routers}
+    assert len(behaviours) > 3
+
+
+def test_interesting_ports_cover_services_rules_and_forwards() -> None:
+    for seed in range(50):
+        s = random_scenario(seed)
+        ports = interesting_ports(s)
+        assert ports == sorted(set(ports)) and all(1 <= p <= 65535 for p in ports)
+        for machine in (*s.hosts, *s.routers):
+            assert set(machine.tcp) | set(machine.udp) <= set(ports)
+            for rule in machine.firewall.rules if machine.firewall else ():
+                if rule.ports is not None:
+                    for low, high in rule.ports.ranges:
+                        assert low in ports and high in ports
+        for router in s.routers:
+            for f in router.nat.forwards:
+                assert f.port in ports and f.to_port in ports
+        # ...and a few ports nothing names, so "no rule, nothing listening" is scanned too.
+        named = {p for m in (*s.hosts, *s.routers) for p in (*m.tcp, *m.udp)}
+        assert len(set(ports) - named) >= 3
+        assert len(ports) < 80                          # a scan stays short
+
+
+def test_interesting_ports_of_a_hand_written_file() -> None:
+    s = loads(DESIGN_EXAMPLE)
+    ports = interesting_ports(s)
+    assert {22, 80, 443, 8080, 53, 123, 8082, 8083, 5353, 9000, 9001, 9005, 9009, 9010} <= set(ports)
+    assert {1, 7, 1023} <= set(ports)

@@ -1,0 +1,121 @@
+"""The scenarios portlab ships: each loads, round-trips, and shows what it is meant to teach."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address, IPv4Network
+
+import pytest
+
+from portlab.scenario import REJECT_TYPES, SCENARIO_DIR, load, loads, shipped, to_toml
+
+EXPECTED = {"single-host", "web-server", "home-nat", "home-nat-forward", "cloud-sg", "cloud-nsg",
+            "ssh-2222", "capstone"}
+LAB_RANGES = (IPv4Network("10.77.0.0/16"), IPv4Network("192.168.77.0/24"))
+
+
+def test_every_expected_scenario_is_shipped() -> None:
+    assert EXPECTED <= set(shipped())
+    assert set(shipped()) == {p.stem for p in SCENARIO_DIR.glob("*.toml")}
+
+
+@pytest.mark.parametrize("name", sorted(shipped()))
+def test_shipped_scenario_loads_and_round_trips(name: str) -> None:
+    path = shipped()[name]
+    scenario = load(path)
+    assert scenario.name == name, "the file name and the scenario name must agree"
+    assert scenario.path == str(path)
+    assert len(scenario.description) > 20 and "\n" not in scenario.description
+    again = loads(to_toml(scenario), f"{name} (rewritten)")
+    assert again == scenario
+    # Lab-safe addresses: every network inside the course's two ranges.
+    for net in scenario.networks:
+        assert any(net.cidr.subnet_of(r) for r in LAB_RANGES), net
+    # The live lab builds only Linux NAT; every shipped file must be buildable.
+    for router in scenario.routers:
+        assert router.nat is None or router.nat.linux_like
+
+
+def _rules_by_port(firewall, protocol):
+    return {port: rule for rule in firewall.rules if rule.protocol == protocol for port in rule.ports}
+
+
+def test_single_host_is_the_measured_table() -> None:
+    s = load(shipped()["single-host"])
+    target = s.machine("target")
+    tcp_rules, udp_rules = _rules_by_port(target.firewall, "tcp"), _rules_by_port(target.firewall, "udp")
+    # Each way of answering on its own TCP port, with a service behind it.
+    kinds = [tcp_rules[p].reject_with or tcp_rules[p].action for p in range(9000, 9009)]
+    assert kinds == ["drop", *REJECT_TYPES]
+    assert all(p in target.tcp for p in range(9000, 9009))
+    # The same for UDP, except tcp-reset, which cannot answer UDP.
+    udp_kinds = [udp_rules[p].reject_with or udp_rules[p].action for p in range(9000, 9009) if p in udp_rules]
+    assert udp_kinds == ["drop", *[k for k in REJECT_TYPES if k != "tcp-reset"]]
+    # An open and a closed port of each protocol, untouched by any rule.
+    assert 80 in target.tcp and 80 not in tcp_rules and 81 not in target.tcp and 81 not in tcp_rules
+    assert 53 in target.udp and 54 not in target.udp and 54 not in udp_rules
+    assert target.firewall.policy == "accept"
+
+
+def test_web_server_least_privilege() -> None:
+    s = load(shipped()["web-server"])
+    web = s.machine("web")
+    fw = web.firewall
+    assert fw.policy == "drop"
+    scanner = s.scanner.address
+    ssh = [r for r in fw.rules if r.ports and 22 in r.ports]
+    assert len(ssh) == 1 and ssh[0].source.prefixlen == 32 and scanner not in ssh[0].source
+    assert ssh[0].source.network_address == s.machine("admin").address
+    web_rules = [r for r in fw.rules if r.ports and 80 in r.ports and 443 in r.ports]
+    assert web_rules and web_rules[0].source is None and web_rules[0].action == "accept"
+    cnc = [r for r in fw.output if r.action == "drop" and r.destination is not None]
+    assert cnc and not any(r.destination.overlaps(IPv4Network(c)) for r in cnc for c in s.cidrs())
+
+
+def test_home_nat_with_and_without_forward() -> None:
+    plain, forwarded = load(shipped()["home-nat"]), load(shipped()["home-nat-forward"])
+    for s in (plain, forwarded):
+        router = s.machine("router")
+        assert router.nat.outside == "internet" and router.nat.block_inbound
+        assert router.firewall.policy == "drop"
+        assert all(h.network == "home" and h.gateway == router.interface("home").address for h in s.hosts)
+        assert sum(len(h.tcp) for h in s.hosts) >= 3
+    assert plain.machine("router").nat.forwards == ()
+    (forward,) = forwarded.machine("router").nat.forwards
+    assert (forward.protocol, forward.port, forward.to_port) == ("tcp", 8080, 80)
+    target = next(h for h in forwarded.hosts if h.address == forward.to_address)
+    assert forward.to_port in target.tcp
+    # Apart from the forward (and their names), the two files describe the same network.
+    assert plain.hosts == forwarded.hosts and plain.networks == forwarded.networks
+
+
+def test_cloud_security_group_and_nsg() -> None:
+    sg = load(shipped()["cloud-sg"]).machine("vm").firewall
+    assert sg.style == "aws-sg" and all(r.action == "accept" for r in sg.rules)
+    by_port = {p: r for r in sg.rules for p in r.ports}
+    assert by_port[443].source == IPv4Network("0.0.0.0/0")
+    assert by_port[22].source != IPv4Network("0.0.0.0/0")
+    assert IPv4Address("10.77.0.1") not in by_port[22].source
+    nsg_scenario = load(shipped()["cloud-nsg"])
+    nsg = nsg_scenario.machine("vm").firewall
+    assert nsg.style == "azure-nsg"
+    priorities = [r.priority for r in nsg.rules]
+    assert priorities == sorted(priorities) and priorities[-3:] == [65000, 65001, 65500]
+    assert {"allow", "deny"} == {("allow" if r.action == "accept" else "deny") for r in nsg.rules if r.priority <= 4096}
+    # The teaching point: a deny with a lower number hides an allow with a higher one.
+    deny = next(r for r in nsg.rules if r.action == "drop" and r.ports and 8443 in r.ports)
+    allow = next(r for r in nsg.rules if r.action == "accept" and r.ports and 8443 in r.ports)
+    assert deny.priority < allow.priority
+    assert nsg_scenario.scanner.network != nsg_scenario.machine("vm").network
+
+
+def test_ssh_moved_to_2222() -> None:
+    server = load(shipped()["ssh-2222"]).machine("server")
+    assert 2222 in server.tcp and 22 not in server.tcp
+
+
+def test_capstone_is_a_network_to_audit() -> None:
+    s = load(shipped()["capstone"])
+    assert len(s.networks) >= 2 and len(s.hosts) >= 3 and s.routers
+    exposed = {p for h in s.hosts for p in h.tcp}
+    assert {3306, 5432, 3389, 22} <= exposed          # deliberately over-exposed
+    assert all(h.gateway is not None for h in s.hosts) and s.scanner.gateway is not None
