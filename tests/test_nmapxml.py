@@ -236,3 +236,30 @@ def test_live_nmap_connect_scan_of_loopback_reads_back_exactly():
     assert result.open_ports() == listening
     assert sorted(p.port for _, p in result.ports("closed")) == closed
     assert {p.reason for _, p in result.ports("closed")} == {"conn-refused"}
+
+
+# -- validity against nmap's own DTD ----------------------------------------------------------
+
+NMAP_DTD = Path("/usr/share/nmap/nmap.dtd")
+
+
+@pytest.mark.skipif(shutil.which("xmllint") is None or not NMAP_DTD.exists(),
+                    reason="needs xmllint (libxml2-utils) and nmap's nmap.dtd")
+@pytest.mark.parametrize("source", ["folded", "nmap-loopback-sU.xml", "nmap-loopback6-sT.xml"])
+def test_written_xml_is_valid_under_nmaps_dtd_but_for_the_scanner_name(tmp_path, source):
+    if source == "folded":
+        ports = [PortResult(p, "tcp", PortState.FILTERED, "no-response") for p in range(1, 40)]
+        ports += [PortResult(80, "tcp", PortState.OPEN, "syn-ack", "http")]
+        hosts = [HostResult("10.77.0.2", "web", ports), HostResult("fd00::2", None, ports[-1:])]
+        result = ScanResult(ScanType.SYN, "raw", datetime(2026, 1, 1, tzinfo=timezone.utc), 3.0, hosts)
+    else:
+        result = load(DATA / source)
+    # nmap's DTD enumerates scanner="nmap" only; portlab names itself, which is the one
+    # deliberate difference.  Everything else must validate.
+    text = result.to_xml()
+    assert text.count('scanner="portlab"') == 1
+    path = tmp_path / "out.xml"
+    path.write_text(text.replace('scanner="portlab"', 'scanner="nmap"'))
+    check = subprocess.run(["xmllint", "--noout", "--dtdvalid", str(NMAP_DTD), str(path)],
+                           capture_output=True, text=True, timeout=60)
+    assert check.returncode == 0, check.stderr
