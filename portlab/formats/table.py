@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
-from ..results import STATE_ORDER, HostResult, PortResult, ScanResult
+from ..results import HostResult, PortResult, ScanResult
 from ..states import PortState
 from .jsonfmt import format_time
 
@@ -85,4 +85,4 @@ def render(result: ScanResult, show_all: bool = False) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["MAX_SHOWN_PER_STATE", "STATE_ORDER", "folded_states", "host_report", "not_shown", "render"]
+__all__ = ["MAX_SHOWN_PER_STATE", "folded_states", "host_report", "not_shown", "render"]

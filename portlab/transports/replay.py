@@ -21,6 +21,7 @@ What replay does with a probe the recording cannot answer (documented choice):
 from __future__ import annotations
 
 import errno as _errno
+import functools
 import ipaddress
 import re
 from pathlib import Path
@@ -78,6 +79,10 @@ def reply_for(scan_type: Union[ScanType, str], state: Union[PortState, str], rea
     return reply
 
 
+# A replay asks the same few (state, reason) pairs thousands of times.
+_cached_reply_for = functools.lru_cache(maxsize=256)(reply_for)
+
+
 # -- the transport ----------------------------------------------------------------
 
 def _same_address(a: str, b: str) -> bool:
@@ -98,6 +103,10 @@ class ReplayTransport(Transport):
         self.scan_types = frozenset({ScanType(self.recording.scan_type)})
         self.virtual_elapsed: Optional[float] = None
         self._where = self.recording.source or "the recording"
+        # (address, port, protocol) -> PortResult: a 65535-port replay must not search lists.
+        self._hosts: dict[str, HostResult] = {}
+        self._index = {(host.address, p.port, p.protocol): p
+                       for host in self.recording.hosts for p in host.ports}
 
     def check(self, scan_type: ScanType) -> None:
         recorded = ScanType(self.recording.scan_type)
@@ -109,16 +118,17 @@ class ReplayTransport(Transport):
     # the recording cannot answer fails the scan cleanly instead of half-way.
     def exchange(self, probe: Probe) -> Exchange:
         """The exchange the recording gives for one probe (BadInput if it gives none)."""
-        self.check(probe.scan_type)
+        if probe.scan_type is not self.recording.scan_type:
+            self.check(probe.scan_type)
         host = self._host(probe.target)
-        recorded = host.port(probe.port, probe.protocol)
+        recorded = self._index.get((host.address, probe.port, probe.protocol))
         if recorded is not None:
             state, reason = recorded.state, recorded.reason
         else:
             fold = self._fold(host, probe)
             state, reason = fold.state, max(fold.reasons, key=fold.reasons.get)
         try:
-            reply = reply_for(probe.scan_type, state, reason)
+            reply = _cached_reply_for(probe.scan_type, state, reason)
         except ValueError as err:
             raise BadInput(f"replay of {self._where}: {probe.target} port {probe.port}/{probe.protocol}: "
                            f"{err}") from None
@@ -127,6 +137,12 @@ class ReplayTransport(Transport):
         return Exchange(probe, reply, tries=recorded.tries, rtt=recorded.rtt, trace=recorded.trace)
 
     def _host(self, target: str) -> HostResult:
+        host = self._hosts.get(target)
+        if host is None:
+            host = self._hosts[target] = self._find_host(target)
+        return host
+
+    def _find_host(self, target: str) -> HostResult:
         for host in self.recording.hosts:
             if _same_address(target, host.address) or target == host.name:
                 return host
