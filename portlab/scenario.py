@@ -139,6 +139,16 @@ def _parse_port_item(item: str, whole: str) -> tuple[int, int]:
     return low, high
 
 
+def _set(obj: object, name: str, value: object) -> None:
+    """Normalise a field of a frozen dataclass in ``__post_init__``."""
+    object.__setattr__(obj, name, value)
+
+
+def _port_tuple(ports: Iterable[int]) -> tuple[int, ...]:
+    """Services as a sorted tuple without repeats, the form a loaded file has."""
+    return tuple(sorted(set(ports)))
+
+
 # ------------------------------------------------------------------------ firewalls
 
 @dataclass(frozen=True)
@@ -160,6 +170,20 @@ class Rule:
     reject_with: Optional[str] = None
     priority: Optional[int] = None
     name: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        # Code (a notebook's rule editor, a test) may build rules by hand:
+        # Rule("accept", "tcp", "22", source="10.77.0.5") means what the file would.
+        if self.ports is not None and not isinstance(self.ports, PortSet):
+            _set(self, "ports", PortSet.parse(self.ports))
+        for key in ("source", "destination"):
+            value = getattr(self, key)
+            if value == "*":
+                _set(self, key, None)
+            elif isinstance(value, IPv4Address) or (isinstance(value, str) and value not in AZURE_TAGS):
+                _set(self, key, IPv4Network(value))
+        if self.action == "reject" and self.reject_with is None:
+            _set(self, "reject_with", "port-unreachable")
 
     def matches(self, protocol: str, port: int, source: IPv4Address, destination: IPv4Address,
                 local: Sequence[IPv4Network] = ()) -> bool:
@@ -207,6 +231,10 @@ class Firewall:
     output: tuple[Rule, ...] = ()
     stateful: bool = True
 
+    def __post_init__(self) -> None:
+        _set(self, "rules", tuple(self.rules))
+        _set(self, "output", tuple(self.output))
+
 
 AZURE_DEFAULT_INBOUND = (
     Rule("accept", source="VirtualNetwork", destination="VirtualNetwork", priority=65000,
@@ -230,12 +258,20 @@ class Network:
     name: str
     cidr: IPv4Network
 
+    def __post_init__(self) -> None:
+        _set(self, "cidr", IPv4Network(self.cidr))
+
 
 @dataclass(frozen=True)
 class Scanner:
     address: IPv4Address
     network: str
     gateway: Optional[IPv4Address] = None
+
+    def __post_init__(self) -> None:
+        _set(self, "address", IPv4Address(self.address))
+        if self.gateway is not None:
+            _set(self, "gateway", IPv4Address(self.gateway))
 
 
 @dataclass(frozen=True)
@@ -248,11 +284,21 @@ class Host:
     gateway: Optional[IPv4Address] = None
     firewall: Optional[Firewall] = None
 
+    def __post_init__(self) -> None:
+        _set(self, "address", IPv4Address(self.address))
+        if self.gateway is not None:
+            _set(self, "gateway", IPv4Address(self.gateway))
+        _set(self, "tcp", _port_tuple(self.tcp))
+        _set(self, "udp", _port_tuple(self.udp))
+
 
 @dataclass(frozen=True)
 class Interface:
     network: str
     address: IPv4Address
+
+    def __post_init__(self) -> None:
+        _set(self, "address", IPv4Address(self.address))
 
 
 @dataclass(frozen=True)
@@ -263,6 +309,9 @@ class Forward:
     port: int
     to_address: IPv4Address
     to_port: int
+
+    def __post_init__(self) -> None:
+        _set(self, "to_address", IPv4Address(self.to_address))
 
 
 @dataclass(frozen=True)
@@ -276,6 +325,11 @@ class Nat:
     hairpin: bool = True
     block_inbound: bool = True
     forwards: tuple[Forward, ...] = ()
+
+    def __post_init__(self) -> None:
+        _set(self, "forwards", tuple(self.forwards))
+        _set(self, "udp_timeout", float(self.udp_timeout))
+        _set(self, "tcp_timeout", float(self.tcp_timeout))
 
     @property
     def linux_like(self) -> bool:
@@ -293,6 +347,11 @@ class Router:
     udp: tuple[int, ...] = ()
     firewall: Optional[Firewall] = None
     nat: Optional[Nat] = None
+
+    def __post_init__(self) -> None:
+        _set(self, "interfaces", tuple(self.interfaces))
+        _set(self, "tcp", _port_tuple(self.tcp))
+        _set(self, "udp", _port_tuple(self.udp))
 
     def interface(self, network: str) -> Interface:
         for iface in self.interfaces:
@@ -319,6 +378,10 @@ class Scenario:
     # Where the file came from; not part of what the scenario *is*, so two loads of
     # the same network compare equal wherever they were read from.
     path: Optional[str] = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        for key in ("networks", "hosts", "routers"):
+            _set(self, key, tuple(getattr(self, key)))
 
     def network(self, name: str) -> Network:
         for net in self.networks:

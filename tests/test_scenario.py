@@ -361,3 +361,20 @@ def test_interesting_ports_of_a_hand_written_file() -> None:
     ports = interesting_ports(s)
     assert {22, 80, 443, 8080, 53, 123, 8082, 8083, 5353, 9000, 9001, 9005, 9009, 9010} <= set(ports)
     assert {1, 7, 1023} <= set(ports)
+
+
+def test_hand_built_objects_take_the_loaded_form() -> None:
+    """A notebook building rules by hand gets what the same file would give."""
+    rule = Rule("reject", "tcp", "22,80", source="10.77.0.5", destination="*")
+    assert rule == Rule("reject", "tcp", PortSet.parse([22, 80]), IPv4Network("10.77.0.5/32"),
+                        reject_with="port-unreachable")
+    assert Rule("accept", source="Internet").source == "Internet"
+    host = Host("web", "10.77.0.2", "net", tcp=[443, 80, 80], firewall=Firewall(rules=[rule]))
+    assert host.address == IPv4Address("10.77.0.2") and host.tcp == (80, 443)
+    assert host.firewall.rules == (rule,)
+    s = loads(DESIGN_EXAMPLE)
+    edited = dataclasses.replace(s, hosts=[dataclasses.replace(s.hosts[0], firewall=Firewall(rules=[rule]))])
+    assert isinstance(edited.hosts, tuple)
+    assert loads(to_toml(edited)) == edited
+    with pytest.raises(ValueError):
+        Rule("drop", source="not-a-network")
