@@ -1,8 +1,9 @@
 """Automatic checks for the notebooks' exercises.
 
 A learner writes an answer into a variable and runs ``check("01-range-of-5432",
-answer)``.  The check prints ``correct`` or a hint, never nothing, and returns
-whether the answer was right.  The correct answers are computed from portlab's
+answer)``.  The check prints ``correct`` or a hint, never nothing.  It returns
+None so that a notebook cell shows only that line; code (and tests) that need
+the verdict call :func:`is_correct` or :func:`feedback`.  The correct answers are computed from portlab's
 own data (the registry, the ranges) rather than typed in here, so the checks
 cannot drift from what the notebook shows.
 
@@ -29,7 +30,7 @@ class Exercise:
 
 
 EXERCISES: dict[str, Exercise] = {}
-NO_ANSWER_HINT = "No answer yet: replace the ... / None with your answer, then run this cell again."
+NO_ANSWER_HINT = "no answer yet. Put your answer into `answer` (instead of None) and run the cell again."
 
 
 def exercise(exercise_id: str, question: str) -> Callable[[Checker], Checker]:
@@ -44,18 +45,25 @@ def exercise(exercise_id: str, question: str) -> Callable[[Checker], Checker]:
     return register
 
 
-def check(exercise_id: str, answer: object) -> bool:
-    """Print ``correct`` or a hint for ``answer``; return True when correct."""
+def feedback(exercise_id: str, answer: object) -> Optional[str]:
+    """``None`` when ``answer`` is correct, else the hint to show."""
     try:
         ex = EXERCISES[exercise_id]
     except KeyError:
         raise BadInput(f"exercise {exercise_id!r} does not exist: expected one of {', '.join(sorted(EXERCISES))}") from None
     if answer is None or answer is Ellipsis or (isinstance(answer, str) and not answer.strip()):
-        print(f"[{exercise_id}] {NO_ANSWER_HINT}")
-        return False
-    hint = ex.checker(answer)
-    print(f"[{exercise_id}] correct" if hint is None else f"[{exercise_id}] not yet. Hint: {hint}")
-    return hint is None
+        return NO_ANSWER_HINT
+    return ex.checker(answer)
+
+
+def is_correct(exercise_id: str, answer: object) -> bool:
+    return feedback(exercise_id, answer) is None
+
+
+def check(exercise_id: str, answer: object) -> None:
+    """Print ``[id] correct`` or ``[id] not yet: <hint>``."""
+    hint = feedback(exercise_id, answer)
+    print(f"[{exercise_id}] correct" if hint is None else f"[{exercise_id}] not yet: {hint}")
 
 
 def _as_port(answer: object) -> Optional[int]:

@@ -53,21 +53,27 @@ def test_lookup_widget_follows_the_text_box():
     assert "<b>" not in result.value  # escaped, never injected
 
 
-def test_exercise_checks_say_correct_or_hint(capsys):
-    assert exercises.check("01-range-of-5432", "user") is True
-    assert exercises.check("01-range-of-5432", "Registered Ports") is True
-    assert exercises.check("01-range-of-5432", "system") is False
-    assert exercises.check("01-range-of-5432", None) is False
-    assert exercises.check("01-imaps-port", 993) is True
-    assert exercises.check("01-imaps-port", "993") is True
-    assert exercises.check("01-imaps-port", 143) is False
-    assert exercises.check("01-imaps-port", "nine") is False
-    lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 8  # never a silent pass or fail
-    assert [("correct" in line) for line in lines] == [True, True, False, False, True, True, False, False]
-    assert "1023" in lines[2] and "No answer yet" in lines[3] and "plain IMAP" in lines[6]
+@pytest.mark.parametrize("ex, answer, ok", [
+    ("01-range-of-5432", "user", True), ("01-range-of-5432", "Registered Ports", True),
+    ("01-range-of-5432", USER, True), ("01-range-of-5432", "system", False), ("01-range-of-5432", None, False),
+    ("01-imaps-port", 993, True), ("01-imaps-port", "993", True), ("01-imaps-port", 143, False),
+    ("01-imaps-port", "nine", False), ("01-imaps-port", True, False)])
+def test_exercise_check_prints_one_verdict_line(ex, answer, ok, capsys):
+    assert exercises.is_correct(ex, answer) is ok
+    assert exercises.check(ex, answer) is None  # a notebook cell shows the printed line only
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1  # never a silent pass or fail
+    assert out.startswith(f"[{ex}] ") and (out.strip().endswith("correct") is ok)
+
+
+def test_hints_point_the_right_way():
+    assert "1023" in exercises.feedback("01-range-of-5432", "system")
+    assert "no answer yet" in exercises.feedback("01-imaps-port", None)
+    assert "plain IMAP" in exercises.feedback("01-imaps-port", 143)
 
 
 def test_unknown_exercise_is_bad_input():
     with pytest.raises(BadInput, match="does not exist"):
         exercises.check("99-nope", 1)
+    with pytest.raises(ValueError, match="twice"):
+        exercises.exercise("01-imaps-port", "again")(lambda answer: None)
