@@ -180,8 +180,13 @@ class Rule:
             value = getattr(self, key)
             if value == "*":
                 _set(self, key, None)
-            elif isinstance(value, IPv4Address) or (isinstance(value, str) and value not in AZURE_TAGS):
+            elif isinstance(value, IPv4Address):
                 _set(self, key, IPv4Network(value))
+            elif isinstance(value, str) and value not in AZURE_TAGS:
+                try:
+                    _set(self, key, IPv4Network(value))
+                except ValueError:
+                    pass  # an unknown tag stays a string; whoever uses the rule names the problem
         if self.action == "reject" and self.reject_with is None:
             _set(self, "reject_with", "port-unreachable")
 
