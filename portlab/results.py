@@ -123,7 +123,7 @@ class ScanResult:
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{n} {state}" for state, n in self.counts().items()) or "no ports"
-        return (f"<ScanResult {self.scan_type.value} via {self.transport}: "
+        return (f"<ScanResult {ScanType(self.scan_type).value} via {self.transport}: "
                 f"{len(self.hosts)} host(s), {counts}, {self.elapsed_s:.2f}s>")
 
     # -- formats (each lives in portlab.formats; imported when used) -------------

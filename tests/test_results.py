@@ -162,3 +162,15 @@ def test_save_refuses_an_unknown_extension(tmp_path):
     with pytest.raises(BadInput, match=r"scan\.pdf: cannot tell the format from the extension '\.pdf'"):
         sample().save(tmp_path / "scan.pdf")
     assert not (tmp_path / "scan.pdf").exists()
+
+
+def test_plain_strings_and_naive_times_are_accepted_where_enums_are_expected():
+    result = ScanResult("udp", "sim", datetime(2026, 1, 1, 12, 0, 0), 1.0,
+                        [HostResult("10.0.0.1", None, [PortResult(53, "udp", "open|filtered", "no-response")])])
+    assert repr(result).startswith("<ScanResult udp via sim")
+    assert json.loads(result.to_json())["started"] == "2026-01-01T12:00:00Z"  # naive means UTC
+    assert 'start="1767268800"' in result.to_xml()
+    assert "53/udp open|filtered unknown no-response" in result.table()
+    again = ScanResult.from_json(result.to_json())
+    assert again.started == datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)  # read back aware
+    assert again.hosts == result.hosts  # "open|filtered" == PortState.OPEN_FILTERED

@@ -19,12 +19,16 @@ from ..states import PortState, ScanType
 from ..transports.base import TraceEvent
 
 
+def as_utc(moment: datetime) -> datetime:
+    """*moment* in UTC; a naive time is taken to be UTC already (the engine's contract)."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)
+
+
 def format_time(moment: datetime) -> str:
     """ISO 8601 in UTC with a ``Z``; fractions of a second only when there are some."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)  # the engine's contract says UTC
-    text = moment.astimezone(timezone.utc).isoformat()
-    return text.replace("+00:00", "Z")
+    return as_utc(moment).isoformat().replace("+00:00", "Z")
 
 
 def parse_time(text: str) -> datetime:

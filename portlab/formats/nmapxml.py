@@ -34,6 +34,7 @@ from xml.sax.saxutils import quoteattr
 from ..errors import BadInput
 from ..results import ExtraPorts, HostResult, PortResult, ScanResult
 from ..states import PortState, ScanType
+from .jsonfmt import as_utc
 from .portlist import compress, expand
 from .table import folded_states
 
@@ -218,7 +219,8 @@ def _tag(name: str, attrs: dict[str, object], close: bool = True) -> str:
 
 
 def dumps(result: ScanResult) -> str:
-    started = result.started.astimezone(timezone.utc)
+    started = as_utc(result.started)
+    scan_type = ScanType(result.scan_type)
     start = int(started.timestamp())
     end = int(start + result.elapsed_s)
     scanned: dict[str, set[int]] = defaultdict(set)
@@ -228,17 +230,17 @@ def dumps(result: ScanResult) -> str:
             scanned[port.protocol].add(port.port)
         for extra in host.extraports:
             counted[extra.protocol] += extra.count
-    protocols = sorted(set(scanned) | set(counted)) or [ScanType(result.scan_type).protocol]
+    protocols = sorted(set(scanned) | set(counted)) or [scan_type.protocol]
     targets = " ".join(h.address for h in result.hosts)
     spec = ",".join(compress(scanned[p]) for p in protocols if scanned[p])
-    args = f"portlab scan -s {result.scan_type.value} -p {spec} {targets}".strip()
+    args = f"portlab scan -s {scan_type.value} -p {spec} {targets}".strip()
     lines = ['<?xml version="1.0" encoding="UTF-8"?>', "<!DOCTYPE nmaprun>",
              f"<!-- portlab {result.portlab} scan initiated {_ctime(started)} as: {args.replace('--', '-&#45;')} -->",
              _tag("nmaprun", {"scanner": "portlab", "args": args, "start": start, "startstr": _ctime(started),
                               "version": result.portlab, "xmloutputversion": XML_OUTPUT_VERSION}, close=False)]
     for protocol in protocols:
         numbers = scanned[protocol]
-        lines.append(_tag("scaninfo", {"type": result.scan_type.value, "protocol": protocol,
+        lines.append(_tag("scaninfo", {"type": scan_type.value, "protocol": protocol,
                                        "numservices": len(numbers) + counted[protocol],
                                        "services": compress(numbers)}))
     lines += ['<verbose level="0"/>', '<debugging level="0"/>']

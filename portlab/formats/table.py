@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 
 from ..results import HostResult, PortResult, ScanResult
-from ..states import PortState
+from ..states import PortState, ScanType
 from .jsonfmt import format_time
 
 #: nmap hides a state when a host has more ports than this in it.
@@ -75,7 +75,7 @@ def host_report(host: HostResult, show_all: bool = False) -> list[str]:
 
 def render(result: ScanResult, show_all: bool = False) -> str:
     started = format_time(result.started.replace(microsecond=0))
-    lines = [f"portlab {result.portlab}: {result.scan_type.value} scan via {result.transport}, started {started}"]
+    lines = [f"portlab {result.portlab}: {ScanType(result.scan_type).value} scan via {result.transport}, started {started}"]
     for host in result.hosts:
         lines.append("")
         lines += host_report(host, show_all=show_all)
