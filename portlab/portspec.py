@@ -76,7 +76,8 @@ def _parse_token(token: Union[int, str], protocol: str) -> Iterable[int]:
 
 def _check_port(port: int, token: str) -> int:
     if not 0 <= port <= MAX_PORT:
-        raise BadInput(f"port {token!r}: out of range; expected 0-65535")
+        where = repr(token) if token == str(port) else f"{port} in {token!r}"
+        raise BadInput(f"port {where}: out of range; expected 0-65535")
     return port
 
 

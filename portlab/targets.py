@@ -73,8 +73,15 @@ def parse_targets(specs: Union[str, Iterable[str]], resolve: Resolver = resolve_
         raise BadInput(f"targets {specs!r}: no target given; {_EXPECTED}")
     seen: set[str] = set()
     targets: list[Target] = []
+    resolved: dict[str, str] = {}
+
+    def resolve_once(name: str) -> str:
+        if name not in resolved:
+            resolved[name] = resolve(name)
+        return resolved[name]
+
     for token in tokens:
-        for target in parse_target(token, resolve):
+        for target in parse_target(token, resolve_once):
             if target.address not in seen:
                 seen.add(target.address)
                 targets.append(target)
