@@ -78,6 +78,11 @@ def test_recorded_ports_come_back_with_tries_rtt_and_trace():
     assert got[9000].reply == Reply(ReplyKind.NONE) and got[9000].tries == 2
 
 
+def test_traces_can_be_left_out():
+    got = run(ReplayTransport(recording(), keep_trace=False), [22])
+    assert got[0].trace == () and got[0].rtt == 0.001
+
+
 def test_a_count_only_fold_answers_ports_not_listed():
     got = run(ReplayTransport(recording()), [1, 80])
     assert [classify("syn", ex.reply) for ex in got] == [(PortState.CLOSED, "reset")] * 2

@@ -98,8 +98,9 @@ class ReplayTransport(Transport):
     name = "replay"
     scan_types = frozenset(ScanType)  # narrowed per instance to the recording's scan type
 
-    def __init__(self, recording: Union[ScanResult, str, Path]):
+    def __init__(self, recording: Union[ScanResult, str, Path], keep_trace: bool = True):
         self.recording = recording if isinstance(recording, ScanResult) else load(recording)
+        self.keep_trace = keep_trace
         self.scan_types = frozenset({ScanType(self.recording.scan_type)})
         self.virtual_elapsed: Optional[float] = None
         self._where = self.recording.source or "the recording"
@@ -134,7 +135,8 @@ class ReplayTransport(Transport):
                            f"{err}") from None
         if recorded is None:
             return Exchange(probe, reply)
-        return Exchange(probe, reply, tries=recorded.tries, rtt=recorded.rtt, trace=recorded.trace)
+        return Exchange(probe, reply, tries=recorded.tries, rtt=recorded.rtt,
+                        trace=recorded.trace if self.keep_trace else ())
 
     def _host(self, target: str) -> HostResult:
         host = self._hosts.get(target)
