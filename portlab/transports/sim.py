@@ -141,24 +141,22 @@ class SimTransport(Transport):
         start = net.clock.now
         n = len(probes)
         answers: list[Answer] = [None] * n  # type: ignore[list-item]
-        addresses: dict[str, int] = {}
-        segments_of: dict[tuple[str, str], tuple] = {}
+        # Per (target, scan type): the cached port segments of the network's answers.
+        segments_of: dict[tuple[str, ScanType], tuple] = {}
+        bisect_right = bisect.bisect_right
         for i, probe in enumerate(probes):
-            target = probe.target
-            protocol = probe.scan_type.protocol
-            segs = segments_of.get((target, protocol))
-            if segs is None:
-                dst = addresses.get(target)
-                if dst is None:
-                    dst = addresses[target] = ip_int(target)
-                segs = segments_of[(target, protocol)] = net.segments(dst, protocol)
-            starts, ends, found = segs
             port = probe.port
-            j = bisect.bisect_right(starts, port) - 1
+            segs = segments_of.get((probe.target, probe.scan_type))
+            if segs is None:
+                dst = ip_int(probe.target)
+                segs = segments_of[(probe.target, probe.scan_type)] = (
+                    dst, probe.scan_type.protocol, *net.segments(dst, probe.scan_type.protocol))
+            dst, protocol, starts, ends, found = segs
+            j = bisect_right(starts, port) - 1
             if j >= 0 and port <= ends[j]:
                 answers[i] = found[j]
             else:
-                answers[i] = net.scan_answer(addresses[target], port, protocol)
+                answers[i] = net.scan_answer(dst, port, protocol)
             if not i & 0x3FFF:
                 await asyncio.sleep(0)   # stay cancellable on very large scans
 
@@ -174,8 +172,11 @@ class SimTransport(Transport):
             reply = replies.get(key)
             if reply is None:
                 reply = replies[key] = reply_for(answer, probe.scan_type)
-            trace = self._trace(probe, answer, scanner, tries[i], sent_at[i] - start, rtts[i], timing) if keep else ()
-            report(Exchange(probe, reply, tries[i], rtts[i], trace))
+            if keep:
+                trace = self._trace(probe, answer, scanner, tries[i], sent_at[i] - start, rtts[i], timing)
+                report(Exchange(probe, reply, tries[i], rtts[i], trace))
+            else:
+                report(Exchange(probe, reply, tries[i], rtts[i]))
             if not i & 0x3FFF:
                 await asyncio.sleep(0)
         net.clock.advance(elapsed)
