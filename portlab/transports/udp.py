@@ -1,0 +1,466 @@
+"""The UDP scan: send a datagram, listen for a datagram or an ICMP error.
+
+Any UDP reply → open; ICMP port unreachable → closed; another ICMP unreachable →
+filtered; silence after the retries → open|filtered (states.classify decides).
+
+Two ways to hear the ICMP errors, same results:
+
+* privileged (root / CAP_NET_RAW): a raw ICMP socket reads every unreachable and
+  the UDP header it quotes (transport name ``udp``);
+* unprivileged (Linux): the probing socket sets ``IP_RECVERR``, and the kernel
+  queues each ICMP error for it with the type, the code and the original
+  destination (ip(7)), read with ``recvmsg(MSG_ERRQUEUE)`` (transport name
+  ``udp-unprivileged``).  Unlike the usual connected-socket trick (ECONNREFUSED or
+  nothing), this keeps the exact ICMP code, and it needs one socket for the whole
+  scan, not one per port.
+
+ICMP rate limiting.  Linux sends ICMP errors to one peer at about one per
+``net.ipv4.icmp_ratelimit`` ms (1000) after a burst of 6, plus a host-wide cap
+(``icmp_msgs_per_sec``).  A scanner that fires every probe once calls most closed
+ports open|filtered.  So after the first round, a target that has answered with
+ICMP but left probes unanswered is *rate limited*: its unanswered probes go into
+a paced queue, one every *gap* seconds, where *gap* is measured from the ICMP
+arrivals of the first round when there were enough of them, else the local
+``icmp_ratelimit`` (the peer is usually configured alike).  A probe that stays
+silent while paced costs no token, so the next goes out as soon as it times out;
+a paced probe that was silent and then answered on a later try shows that the
+gap was too short, and the gap grows by a quarter.
+
+Sockets are created in :meth:`run`, in the calling thread (see raw.py).  IPv4 only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import errno
+import random
+import socket
+import struct
+import sys
+import time
+from typing import Optional, Sequence
+
+from ..errors import BadInput, MissingPrivilege
+from ..privilege import has_raw_socket_privilege
+from ..states import Probe, Reply, ReplyKind, ScanType
+from ..timing import Timing
+from ..udp_payloads import payload_for
+from .base import Exchange, Report, TraceEvent, Transport
+from .raw import (Pacer, RttEstimator, allowed_tries, ipv4_targets, open_raw, wait_readable)
+
+IP_RECVERR = getattr(socket, "IP_RECVERR", 11)
+MSG_ERRQUEUE = getattr(socket, "MSG_ERRQUEUE", 0x2000)
+SO_EE_ORIGIN_ICMP = 2
+_EXTENDED_ERR = struct.Struct("=IBBBBII")   # struct sock_extended_err (linux/errqueue.h)
+_QUOTED_PORTS = struct.Struct("!HH")
+_UDP_DATA = Reply(ReplyKind.UDP_DATA)
+_NONE = Reply(ReplyKind.NONE)
+SEND_BATCH = 128
+# How many ICMP arrival times per target are kept to measure its ICMP rate.
+_ARRIVALS_KEPT = 4096
+_GAP_MARGIN = 1.02          # pace a little slower than the measured rate: jitter must not cost a token
+_GAP_SLACK = 0.005
+
+
+def local_icmp_ratelimit(path: str = "/proc/sys/net/ipv4/icmp_ratelimit") -> float:
+    """This namespace's per-peer ICMP interval in seconds (1.0 when unknown or off).
+
+    It is the scanner's own sysctl, not the target's; a fresh Linux namespace and a
+    default install both say 1000 ms, so it is the best guess before measuring.
+    """
+    try:
+        with open(path, encoding="ascii") as f:
+            ms = int(f.read().strip())
+    except (OSError, ValueError):
+        return 1.0
+    return ms / 1000 if ms > 0 else 1.0
+
+
+def measured_gap(arrivals: Sequence[float]) -> Optional[float]:
+    """The ICMP interval a target keeps once its burst is spent, from arrival times.
+
+    The first half of the arrivals is the burst (or part of it) and is skipped; the
+    second half arrives at the sustained rate.  None when there are too few.
+    """
+    n = len(arrivals)
+    if n < 10:
+        return None
+    half = n // 2
+    span = arrivals[-1] - arrivals[half]
+    if span <= 0:
+        return None
+    return span / (n - 1 - half)
+
+
+class UdpTransport(Transport):
+    """UDP scan.  ``privileged=None`` picks the raw ICMP socket when allowed, else IP_RECVERR."""
+
+    name = "udp"
+    scan_types = frozenset({ScanType.UDP})
+
+    def __init__(self, privileged: Optional[bool] = None, *, trace: Optional[bool] = None,
+                 source_port: Optional[int] = None) -> None:
+        self.privileged = privileged
+        self.trace = trace
+        self.source_port = source_port
+        self.probes_sent = 0
+        self.gaps: dict[str, float] = {}   # the ICMP pacing used per target (for reports)
+
+    def _use_raw(self) -> bool:
+        return has_raw_socket_privilege() if self.privileged is None else self.privileged
+
+    def check(self, scan_type: ScanType) -> None:
+        if ScanType(scan_type) is not ScanType.UDP:
+            raise BadInput(f"the udp transport runs UDP scans, not {scan_type}")
+        if self._use_raw():
+            if self.privileged and not has_raw_socket_privilege():
+                raise MissingPrivilege("a privileged UDP scan reads ICMP from a raw socket and needs "
+                                       "root or CAP_NET_RAW; leave privileged unset to scan without")
+            self.name = "udp"
+        elif not sys.platform.startswith("linux"):
+            raise MissingPrivilege("a UDP scan needs root (raw ICMP socket) or Linux (IP_RECVERR) "
+                                   "to hear ICMP errors; use -s connect for TCP instead")
+        else:
+            self.name = "udp-unprivileged"
+
+    async def run(self, probes: Sequence[Probe], timing: Timing, report: Report) -> None:
+        self.check(ScanType.UDP)
+        ipv4_targets(probes, "UDP")
+        if not probes:
+            return
+        raw = self.name == "udp"
+        udp_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        icmp_sock: Optional[socket.socket] = None
+        try:
+            udp_sock.setblocking(False)
+            udp_sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+            udp_sock.bind(("0.0.0.0", self.source_port or 0))
+            if raw:
+                icmp_sock = open_raw(socket.IPPROTO_ICMP)
+            else:
+                udp_sock.setsockopt(socket.IPPROTO_IP, IP_RECVERR, 1)
+            scan = _UdpScan(probes, timing, report, udp_sock, icmp_sock,
+                            trace=self.trace if self.trace is not None else len(probes) <= 1024)
+            socks = [s for s in (udp_sock, icmp_sock) if s is not None]
+            while not scan.finished:
+                now = time.monotonic()
+                scan.receive()
+                scan.expire(now)
+                sent = scan.send(now)
+                scan.receive()
+                if sent:
+                    await asyncio.sleep(0)
+                else:
+                    await wait_readable(socks, scan.idle_wait(time.monotonic()))
+            self.probes_sent = scan.sent_total
+            self.gaps = {t.address: t.gap for t in scan.targets.values() if t.limited}
+        finally:
+            udp_sock.close()
+            if icmp_sock is not None:
+                icmp_sock.close()
+
+
+class _Target:
+    __slots__ = ("address", "rtt", "best_try", "arrivals", "limited", "gap", "paced",
+                 "token_at", "icmp_seen")
+
+    def __init__(self, address: str, timing: Timing) -> None:
+        self.address = address
+        self.rtt = RttEstimator(timing)
+        self.best_try = 1
+        self.arrivals: list[float] = []     # ICMP error arrival times (first _ARRIVALS_KEPT)
+        self.icmp_seen = 0
+        self.limited = False                # its ICMP errors are rate limited: pace retries
+        self.gap = 0.0                      # seconds between paced probes
+        self.paced: collections.deque[int] = collections.deque()
+        self.token_at = 0.0                 # when the last ICMP token was (assumed) spent
+
+
+class _UdpScan:
+    def __init__(self, probes: Sequence[Probe], timing: Timing, report: Report,
+                 udp_sock: socket.socket, icmp_sock: Optional[socket.socket], *, trace: bool) -> None:
+        self.probes = list(probes)
+        self.timing = timing
+        self.report = report
+        self.udp_sock = udp_sock
+        self.icmp_sock = icmp_sock
+        self.sport = udp_sock.getsockname()[1]
+        self.trace_on = trace
+        self.started = time.monotonic()
+        self.prior_gap = local_icmp_ratelimit()
+        self.targets: dict[str, _Target] = {}
+        self.index: dict[tuple[str, int], int] = {}
+        self.target_of: list[_Target] = []
+        for i, probe in enumerate(self.probes):
+            target = self.targets.get(probe.target)
+            if target is None:
+                target = self.targets[probe.target] = _Target(probe.target, timing)
+            self.target_of.append(target)
+            self.index.setdefault((probe.target, probe.port), i)
+        n = len(self.probes)
+        self.tries = [0] * n
+        self.sent_at = [0.0] * n
+        self.done = [False] * n
+        self.flying = [False] * n
+        self.paced_miss = [False] * n       # a paced try of it went unanswered
+        self.live = 0
+        self.remaining = n
+        self.traces: list[list[TraceEvent]] = [[] for _ in range(n)] if trace else []
+        order = list(range(n))
+        self.queue: collections.deque[int] = collections.deque(order)
+        self.in_flight: collections.deque[tuple[float, int, int, bool]] = collections.deque()
+        self.pacer = Pacer(timing)
+        self.max_in_flight = max(1, timing.max_parallel)
+        self.sent_total = 0
+        self._backoff_until = 0.0
+
+    @property
+    def finished(self) -> bool:
+        return self.remaining == 0
+
+    # --- sending ----------------------------------------------------------------
+
+    def _send_one(self, i: int, now: float, paced: bool) -> bool:
+        probe = self.probes[i]
+        try:
+            self.udp_sock.sendto(payload_for(probe.port), (probe.target, probe.port))
+        except (BlockingIOError, InterruptedError):
+            self._backoff_until = now + 0.001
+            return False
+        except OSError as err:
+            if err.errno in (errno.ENOBUFS, errno.EAGAIN):
+                self._backoff_until = now + 0.001
+                return False
+            # With IP_RECVERR a pending ICMP error is also reported by the next send,
+            # which then sends nothing; the error itself waits in the error queue.
+            self._backoff_until = now
+            return False
+        tryno = self.tries[i] + 1
+        self.tries[i] = tryno
+        self.sent_at[i] = now
+        self.flying[i] = True
+        self.live += 1
+        self.sent_total += 1
+        self.in_flight.append((now, i, tryno, paced))
+        if self.trace_on:
+            self.traces[i].append(TraceEvent(now - self.started, "sent",
+                                             f"UDP :{self.sport} > {probe.target}:{probe.port} "
+                                             f"({len(payload_for(probe.port))} bytes)"))
+        return True
+
+    def send(self, now: float) -> int:
+        sent = self._send_paced(now)
+        if now < self._backoff_until:
+            return sent
+        want = min(SEND_BATCH, self.max_in_flight - self.live, len(self.queue))
+        if want <= 0:
+            return sent
+        want = self.pacer.allowance(now, want)
+        n = 0
+        while n < want and self.queue:
+            i = self.queue[0]
+            if self.done[i]:
+                self.queue.popleft()
+                continue
+            target = self.target_of[i]
+            if target.limited:
+                # Retries to a rate-limited target wait their turn in its paced queue.
+                self.queue.popleft()
+                target.paced.append(i)
+                continue
+            if not self._send_one(i, now, paced=False):
+                break
+            self.queue.popleft()
+            n += 1
+        return sent + n
+
+    def _send_paced(self, now: float) -> int:
+        sent = 0
+        for target in self.targets.values():
+            if not target.limited or not target.paced or now < target.token_at + target.gap:
+                continue
+            while target.paced and self.done[target.paced[0]]:
+                target.paced.popleft()
+            if not target.paced:
+                continue
+            i = target.paced[0]
+            if self._send_one(i, now, paced=True):
+                target.paced.popleft()
+                # Assume the probe spends the token; a silent outcome gives it back (expire).
+                target.token_at = now
+                sent += 1
+        return sent
+
+    # --- receiving --------------------------------------------------------------
+
+    def receive(self) -> None:
+        self._receive_udp()
+        if self.icmp_sock is not None:
+            self._receive_icmp_raw()
+        else:
+            self._receive_errqueue()
+
+    def _receive_udp(self) -> None:
+        while True:
+            try:
+                data, (addr, port) = self.udp_sock.recvfrom(2048)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as err:
+                if err.errno in (errno.EAGAIN,):
+                    return
+                # IP_RECVERR: the socket reports a queued ICMP error once; read it from the queue.
+                continue
+            i = self.index.get((addr, port))
+            if i is None or self.done[i]:
+                continue
+            target = self.target_of[i]
+            if target.limited and target.token_at == self.sent_at[i]:
+                target.token_at = 0.0   # a UDP answer spends no ICMP token
+            self._answer(i, _UDP_DATA, f"UDP {addr}:{port} > :{self.sport} ({len(data)} bytes)")
+
+    def _receive_icmp_raw(self) -> None:
+        recv = self.icmp_sock.recv
+        while True:
+            try:
+                packet = recv(576)
+            except (BlockingIOError, InterruptedError):
+                return
+            ihl = (packet[0] & 0x0F) << 2
+            if len(packet) < ihl + 8 + 20 or packet[ihl] != 3:
+                continue
+            code = packet[ihl + 1]
+            inner = ihl + 8
+            inner_ihl = (packet[inner] & 0x0F) << 2
+            if packet[inner + 9] != socket.IPPROTO_UDP or len(packet) < inner + inner_ihl + 4:
+                continue
+            q_sport, q_dport = _QUOTED_PORTS.unpack_from(packet, inner + inner_ihl)
+            if q_sport != self.sport:
+                continue
+            dst = socket.inet_ntoa(packet[inner + 16:inner + 20])
+            self._icmp(dst, q_dport, code, socket.inet_ntoa(packet[12:16]))
+
+    def _receive_errqueue(self) -> None:
+        while True:
+            try:
+                _data, ancdata, _flags, addr = self.udp_sock.recvmsg(64, 512, MSG_ERRQUEUE)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as err:
+                if err.errno == errno.EAGAIN:
+                    return
+                continue
+            for level, kind, cmsg in ancdata:
+                if level != socket.IPPROTO_IP or kind != IP_RECVERR or len(cmsg) < _EXTENDED_ERR.size:
+                    continue
+                _errno, origin, icmp_type, code, _pad, _info, _data2 = _EXTENDED_ERR.unpack_from(cmsg)
+                if origin != SO_EE_ORIGIN_ICMP or icmp_type != 3 or not addr:
+                    continue
+                # The offender (who sent the ICMP) follows the struct as a sockaddr_in.
+                offender = addr[0]
+                if len(cmsg) >= _EXTENDED_ERR.size + 8:
+                    offender = socket.inet_ntoa(cmsg[_EXTENDED_ERR.size + 4:_EXTENDED_ERR.size + 8])
+                self._icmp(addr[0], addr[1], code, offender)
+
+    def _icmp(self, dst: str, port: int, code: int, offender: str) -> None:
+        target = self.targets.get(dst)
+        if target is None:
+            return
+        now = time.monotonic()
+        target.icmp_seen += 1
+        if len(target.arrivals) < _ARRIVALS_KEPT:
+            target.arrivals.append(now)
+        i = self.index.get((dst, port))
+        if i is None or self.done[i]:
+            return
+        if target.limited:
+            if self.paced_miss[i]:
+                # It was silent when paced, and answers now: the gap was too short.
+                target.gap = min(target.gap * 1.25, max(self.timing.max_timeout, target.gap))
+            target.token_at = max(target.token_at, now - (target.rtt.srtt or 0.0))
+        self._answer(i, Reply.icmp(code), f"ICMP unreachable code {code} from {offender}")
+
+    def _answer(self, i: int, reply: Reply, summary: str) -> None:
+        now = time.monotonic()
+        target = self.target_of[i]
+        rtt = None
+        if self.flying[i]:
+            rtt = now - self.sent_at[i]
+            # Karn's rule is approximate here (UDP carries no try number): a reply while a
+            # try is in flight is credited to it.
+            if self.tries[i] == 1:
+                target.rtt.sample(rtt)
+        if self.tries[i] > target.best_try:
+            target.best_try = self.tries[i]
+        trace: tuple[TraceEvent, ...] = ()
+        if self.trace_on:
+            self.traces[i].append(TraceEvent(now - self.started, "recv", summary))
+            trace = tuple(self.traces[i])
+        self._finish(i, Exchange(self.probes[i], reply, tries=self.tries[i], rtt=rtt, trace=trace))
+
+    def _finish(self, i: int, exchange: Exchange) -> None:
+        if self.flying[i]:
+            self.flying[i] = False
+            self.live -= 1
+        self.done[i] = True
+        self.remaining -= 1
+        self.report(exchange)
+
+    # --- timeouts and rounds -----------------------------------------------------
+
+    def expire(self, now: float) -> None:
+        flight = self.in_flight
+        while flight:
+            sent, i, tryno, paced = flight[0]
+            if self.done[i] or self.tries[i] != tryno:
+                flight.popleft()
+                continue
+            target = self.target_of[i]
+            if now - sent < target.rtt.timeout:
+                return
+            flight.popleft()
+            self.flying[i] = False
+            self.live -= 1
+            if paced:
+                self.paced_miss[i] = True
+                if target.token_at == sent:
+                    target.token_at = 0.0   # silent: it spent no token, the next may go now
+            if target.icmp_seen and not target.limited:
+                self._start_pacing(target)
+            if tryno < self._allowed(target):
+                if target.limited:
+                    target.paced.append(i)
+                else:
+                    self.queue.append(i)
+            else:
+                trace = tuple(self.traces[i]) if self.trace_on else ()
+                self._finish(i, Exchange(self.probes[i], _NONE, tries=tryno, trace=trace))
+
+    def _allowed(self, target: _Target) -> int:
+        tries = allowed_tries(self.timing, target.best_try)
+        if target.limited:
+            # A closed port whose first try met an empty ICMP bucket is answered on the
+            # first paced try: a rate-limited target always earns that one more try.
+            tries = max(tries, min(1 + self.timing.max_retries, 3))
+        return tries
+
+    def _start_pacing(self, target: _Target) -> None:
+        """The target answers with ICMP yet leaves probes unanswered: rate limiting."""
+        target.limited = True
+        measured = measured_gap(target.arrivals)
+        gap = measured if measured is not None else self.prior_gap
+        target.gap = gap * _GAP_MARGIN + _GAP_SLACK
+        target.token_at = target.arrivals[-1] if target.arrivals else time.monotonic()
+
+    def idle_wait(self, now: float) -> float:
+        waits = [0.05]
+        if self.queue:
+            waits.append(max(self.pacer.wait(now), self._backoff_until - now, 0.0005))
+        for target in self.targets.values():
+            if target.limited and target.paced:
+                waits.append(max(0.0005, target.token_at + target.gap - now))
+        if self.in_flight:
+            sent, i, _, _ = self.in_flight[0]
+            waits.append(max(0.0, sent + self.target_of[i].rtt.timeout - now))
+        return min(waits)
