@@ -119,3 +119,65 @@ def test_capstone_is_a_network_to_audit() -> None:
     exposed = {p for h in s.hosts for p in h.tcp}
     assert {3306, 5432, 3389, 22} <= exposed          # deliberately over-exposed
     assert all(h.gateway is not None for h in s.hosts) and s.scanner.gateway is not None
+
+
+# --- what a scan of each scenario shows (through the simulator, which must agree with
+# the live lab; these check that each file teaches what its comments say) -------------
+
+# DESIGN.md's measured table, as the ports of single-host.toml: (connect, syn, udp).
+SINGLE_HOST_TABLE = {
+    9000: (("filtered", "no-response"), ("filtered", "no-response"), ("open|filtered", "no-response")),
+    9001: (("closed", "conn-refused"), ("filtered", "port-unreach"), ("closed", "port-unreach")),
+    9002: (("closed", "conn-refused"), ("closed", "reset"), ("open", "udp-response")),  # UDP: no rule
+    9003: (("filtered", "host-unreach"), ("filtered", "host-unreach"), ("filtered", "host-unreach")),
+    9004: (("filtered", "host-unreach"), ("filtered", "admin-prohibited"), ("filtered", "admin-prohibited")),
+    9005: (("filtered", "net-unreach"), ("filtered", "net-unreach"), ("filtered", "net-unreach")),
+    9006: (("filtered", "host-unreach"), ("filtered", "host-prohibited"), ("filtered", "host-prohibited")),
+    9007: (("filtered", "net-unreach"), ("filtered", "net-prohibited"), ("filtered", "net-prohibited")),
+    9008: (("filtered", "proto-unreach"), ("filtered", "proto-unreach"), ("filtered", "proto-unreach")),
+}
+
+
+def _sim_states(target: str, ports: str, scan_type: str, name: str) -> dict[int, tuple[str, str]]:
+    engine = pytest.importorskip("portlab.engine", reason="the scan engine is not built yet")
+    result = engine.scan(target, ports, scan_type, scenario=load(shipped()[name]), keep_trace=False)
+    return {p.port: (str(p.state), p.reason) for p in result.hosts[0].ports}
+
+
+@pytest.mark.parametrize("column, scan_type", list(enumerate(("connect", "syn", "udp"))))
+def test_single_host_shows_the_measured_table(column: int, scan_type: str) -> None:
+    states = _sim_states("10.77.0.2", "53,54,80,81,9000-9008", scan_type, "single-host")
+    for port, row in SINGLE_HOST_TABLE.items():
+        assert states[port] == row[column], (port, scan_type)
+    if scan_type == "udp":
+        assert states[53] == ("open", "udp-response") and states[54] == ("closed", "port-unreach")
+    else:
+        assert states[80] == ("open", "syn-ack") and states[81][0] == "closed"
+
+
+def test_web_server_scan() -> None:
+    states = _sim_states("10.77.0.10", "22,80,443,3306", "syn", "web-server")
+    assert states[80] == states[443] == ("open", "syn-ack")
+    assert states[22] == states[3306] == ("filtered", "no-response")
+
+
+def test_ssh_2222_scan() -> None:
+    states = _sim_states("10.77.0.10", "22,2222", "connect", "ssh-2222")
+    assert states[22] == ("closed", "conn-refused") and states[2222] == ("open", "syn-ack")
+
+
+def test_cloud_scans() -> None:
+    sg = _sim_states("10.77.0.10", "22,443,5432", "syn", "cloud-sg")
+    assert sg == {22: ("filtered", "no-response"), 443: ("open", "syn-ack"), 5432: ("filtered", "no-response")}
+    nsg = _sim_states("10.77.10.4", "22,443,3389,8080,8443", "syn", "cloud-nsg")
+    assert nsg[443] == ("open", "syn-ack")
+    for port in (22, 3389, 8080, 8443):                 # 8443: the deny at 200 wins over the allow at 300
+        assert nsg[port] == ("filtered", "no-response"), port
+
+
+def test_capstone_is_over_exposed_from_outside() -> None:
+    assert _sim_states("10.77.20.10", "22,3306,8080", "syn", "capstone") == dict.fromkeys(
+        (22, 3306, 8080), ("open", "syn-ack"))
+    assert _sim_states("192.168.77.20", "5432", "syn", "capstone")[5432] == ("open", "syn-ack")
+    assert _sim_states("192.168.77.50", "3389", "syn", "capstone")[3389] == ("open", "syn-ack")
+    assert _sim_states("10.77.0.254", "22,80", "syn", "capstone") == dict.fromkeys((22, 80), ("open", "syn-ack"))
