@@ -184,6 +184,12 @@ def test_external_entity_is_refused_not_fetched():
         loads(EXTERNAL_ENTITY)
 
 
+def test_an_external_dtd_is_never_fetched():
+    # expat reads no files itself; with parameter-entity parsing off it never asks for the DTD.
+    root = parse_safely('<!DOCTYPE nmaprun SYSTEM "file:///nonexistent/nmap.dtd"><nmaprun/>', "x")
+    assert root.tag == "nmaprun"
+
+
 def test_nmaps_own_doctype_line_is_fine():
     root = parse_safely('<?xml version="1.0"?>\n<!DOCTYPE nmaprun>\n<nmaprun/>', "x")
     assert root.tag == "nmaprun"

@@ -109,6 +109,15 @@ def test_content_decides_not_the_extension(tmp_path, recording):
     assert show(renamed).returncode == 0
 
 
+def test_a_byte_order_mark_is_not_content(tmp_path, recording):
+    path, result = recording
+    with_bom = tmp_path / "bom.json"
+    with_bom.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    run = show(with_bom, "--format", "json")
+    assert run.returncode == 0, run.stderr
+    assert ScanResult.from_json(run.stdout) == result
+
+
 @pytest.mark.parametrize("content, message", [
     (None, "no such file"),
     ("", "the file is empty"),

@@ -78,7 +78,7 @@ def read_text(path: Union[str, Path]) -> str:
     except OSError as err:
         raise BadInput(f"{path}: cannot read: {err.strerror or err}") from None
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8-sig")  # a BOM (Windows editors add one) is not content
     except UnicodeDecodeError as err:
         raise BadInput(f"{path}: not UTF-8 text (byte {err.start}); expected portlab JSON or nmap XML") from None
 
