@@ -380,3 +380,26 @@ def test_hand_built_objects_take_the_loaded_form() -> None:
     assert odd.source == "Storage"
     with pytest.raises(ValueError, match="unknown address spec"):
         odd.matches("tcp", 22, IPv4Address("10.77.0.1"), IPv4Address("10.77.0.2"))
+
+
+def test_random_scenarios_build_as_lab_plans_and_simulate() -> None:
+    """What random_scenario draws, the lab can plan and the simulator can scan
+    (the fidelity check needs both); sim-only NAT is refused by the lab."""
+    plan = pytest.importorskip("portlab.lab.plan", reason="the lab planner is not built yet")
+    engine = pytest.importorskip("portlab.engine", reason="the scan engine is not built yet")
+    for seed in range(30):
+        s = random_scenario(seed)
+        built = plan.build(s, "plrnd")
+        assert set(built.machine_netns) == {m.name for m in (*s.hosts, *s.routers)}
+        ports = ",".join(map(str, interesting_ports(s)))
+        for host in s.hosts:
+            result = engine.scan(str(host.address), ports, "syn", scenario=s, keep_trace=False)
+            assert len(result.hosts[0].ports) == len(interesting_ports(s))
+    refused = 0
+    for seed in range(60):
+        s = random_scenario(seed, lab_compatible=False)
+        if s.routers and not s.routers[0].nat.linux_like:
+            with pytest.raises(BadInput, match="cannot be built in the live lab"):
+                plan.build(s, "plrnd")
+            refused += 1
+    assert refused > 0
