@@ -126,6 +126,11 @@ class ScanResult:
         return (f"<ScanResult {ScanType(self.scan_type).value} via {self.transport}: "
                 f"{len(self.hosts)} host(s), {counts}, {self.elapsed_s:.2f}s>")
 
+    def _repr_html_(self) -> str:
+        # Jupyter shows a result as nmap's table rather than a wall of dataclass fields.
+        import html
+        return f"<pre>{html.escape(self.table())}</pre>"
+
     # -- formats (each lives in portlab.formats; imported when used) -------------
 
     def to_json(self, indent: Optional[int] = None) -> str:

@@ -114,6 +114,12 @@ def test_repr_is_short_and_says_what_matters():
     assert text == "<ScanResult syn via raw: 2 host(s), 2 open, 996 closed, 2 filtered, 12.50s>"
 
 
+def test_jupyter_shows_the_table():
+    shown = sample()._repr_html_()
+    assert shown.startswith("<pre>portlab 0.1.0: syn scan via raw") and shown.endswith("</pre>")
+    assert "9000/tcp filtered unknown no-response" in shown
+
+
 def test_dataframe_one_row_per_port_with_ordered_states():
     frame = sample().to_dataframe()
     assert list(frame.columns) == ["address", "name", "port", "protocol", "state", "reason", "service", "tries", "rtt"]
