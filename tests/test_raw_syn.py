@@ -1,0 +1,153 @@
+"""The raw SYN transport against real sockets on loopback (and, in the live firewall
+tests, against namespaces).  Needs root or CAP_NET_RAW; the privilege error is checked
+for real by dropping CAP_NET_RAW with capsh."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from portlab.errors import BadInput, MissingPrivilege
+from portlab.privilege import CAP_NET_RAW, effective_capabilities, has_raw_socket_privilege
+from portlab.states import PortState, Probe, ReplyKind, ScanType, classify
+from portlab.timing import template
+from portlab.transports.raw import RawSynTransport, allowed_tries, port_filter
+
+needs_raw = pytest.mark.skipif(not has_raw_socket_privilege(),
+                               reason="raw SYN tests need root or CAP_NET_RAW (CI runs as root)")
+
+
+def syn(ports, target="127.0.0.1", timing=4, **kwargs):
+    out = []
+    transport = RawSynTransport(**kwargs)
+    probes = [Probe(target, p, ScanType.SYN) for p in ports]
+    asyncio.run(transport.run(probes, template(timing), out.append))
+    return {e.probe.port: e for e in out}, transport
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # free again once closed: nothing listens there
+
+
+@needs_raw
+def test_open_and_closed_on_loopback():
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        open_port = listener.getsockname()[1]
+        shut = closed_port()
+        got, transport = syn([open_port, shut])
+    assert classify("syn", got[open_port].reply) == (PortState.OPEN, "syn-ack")
+    assert classify("syn", got[shut].reply) == (PortState.CLOSED, "reset")
+    assert got[open_port].tries == 1 and got[open_port].rtt is not None and got[open_port].rtt < 1
+    # Small scans keep a packet trace: our SYN, then their answer.
+    trace = got[open_port].trace
+    assert [e.direction for e in trace] == ["sent", "recv"]
+    assert trace[0].summary.startswith("SYN 127.0.0.1:") and trace[1].summary.startswith("SYN/ACK")
+    assert transport.probes_sent == 2
+
+
+@needs_raw
+def test_every_probe_reported_exactly_once_on_a_1000_port_range():
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        open_port = listener.getsockname()[1]
+        ports = sorted(set(range(20000, 21000)) | {open_port})
+        out = []
+        asyncio.run(RawSynTransport().run([Probe("127.0.0.1", p, ScanType.SYN) for p in ports],
+                                          template(4), out.append))
+    assert sorted(e.probe.port for e in out) == ports
+    states = {e.probe.port: classify("syn", e.reply).state for e in out}
+    assert states[open_port] is PortState.OPEN
+    assert all(s is PortState.CLOSED for p, s in states.items() if p != open_port)
+
+
+def test_retry_budget_follows_nmaps_max_successful_try_rule():
+    # Silence itself (a dropped SYN) is tested in the namespace tests: loopback always answers.
+    assert allowed_tries(template(3), 1) == 2          # clean network: one retry
+    assert allowed_tries(template(3), 4) == 5          # answers seen on try 4: allow 5
+    assert allowed_tries(template(5), 9) == 3          # never more than 1 + max_retries
+    assert allowed_tries(template(5).with_overrides(max_retries=0), 1) == 1
+
+
+def test_port_filter_program_shape():
+    program = port_filter(2, 40000)
+    assert len(program) == 5 * 8
+    # the comparison instruction carries the port
+    assert int.from_bytes(program[16 + 4:16 + 8], sys.byteorder) == 40000
+
+
+@needs_raw
+def test_ipv6_and_names_are_bad_input():
+    for target in ("::1", "localhost"):
+        with pytest.raises(BadInput, match="IPv4"):
+            asyncio.run(RawSynTransport().run([Probe(target, 22, ScanType.SYN)], template(4), lambda e: None))
+
+
+def test_raw_transport_refuses_other_scan_types():
+    with pytest.raises(BadInput, match="SYN"):
+        RawSynTransport().check(ScanType.CONNECT)
+
+
+@needs_raw
+def test_no_socket_left_after_cancellation():
+    fds_before = set(os.listdir("/proc/self/fd"))
+
+    async def cancel_midway():
+        task = asyncio.create_task(RawSynTransport().run(
+            [Probe("127.0.0.1", p, ScanType.SYN) for p in range(1, 65536)], template(3), lambda e: None))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(cancel_midway())
+    assert set(os.listdir("/proc/self/fd")) <= fds_before
+
+
+def test_privilege_reads_capeff(tmp_path):
+    status = tmp_path / "status"
+    status.write_text(f"Name:\tpython\nCapEff:\t{1 << CAP_NET_RAW:016x}\n")
+    assert effective_capabilities(str(status)) == 1 << CAP_NET_RAW
+    status.write_text("Name:\tpython\nCapEff:\t00000000a80405fb\n")   # docker default minus NET_RAW
+    assert effective_capabilities(str(status)) & (1 << CAP_NET_RAW) == 0
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("capsh") is None,
+                    reason="dropping CAP_NET_RAW for real needs root and capsh")
+def test_without_cap_net_raw_syn_scan_exits_4_and_udp_still_runs():
+    """Really drop CAP_NET_RAW (capsh), then run the CLI: SYN must refuse with exit 4 and a
+    message naming root/CAP_NET_RAW and the connect scan; the transport check too."""
+    code = ("import sys\n"
+            "from portlab.transports.raw import RawSynTransport\n"
+            "from portlab.transports.udp import UdpTransport\n"
+            "from portlab.errors import MissingPrivilege\n"
+            "from portlab.states import ScanType\n"
+            "try:\n    RawSynTransport().check(ScanType.SYN)\nexcept MissingPrivilege as e:\n    print('REFUSED', e)\n"
+            "t = UdpTransport(); t.check(ScanType.UDP); print('UDP', t.name)\n")
+    inner = f"{sys.executable} -c {shlex_quote(code)}"
+    done = subprocess.run(["capsh", "--drop=cap_net_raw", "--", "-c", inner], capture_output=True, text=True,
+                          timeout=60)
+    assert "REFUSED" in done.stdout, done.stderr
+    assert "CAP_NET_RAW" in done.stdout and "-s connect" in done.stdout
+    assert "UDP udp-unprivileged" in done.stdout
+    cli = subprocess.run(["capsh", "--drop=cap_net_raw", "--", "-c",
+                          f"{sys.executable} -m portlab scan 127.0.0.1 -p 22 -s syn -q"],
+                         capture_output=True, text=True, timeout=60)
+    assert cli.returncode == 4, (cli.stdout, cli.stderr)
+    assert cli.stderr.count("\n") == 1 and "CAP_NET_RAW" in cli.stderr and "Traceback" not in cli.stderr
+
+
+def shlex_quote(text: str) -> str:
+    import shlex
+
+    return shlex.quote(text)
