@@ -133,11 +133,19 @@ def test_measured_firewall_table(table_results, row, column):
     assert (str(result.state), result.reason) == expected, f"{row} / {SCANS[column]}"
 
 
-def test_drop_costs_retries_and_reject_answers_at_once(table_results):
-    dropped = table_results["syn"][RULE_PORTS["drop"]]
-    rejected = table_results["syn"][RULE_PORTS["reject"]]
+def test_drop_costs_retries_and_reject_answers_at_once(table_scenario):
+    # Two ports only: more ICMP errors than the burst of 6 would cost the reject retries too.
+    result = scan("10.77.0.2", [RULE_PORTS["drop"], RULE_PORTS["reject"]], "syn", scenario=table_scenario)
+    dropped, rejected = result.hosts[0].ports
     assert dropped.tries == 2 and dropped.rtt is None
     assert rejected.tries == 1 and rejected.rtt is not None
+
+
+def test_more_icmp_errors_than_the_burst_cost_retries_not_answers(table_results):
+    icmp_ports = [p for p in table_results["syn"].values() if p.reason not in ("syn-ack", "reset", "no-response")]
+    assert len(icmp_ports) == 7          # 7 ICMP rejects, the burst is 6
+    assert sum(p.tries for p in icmp_ports) > len(icmp_ports)
+    assert all(str(p.state) == "filtered" for p in icmp_ports)
 
 
 def test_traces_show_the_packets(table_scenario):
