@@ -13,9 +13,13 @@ import argparse
 import selectors
 import signal
 import socket
+import struct
 import sys
 
 UDP_REPLY = b"portlab\n"
+# Linux's IP_PKTINFO (socket.IP_PKTINFO is missing from some Python builds).
+IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)
+PKTINFO = struct.Struct("=i4s4s")      # struct in_pktinfo: ifindex, spec_dst, addr
 
 
 def _ports(text: str) -> list[int]:
@@ -41,6 +45,10 @@ def open_sockets(tcp: list[int], udp: list[int], address: str = "0.0.0.0") -> li
         for port in udp:
             s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             socks.append(s)
+            # On a machine with several addresses (a router), the reply must come from
+            # the address the datagram was sent to, or the scanner ignores it; a socket
+            # bound to 0.0.0.0 would pick the source by route.  Real UDP daemons do this too.
+            s.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
             s.bind((address, port))
             s.setblocking(False)
     except BaseException:
@@ -48,6 +56,17 @@ def open_sockets(tcp: list[int], udp: list[int], address: str = "0.0.0.0") -> li
             s.close()
         raise
     return socks
+
+
+def answer_udp(s: socket.socket) -> None:
+    """Reply to one datagram, from the address it was sent to."""
+    _, ancdata, _, peer = s.recvmsg(2048, socket.CMSG_SPACE(PKTINFO.size))
+    cmsgs = []
+    for level, kind, data in ancdata:
+        if level == socket.IPPROTO_IP and kind == IP_PKTINFO and len(data) >= PKTINFO.size:
+            _, _, destination = PKTINFO.unpack_from(data)
+            cmsgs = [(socket.IPPROTO_IP, IP_PKTINFO, PKTINFO.pack(0, destination, b"\0" * 4))]
+    s.sendmsg([UDP_REPLY], cmsgs, 0, peer)
 
 
 def serve(socks: list[socket.socket], stop) -> None:
@@ -63,8 +82,7 @@ def serve(socks: list[socket.socket], stop) -> None:
                         conn, _ = s.accept()
                         conn.close()
                     else:
-                        _, peer = s.recvfrom(2048)
-                        s.sendto(UDP_REPLY, peer)
+                        answer_udp(s)
                 except (BlockingIOError, InterruptedError, ConnectionError):
                     # The peer gave up (a SYN scan's RST) or a stale ICMP error: not our problem.
                     continue
