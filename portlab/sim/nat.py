@@ -249,7 +249,11 @@ class NatTable:
             return target
         mapping = self._by_port[(protocol, outside_port)]
         session = mapping.sessions.get(remote)
-        if session is not None:
+        if session is None:
+            # A remote the inside never sent to, let in by a looser filter: conntrack
+            # would track it as a flow of its own, so it becomes a session (a row).
+            mapping.sessions[remote] = _Session(remote, now, now)
+        else:
             session.last_used = now
         self.version += 1
         return target
