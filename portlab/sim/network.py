@@ -493,6 +493,20 @@ class SimNetwork:
         return self._cache[(dst, protocol, sport)]
 
 
+def load_scenario(scenario):
+    """A Scenario from a Scenario, a file path, or the name of a shipped scenario."""
+    from pathlib import Path
+
+    from .. import scenario as model
+    if isinstance(scenario, (str, Path)):
+        text = str(scenario)
+        path = Path(text)
+        if not path.exists() and "/" not in text and not text.endswith(".toml"):
+            path = model.shipped().get(text, path)
+        return model.load(path)
+    return scenario
+
+
 def _window(special: Sequence[int], port: int) -> tuple[int, int]:
     i = bisect.bisect_left(special, port)
     if i < len(special) and special[i] == port:

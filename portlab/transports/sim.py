@@ -38,7 +38,7 @@ from typing import Optional, Sequence, Union
 from ..sim import kernel
 from ..sim.firewall import ip_int
 from ..sim.kernel import ICMP, LOCAL_ERROR, RST, SILENCE, SYN_ACK, UDP_REPLY
-from ..sim.network import NO_NEIGHBOUR, SCAN_SOURCE_PORT, Answer, SimNetwork
+from ..sim.network import NO_NEIGHBOUR, SCAN_SOURCE_PORT, Answer, SimNetwork, load_scenario
 from ..states import Probe, Reply, ReplyKind, ScanType
 from ..timing import Timing
 from .base import Exchange, Report, TraceEvent, Transport
@@ -91,19 +91,6 @@ def reply_for(answer: Answer, scan_type: ScanType) -> Reply:
     return _NONE
 
 
-def _load(scenario):
-    from .. import scenario as model
-    if isinstance(scenario, (str, Path)):
-        text = str(scenario)
-        path = Path(text)
-        if not path.exists() and "/" not in text and not text.endswith(".toml"):
-            shipped = model.shipped()
-            if text in shipped:
-                path = shipped[text]
-        return model.load(path)
-    return scenario
-
-
 class SimTransport(Transport):
     """Scan the simulated network of a scenario (a :class:`~portlab.scenario.Scenario`,
     a file path, or the name of a shipped scenario).
@@ -116,7 +103,7 @@ class SimTransport(Transport):
     scan_types = frozenset(ScanType)
 
     def __init__(self, scenario, *, seed: int = 0, trace: bool = True) -> None:
-        self.scenario = _load(scenario)
+        self.scenario = load_scenario(scenario)
         self.network = SimNetwork(self.scenario, seed=seed)
         self.trace = trace
         self.virtual_elapsed: Optional[float] = None
