@@ -304,6 +304,10 @@ class _ThreadRunner:
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._task: Optional[asyncio.Task] = None
         self._ready = threading.Event()
+        # Waited on instead of Thread.join: on Python 3.11 a join interrupted by Ctrl-C
+        # marks the still-running thread as stopped (bpo-45274's fix), and a second
+        # join then returns at once, before the scan has closed its sockets.
+        self._done = threading.Event()
         self._result: Any = None
         self._error: Optional[BaseException] = None
         self._thread = threading.Thread(target=self._main, name="portlab-scan", daemon=True)
@@ -318,6 +322,7 @@ class _ThreadRunner:
         except BaseException as err:
             self._error = err
             self._ready.set()
+            self._done.set()
             return
         try:
             asyncio.set_event_loop(loop)
@@ -331,6 +336,7 @@ class _ThreadRunner:
         finally:
             self._ready.set()
             loop.close()
+            self._done.set()
 
     def cancel(self) -> None:
         self._ready.wait()
@@ -346,23 +352,28 @@ class _ThreadRunner:
             raise self._error
         return self._result
 
+    def _wait_done(self) -> None:
+        # Not interruptible on purpose: cleanup after a cancel must finish.
+        while not self._done.wait(0.1):
+            pass
+
     def wait(self) -> Any:
         try:
-            # A join with a timeout lets Ctrl-C (KeyboardInterrupt) reach this thread.
-            while self._thread.is_alive():
-                self._thread.join(0.1)
+            # A wait with a timeout lets Ctrl-C (KeyboardInterrupt) reach this thread.
+            while not self._done.wait(0.1):
+                pass
         except BaseException:
             self.cancel()
-            self._thread.join()
+            self._wait_done()
             raise
         return self._outcome()
 
     async def wait_async(self) -> Any:
         try:
-            while self._thread.is_alive():
+            while not self._done.is_set():
                 await asyncio.sleep(0.02)
         except BaseException:
             self.cancel()
-            await asyncio.to_thread(self._thread.join)
+            await asyncio.to_thread(self._wait_done)
             raise
         return self._outcome()

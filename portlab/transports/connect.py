@@ -124,12 +124,14 @@ class ConnectTransport(Transport):
                 else:
                     finished.set_result(None)
 
-        def worker(part: Sequence[Probe]) -> None:
+        def worker(part: Sequence[Probe], done: threading.Event) -> None:
             try:
                 self.run_blocking(part, share, report, stop)
             except BaseException as err:  # handed to the awaiting task, re-raised there
                 errors.append(err)
                 stop.set()   # one loop failed: stop the others too
+            finally:
+                done.set()
             try:
                 loop.call_soon_threadsafe(settle)
             except RuntimeError:
@@ -137,8 +139,9 @@ class ConnectTransport(Transport):
 
         # Threads of our own rather than the default executor: they are created by the
         # calling thread, so they inherit that thread's network namespace (netns=).
-        threads = [threading.Thread(target=worker, args=(probes[i::n],), name=f"portlab-connect-{i}",
-                                    daemon=True) for i in range(n)]
+        finished_flags = [threading.Event() for _ in range(n)]
+        threads = [threading.Thread(target=worker, args=(probes[i::n], finished_flags[i]),
+                                    name=f"portlab-connect-{i}", daemon=True) for i in range(n)]
         for thread in threads:
             thread.start()
         try:
@@ -147,8 +150,8 @@ class ConnectTransport(Transport):
             # Cancelled (Ctrl-C, task.cancel()): stop the loops and wait until they have
             # closed every socket; they look at the flag at least every _POLL_SLICE.
             stop.set()
-            for thread in threads:
-                thread.join()
+            for done in finished_flags:
+                _wait_uninterrupted(done)
             raise
 
     # The blocking loop.  Kept in one function with local names on purpose: it runs
@@ -277,6 +280,18 @@ class ConnectTransport(Transport):
             with self._count_lock:
                 self.sockets_opened += state.opened
                 self.sockets_closed += state.closed
+
+
+def _wait_uninterrupted(done: threading.Event) -> None:
+    """Wait for a loop to finish even if a KeyboardInterrupt arrives meanwhile: its
+    sockets must be closed before we return.  (An Event, not Thread.join: on Python
+    3.11 an interrupted join marks a running thread as stopped.)"""
+    while True:
+        try:
+            if done.wait(0.1):
+                return
+        except KeyboardInterrupt:
+            continue
 
 
 class _Poller:

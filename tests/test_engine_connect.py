@@ -1,0 +1,407 @@
+"""The engine with the connect transport, against real sockets on loopback (and in a
+network namespace this test creates).  Nothing here addresses anything but loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+import portlab
+from portlab.engine import build_probes, scan, scan_async
+from portlab.errors import BadInput
+from portlab.states import PortState, ScanType
+from portlab.targets import Target
+from portlab.transports.connect import ConnectTransport
+
+
+def fd_count() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def has_ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+def free_port(family=socket.AF_INET, host="127.0.0.1") -> int:
+    """A port nothing listens on (bound then released, so the kernel just handed it out)."""
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+class Listeners:
+    """TCP listeners the test owns; closed on exit."""
+
+    def __init__(self, host="127.0.0.1", count=3, backlog=128):
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.socks = []
+        for _ in range(count):
+            s = socket.socket(family, socket.SOCK_STREAM)
+            s.bind((host, 0))
+            s.listen(backlog)
+            self.socks.append(s)
+        self.ports = sorted(s.getsockname()[1] for s in self.socks)
+
+    def close(self):
+        for s in self.socks:
+            s.close()
+
+
+@pytest.fixture
+def listeners():
+    group = Listeners()
+    try:
+        yield group
+    finally:
+        group.close()
+
+
+class FullBacklog:
+    """A listener whose accept queue is full: Linux then drops further SYNs silently,
+    which is a real 'no response' on loopback (filtered, as behind a DROP rule)."""
+
+    def __init__(self):
+        self.server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen(0)
+        self.port = self.server.getsockname()[1]
+        self.clients = []
+        for _ in range(8):
+            c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            c.setblocking(False)
+            c.connect_ex(("127.0.0.1", self.port))
+            self.clients.append(c)
+            time.sleep(0.02)
+            if c.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0 and not _connected(c):
+                return  # this one hangs: the queue is full
+        raise RuntimeError("could not fill the accept queue")
+
+    def close(self):
+        for c in self.clients:
+            c.close()
+        self.server.close()
+
+
+def _connected(sock) -> bool:
+    try:
+        sock.getpeername()
+        return True
+    except OSError:
+        return False
+
+
+def states(result, address="127.0.0.1"):
+    return {p.port: (p.state, p.reason) for p in result.host(address).ports}
+
+
+def test_open_and_closed_on_ipv4(listeners):
+    closed = free_port()
+    result = scan("127.0.0.1", listeners.ports + [closed], seed=1)
+    got = states(result)
+    for port in listeners.ports:
+        assert got[port] == (PortState.OPEN, "syn-ack")
+    assert got[closed] == (PortState.CLOSED, "conn-refused")
+    assert result.transport == "connect" and result.scan_type is ScanType.CONNECT
+    assert result.probes_sent == len(listeners.ports) + 1 and result.retries == 0
+    assert result.started.tzinfo is not None and result.elapsed_s > 0
+    ports = result.host("127.0.0.1").ports
+    assert [p.port for p in ports] == sorted(got)           # sorted by port
+    assert all(p.tries == 1 and p.rtt is not None and p.rtt < 1 for p in ports)
+
+
+def _tcp_states_involving(port: int) -> list[str]:
+    """TCP states (hex, as /proc/net/tcp writes them) of connections touching *port*."""
+    found = []
+    with open("/proc/net/tcp") as table:
+        next(table)
+        for line in table:
+            fields = line.split()
+            local, remote, st = fields[1], fields[2], fields[3]
+            if int(local.split(":")[1], 16) == port or int(remote.split(":")[1], 16) == port:
+                found.append(st)
+    return found
+
+
+def test_open_port_is_reset_not_left_in_time_wait(listeners):
+    # SO_LINGER 0: the scanner's close sends RST, so nothing lingers in TIME_WAIT (06),
+    # which would exhaust ephemeral ports over a full-range scan, and a service that
+    # accepts the connection reads a reset (or EOF), never data.
+    port = listeners.ports[0]
+    result = scan("127.0.0.1", [port])
+    assert result.host("127.0.0.1").ports[0].state is PortState.OPEN
+    assert _tcp_states_involving(port) == ["0A"]        # only the listener itself (LISTEN)
+    server = listeners.socks[0]
+    server.settimeout(0.2)
+    try:
+        conn, _ = server.accept()
+    except socket.timeout:
+        return   # the kernel dropped the reset connection from the queue: also fine
+    with conn:
+        conn.settimeout(1)
+        try:
+            assert conn.recv(10) == b""
+        except ConnectionResetError:
+            pass
+
+
+@pytest.mark.skipif(not has_ipv6_loopback(), reason="no IPv6 loopback on this machine")
+def test_ipv6_and_mixed_targets_sorted_by_address():
+    v6 = Listeners("::1", count=2)
+    v4 = Listeners("127.0.0.1", count=1)
+    try:
+        ports = v6.ports + v4.ports
+        result = scan(["::1", "127.0.0.1"], ports)
+        assert [h.address for h in result.hosts] == ["127.0.0.1", "::1"]
+        got6, got4 = states(result, "::1"), states(result, "127.0.0.1")
+        for port in v6.ports:
+            assert got6[port][0] is PortState.OPEN
+        for port in v4.ports:
+            assert got4[port][0] is PortState.OPEN
+            assert got6.get(port, (PortState.CLOSED,))[0] in (PortState.CLOSED, PortState.OPEN)
+        # A port open on IPv4 only is closed on ::1 unless the same number happens to be open there.
+        only_v4 = [p for p in v4.ports if p not in v6.ports]
+        for port in only_v4:
+            assert got6[port] == (PortState.CLOSED, "conn-refused")
+    finally:
+        v6.close()
+        v4.close()
+
+
+def test_hostname_keeps_its_name(listeners):
+    result = scan("localhost", listeners.ports[:1])
+    assert len(result.hosts) == 1
+    assert result.hosts[0].name == "localhost"
+
+
+def test_trace_tells_the_story_and_can_be_dropped(listeners):
+    closed = free_port()
+    result = scan("127.0.0.1", [listeners.ports[0], closed])
+    by_port = {p.port: p for p in result.host("127.0.0.1").ports}
+    opened, refused = by_port[listeners.ports[0]].trace, by_port[closed].trace
+    assert [e.direction for e in opened] == ["sent", "recv"]
+    assert "SYN" in opened[0].summary and "succeeded" in opened[1].summary
+    assert "ECONNREFUSED" in refused[1].summary
+    assert opened[0].t <= opened[1].t
+    lean = scan("127.0.0.1", [listeners.ports[0], closed], keep_trace=False)
+    assert all(p.trace == () for p in lean.host("127.0.0.1").ports)
+
+
+def test_silence_is_filtered_with_nmaps_retry_rule():
+    full = FullBacklog()
+    try:
+        t0 = time.monotonic()
+        result = scan("127.0.0.1", [full.port], retries=5, min_timeout=0.05, max_timeout=0.2)
+        took = time.monotonic() - t0
+        port = result.host("127.0.0.1").ports[0]
+        assert (port.state, port.reason) == (PortState.FILTERED, "no-response")
+        # No retry ever got an answer, so nmap's rule allows one retry, not five.
+        assert port.tries == 2 and result.retries == 1
+        assert port.rtt is None
+        assert took < 3
+        once = scan("127.0.0.1", [full.port], retries=0, max_timeout=0.2)
+        assert once.host("127.0.0.1").ports[0].tries == 1
+    finally:
+        full.close()
+
+
+def test_probe_order_is_port_then_host_and_seeded_shuffle():
+    targets = [Target("127.0.0.1"), Target("127.0.0.2")]
+    ordered = build_probes(targets, [1, 2], ScanType.CONNECT, randomize=False)
+    assert [(p.port, p.target) for p in ordered] == [(1, "127.0.0.1"), (1, "127.0.0.2"),
+                                                     (2, "127.0.0.1"), (2, "127.0.0.2")]
+    a = build_probes(targets, range(1, 200), ScanType.CONNECT, seed=7)
+    b = build_probes(targets, range(1, 200), ScanType.CONNECT, seed=7)
+    assert a == b and a != build_probes(targets, range(1, 200), ScanType.CONNECT, randomize=False)
+
+
+def test_progress_is_throttled_and_ends_at_total(listeners):
+    calls = []
+    scan("127.0.0.1", "1-3000", progress=lambda done, total: calls.append((done, total)))
+    assert calls[-1] == (3000, 3000)
+    assert all(total == 3000 for _, total in calls)
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+    assert len(calls) <= 3000 // 10   # throttled: far fewer calls than probes
+
+
+def test_scan_works_inside_a_running_event_loop(listeners):
+    async def notebook_cell():
+        # Jupyter runs cells inside a loop: the blocking scan() must still work there.
+        blocking = scan("127.0.0.1", listeners.ports)
+        awaited = await scan_async("127.0.0.1", listeners.ports)
+        return blocking, awaited
+
+    blocking, awaited = asyncio.run(notebook_cell())
+    for result in (blocking, awaited):
+        assert all(p.state is PortState.OPEN for p in result.host("127.0.0.1").ports)
+
+
+def test_lazy_reexport_from_package():
+    assert portlab.scan is scan and portlab.scan_async is scan_async
+    code = "import sys, portlab; print('portlab.engine' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("kwargs,fragment", [
+    ({"retries": -1}, "retries"),
+    ({"max_parallel": 0}, "max_parallel"),
+    ({"rate": 0}, "rate"),
+    ({"min_timeout": 2.0, "max_timeout": 1.0}, "min_timeout"),
+    ({"timing": 9}, "timing template"),
+    ({"scan_type": "xmas"}, "scan type"),
+    ({"transport": "carrier-pigeon"}, "transport"),
+])
+def test_bad_options_are_bad_input(kwargs, fragment):
+    with pytest.raises(BadInput, match=fragment):
+        scan("127.0.0.1", "1", **kwargs)
+
+
+def test_rate_cap_paces_probes():
+    t0 = time.monotonic()
+    result = scan("127.0.0.1", "1-30", rate=100)
+    took = time.monotonic() - t0
+    assert len(result.host("127.0.0.1").ports) == 30
+    assert took >= 0.25   # 30 probes at 100/s take about 0.3 s
+
+
+def test_full_range_scan_leaks_no_descriptors(listeners):
+    closed_before = fd_count()
+    transport = ConnectTransport(keep_trace=False)
+    result = scan("127.0.0.1", "-", transport=transport, keep_trace=False)
+    ports = result.host("127.0.0.1").ports
+    assert len(ports) == 65535
+    opened = {p.port for p in ports if p.state is PortState.OPEN}
+    assert set(listeners.ports) <= opened
+    assert {p.state for p in ports} <= {PortState.OPEN, PortState.CLOSED}
+    assert transport.sockets_opened == transport.sockets_closed >= 65535
+    assert fd_count() == closed_before
+
+
+def test_cancelling_the_task_closes_every_socket():
+    fulls = [FullBacklog() for _ in range(5)]
+    try:
+        before = fd_count()
+        transport = ConnectTransport()
+
+        async def main():
+            task = asyncio.create_task(scan_async(
+                "127.0.0.1", [f.port for f in fulls], transport=transport,
+                min_timeout=20, max_timeout=30))
+            await asyncio.sleep(0.3)     # every probe is now waiting for a SYN/ACK
+            assert fd_count() >= before + 5   # five probe sockets are open right now
+            task.cancel()
+            t0 = time.monotonic()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            return time.monotonic() - t0
+
+        took = asyncio.run(main())
+        assert took < 1.0
+        assert transport.sockets_closed == transport.sockets_opened == 5
+        assert fd_count() == before
+    finally:
+        for f in fulls:
+            f.close()
+
+
+def ctrl_c() -> None:
+    """What a terminal's Ctrl-C does: a real SIGINT to the main thread (a real signal
+    interrupts a blocking system call, unlike _thread.interrupt_main)."""
+    signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+
+
+def test_ctrl_c_during_a_blocking_scan_closes_every_socket():
+    fulls = [FullBacklog() for _ in range(3)]
+    try:
+        before = fd_count()
+        transport = ConnectTransport()
+        timer = threading.Timer(0.3, ctrl_c)
+        timer.start()
+        with pytest.raises(KeyboardInterrupt):
+            scan("127.0.0.1", [f.port for f in fulls], transport=transport,
+                 min_timeout=20, max_timeout=30)
+        timer.join()
+        assert transport.sockets_opened == 3 == transport.sockets_closed
+        assert fd_count() == before
+    finally:
+        for f in fulls:
+            f.close()
+
+
+def test_ctrl_c_inside_a_running_loop_closes_every_socket():
+    # In Jupyter the scan runs on a worker thread: the interrupt must reach it too.
+    full = FullBacklog()
+    try:
+        before = fd_count()
+        transport = ConnectTransport()
+
+        async def cell():
+            # ipykernel turns an interrupt into KeyboardInterrupt in the main thread
+            # (asyncio.run's own handler would only cancel the task): do as it does.
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            timer = threading.Timer(0.3, ctrl_c)
+            timer.start()
+            try:
+                scan("127.0.0.1", [full.port], transport=transport, min_timeout=20, max_timeout=30)
+            finally:
+                timer.join()
+
+        with pytest.raises(KeyboardInterrupt):
+            asyncio.run(cell())
+        assert transport.sockets_opened == 1 == transport.sockets_closed
+        assert fd_count() == before
+    finally:
+        full.close()
+
+
+def _can_use_netns() -> str:
+    if not sys.platform.startswith("linux"):
+        return "network namespaces are Linux only"
+    if os.geteuid() != 0:
+        return "creating a network namespace needs root"
+    if shutil.which("ip") is None:
+        return "iproute2 (ip) is not installed"
+    return ""
+
+
+@pytest.mark.skipif(bool(_can_use_netns()), reason=_can_use_netns() or "netns available")
+def test_netns_scan_sees_the_namespaces_sockets_not_ours():
+    name = f"plt-eng-{os.getpid()}"
+    port = free_port()   # free here; inside the namespace a listener takes it
+    listener = None
+    subprocess.run(["ip", "netns", "add", name], check=True, capture_output=True)
+    try:
+        # The namespace has only loopback: no route leaves it, by construction.
+        subprocess.run(["ip", "netns", "exec", name, "ip", "link", "set", "lo", "up"], check=True)
+        code = (f"import socket,sys,time; s=socket.socket(); s.bind(('127.0.0.1',{port})); "
+                f"s.listen(8); print('ready', flush=True); sys.stdin.read()")
+        listener = subprocess.Popen(["ip", "netns", "exec", name, sys.executable, "-c", code],
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert listener.stdout.readline().strip() == "ready"
+        inside = scan("127.0.0.1", [port], netns=name)
+        outside = scan("127.0.0.1", [port])
+        assert states(inside)[port] == (PortState.OPEN, "syn-ack")
+        assert states(outside)[port] == (PortState.CLOSED, "conn-refused")
+        with pytest.raises(BadInput, match="no such namespace"):
+            scan("127.0.0.1", [port], netns="plt-eng-does-not-exist")
+    finally:
+        if listener is not None:
+            listener.stdin.close()
+            listener.terminate()
+            listener.wait(timeout=10)
+        subprocess.run(["ip", "netns", "delete", name], capture_output=True)
+    assert name not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
