@@ -163,7 +163,7 @@ class UdpTransport(Transport):
 
 class _Target:
     __slots__ = ("address", "rtt", "best_try", "arrivals", "limited", "gap", "paced",
-                 "token_at", "icmp_seen")
+                 "token_at", "icmp_seen", "first_sent")
 
     def __init__(self, address: str, timing: Timing) -> None:
         self.address = address
@@ -175,6 +175,7 @@ class _Target:
         self.gap = 0.0                      # seconds between paced probes
         self.paced: collections.deque[int] = collections.deque()
         self.token_at = 0.0                 # when the last ICMP token was (assumed) spent
+        self.first_sent: Optional[float] = None
 
 
 class _UdpScan:
@@ -210,6 +211,8 @@ class _UdpScan:
         order = list(range(n))
         self.queue: collections.deque[int] = collections.deque(order)
         self.in_flight: collections.deque[tuple[float, int, int, bool]] = collections.deque()
+        # Retries held back until a target's ICMP bucket has had time to refill (see expire).
+        self.deferred: collections.deque[tuple[float, int]] = collections.deque()
         self.pacer = Pacer(timing)
         self.max_in_flight = max(1, timing.max_parallel)
         self.sent_total = 0
@@ -243,6 +246,9 @@ class _UdpScan:
         self.live += 1
         self.sent_total += 1
         self.in_flight.append((now, i, tryno, paced))
+        target = self.target_of[i]
+        if target.first_sent is None:
+            target.first_sent = now
         if self.trace_on:
             self.traces[i].append(TraceEvent(now - self.started, "sent",
                                              f"UDP :{self.sport} > {probe.target}:{probe.port} "
@@ -250,6 +256,8 @@ class _UdpScan:
         return True
 
     def send(self, now: float) -> int:
+        while self.deferred and self.deferred[0][0] <= now:
+            self.queue.append(self.deferred.popleft()[1])
         sent = self._send_paced(now)
         if now < self._backoff_until:
             return sent
@@ -431,6 +439,12 @@ class _UdpScan:
             if tryno < self._allowed(target):
                 if target.limited:
                     target.paced.append(i)
+                elif not target.icmp_seen:
+                    # No ICMP from this target yet: its ports may be silent, or its ICMP
+                    # bucket may be empty (spent by an earlier scan).  Retry only once a
+                    # token has had time to come back, or every closed port looks silent.
+                    release = max(now, (target.first_sent or now) + self.prior_gap * _GAP_MARGIN + _GAP_SLACK)
+                    self.deferred.append((release, i))
                 else:
                     self.queue.append(i)
             else:
@@ -457,6 +471,8 @@ class _UdpScan:
         waits = [0.05]
         if self.queue:
             waits.append(max(self.pacer.wait(now), self._backoff_until - now, 0.0005))
+        if self.deferred:
+            waits.append(max(0.0005, self.deferred[0][0] - now))
         for target in self.targets.values():
             if target.limited and target.paced:
                 waits.append(max(0.0005, target.token_at + target.gap - now))
