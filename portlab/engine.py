@@ -230,7 +230,12 @@ async def scan_async(targets: Union[str, Sequence[str]], ports: PortSpec = DEFAU
         raise BadInput(f"transport {transport!r}: expected a name ({', '.join(TRANSPORTS)}) "
                        f"or a Transport instance")
 
-    ScopeGuard(allow, allowed_extra).check(t.address for t in target_list)
+    label = ""
+    if scenario is not None:
+        label = f", the scenario's networks {', '.join(allowed_extra) or '(none)'}"
+    elif allowed_extra:
+        label = f", the {chosen.name} transport's hosts"
+    ScopeGuard(allow, allowed_extra, extra_label=label).check(t.address for t in target_list)
 
     if chosen is None:
         name = transport if isinstance(transport, str) else DEFAULT_TRANSPORT[kind]

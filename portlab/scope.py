@@ -82,7 +82,8 @@ class ScopeGuard:
 
     def __init__(self, allow: Union[str, Iterable[str], None] = (),
                  extra_networks: Iterable[Union[str, Network]] = (),
-                 include_labs: bool = True):
+                 include_labs: bool = True, extra_label: str = ""):
+        self.extra_label = extra_label
         self.allowed: list[Network] = list(LOOPBACK)
         if include_labs:
             self.allowed += lab_networks()
@@ -94,8 +95,8 @@ class ScopeGuard:
         for address in addresses:
             if not in_scope(address, self.allowed):
                 raise ScopeRefused(
-                    f"target {address} is outside the default scope (loopback and running portlab "
-                    f"labs); scan only hosts you are authorized to test, and say so with "
+                    f"target {address} is outside the default scope (loopback, running portlab "
+                    f"labs{self.extra_label}); scan only hosts you are authorized to test, and say so with "
                     f"--allow-target {address} (allow=['{address}'] in Python)")
 
 

@@ -1,0 +1,165 @@
+"""``portlab scan`` as a user runs it: a subprocess, real listeners on loopback, exit
+codes 0/2/3/4 with one-line messages, every format, -o written atomically."""
+
+from __future__ import annotations
+
+import ctypes
+import csv
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import pytest
+
+
+def run_cli(*args, preexec_fn=None, timeout=120, env=None):
+    environment = {**os.environ, "PORTLAB_STATE_DIR": "/nonexistent-portlab-test-labs", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "portlab", "scan", *args], capture_output=True,
+                          text=True, timeout=timeout, preexec_fn=preexec_fn, env=environment)
+
+
+def one_line_error(proc, code):
+    assert proc.returncode == code, proc.stderr
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    return lines[0]
+
+
+@pytest.fixture
+def listener():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    s.listen(16)
+    try:
+        yield s.getsockname()[1]
+    finally:
+        s.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_table_shows_open_port(listener):
+    closed = free_port()
+    proc = run_cli("127.0.0.1", "-p", f"{listener},{closed}")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""          # no progress bar: stderr is not a terminal
+    assert f"{listener}/tcp" in proc.stdout and "open" in proc.stdout
+    line = next(l for l in proc.stdout.splitlines() if l.startswith(f"{listener}/tcp"))
+    assert line.split()[1] == "open"
+
+
+def test_full_range_json_lists_all_65535_ports(listener):
+    proc = run_cli("127.0.0.1", "-p", "-", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["scan_type"] == "connect" and data["transport"] == "connect"
+    (host,) = data["hosts"]
+    assert host["address"] == "127.0.0.1"
+    ports = host["ports"]
+    assert len(ports) == 65535
+    assert [p["port"] for p in ports] == list(range(1, 65536))
+    by_port = {p["port"]: p for p in ports}
+    assert by_port[listener]["state"] == "open" and by_port[listener]["reason"] == "syn-ack"
+    assert {p["state"] for p in ports} <= {"open", "closed"}
+
+
+def test_csv_and_xml_formats(listener):
+    csv_proc = run_cli("127.0.0.1", "-p", str(listener), "--format", "csv")
+    assert csv_proc.returncode == 0, csv_proc.stderr
+    rows = list(csv.DictReader(io.StringIO(csv_proc.stdout)))
+    assert len(rows) == 1 and rows[0]["state"] == "open" and int(rows[0]["port"]) == listener
+    xml_proc = run_cli("127.0.0.1", "-p", str(listener), "--format", "xml")
+    assert xml_proc.returncode == 0, xml_proc.stderr
+    root = ET.fromstring(xml_proc.stdout.split("\n", 1)[1] if xml_proc.stdout.startswith("<?xml") else xml_proc.stdout)
+    port = root.find(".//port")
+    assert port.get("portid") == str(listener) and port.find("state").get("state") == "open"
+
+
+def test_output_file_is_written_atomically_and_table_printed(listener, tmp_path):
+    out = tmp_path / "scan.json"
+    out.write_text("old")
+    proc = run_cli("127.0.0.1", "-p", str(listener), "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "open" in proc.stdout and not proc.stdout.lstrip().startswith("{")   # the table
+    data = json.loads(out.read_text())
+    assert data["hosts"][0]["ports"][0]["state"] == "open"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scan.json"]   # no temp file left
+    xml_out = tmp_path / "scan.xml"
+    assert run_cli("127.0.0.1", "-p", str(listener), "-o", str(xml_out)).returncode == 0
+    assert xml_out.read_text().lstrip().startswith("<?xml")
+
+
+def test_output_into_missing_directory_is_bad_input(tmp_path):
+    line = one_line_error(run_cli("127.0.0.1", "-p", "1", "-o", str(tmp_path / "nope" / "x.json")), 2)
+    assert "does not exist" in line
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["127.0.0.1", "-p", "70000"], "70000"),
+    (["127.0.0.1", "-p", "22,ssh"], "'ssh'"),
+    (["127.0.0.1", "-p", "100-20"], "100-20"),
+    (["999.0.0.1", "-p", "22"], "999.0.0.1"),
+    (["10.0.0.0/33", "-p", "22"], "10.0.0.0/33"),
+    (["127.0.0.1", "-T", "7"], "7"),
+    (["127.0.0.1", "-s", "xmas"], "xmas"),
+    (["127.0.0.1", "--max-retries", "-1"], "-1"),
+    (["127.0.0.1", "--max-rate", "0"], "0"),
+    (["127.0.0.1", "--allow-target", "10.0.0.0/99"], "10.0.0.0/99"),
+    (["127.0.0.1", "--scenario", "no-such-scenario"], "no-such-scenario"),
+    (["127.0.0.1", "--netns", "../etc"], "../etc"),
+])
+def test_bad_input_exits_2_with_one_line(args, fragment):
+    line = one_line_error(run_cli(*args), 2)
+    assert fragment in line
+
+
+def test_out_of_scope_exits_3_and_names_the_fix():
+    line = one_line_error(run_cli("127.0.0.1", "192.0.2.10", "-p", "22"), 3)
+    assert "192.0.2.10" in line and "--allow-target" in line
+
+
+def _drop_net_raw() -> None:
+    # Runs in the child before exec: remove CAP_NET_RAW from the bounding set, so even
+    # root's python starts without it (what an unprivileged user has).
+    libc = ctypes.CDLL(None, use_errno=True)
+    PR_CAPBSET_DROP, CAP_NET_RAW = 24, 13
+    if libc.prctl(PR_CAPBSET_DROP, CAP_NET_RAW, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="capabilities are Linux-only")
+def test_syn_without_raw_privilege_exits_4_and_suggests_connect():
+    if os.geteuid() == 0:
+        proc = run_cli("127.0.0.1", "-p", "22", "-s", "syn", preexec_fn=_drop_net_raw)
+    else:
+        proc = run_cli("127.0.0.1", "-p", "22", "-s", "syn")
+    line = one_line_error(proc, 4)
+    assert "CAP_NET_RAW" in line and "-s connect" in line
+
+
+def test_scenario_scan_sends_nothing_and_uses_the_scenario_scope():
+    proc = run_cli("10.77.0.10", "--scenario", "web-server", "-p", "22,80,443", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["transport"] == "sim"
+    states = {p["port"]: p["state"] for p in data["hosts"][0]["ports"]}
+    assert states[80] == "open" and states[443] == "open"
+    line = one_line_error(run_cli("10.78.0.10", "--scenario", "web-server", "-p", "22"), 3)
+    assert "10.77.0.0/24" in line
+
+
+def test_no_randomize_and_timing_flags_are_accepted(listener):
+    proc = run_cli("127.0.0.1", "-p", str(listener), "--no-randomize", "-T", "4", "--max-retries", "1",
+                   "--max-rate", "1000", "--max-parallelism", "10", "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert "open" in proc.stdout
