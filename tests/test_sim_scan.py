@@ -325,3 +325,14 @@ def test_full_range_scan_is_fast_enough():
     states = _states(result)
     assert states[80] == ("open", "syn-ack") and states[3306] == ("filtered", "no-response")
     assert took < 3.0, took  # the benchmark holds the real target (< 0.5 s on an idle core)
+
+
+def test_retries_wait_the_timeout_nmap_would_use():
+    # A host that answered something: the RTT-based timeout, clamped to min_timeout.
+    answered = scan("10.77.0.10", "22,80", "syn", scenario="web-server")
+    silent = {p.port: p for p in answered.hosts[0].ports}[22].trace
+    assert [e.direction for e in silent] == ["sent", "sent"]
+    assert silent[1].t - silent[0].t == pytest.approx(template(3).min_timeout)
+    # A host that never answered: the initial timeout.
+    alone = scan("10.77.0.10", "22", "syn", scenario="web-server").hosts[0].ports[0].trace
+    assert alone[1].t - alone[0].t == pytest.approx(template(3).initial_timeout)

@@ -17,7 +17,8 @@ treat it:
 3. a NAT router: packets leaving by the outside interface are masqueraded,
    packets to the outside address are translated by a static forward or a live
    mapping, else the router answers them itself; with ``block_inbound`` new
-   connections from outside to inside addresses are dropped in its forward chain.
+   connections arriving on the outside interface that no forward translated are
+   dropped in its forward chain (as the live lab's ``ct state new drop`` does).
    Destinations outside every scenario network are "the Internet" beyond a NAT
    router's outside interface, modelled as a server that accepts on every port;
 4. the receiver's input chain, then its stack (:func:`portlab.sim.kernel.stack_answer`);
@@ -36,7 +37,7 @@ from __future__ import annotations
 import bisect
 import errno as _errno
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Optional, Sequence
 
 from . import kernel
@@ -356,17 +357,12 @@ class SimNetwork:
                             reverse.append(("dnat", cur, p_dst, p_dport))
                             p_dst, p_dport = ip_int(target[0]), target[1]
                             if not from_outside:
-                                # Hairpinning (RFC 4787 §6, REQ-9): the inside target sees the
-                                # sender by its outside address, so the answer comes back here.
-                                path.append(f"{cur.name}: hairpin SNAT {_addr(p_src)} -> {_addr(cur.nat_address)}")
-                                reverse.append(("snat", cur, p_src, p_sport))
-                                p_src = cur.nat_address
+                                p_src = self._hairpin_snat(cur, walk, reverse, p_src, p_sport, p_dst)
                             continue
                         path.append(f"{cur.name}: no forward or mapping for {proto} {p_dport} ({why})")
                 break
             if cur.kind == "router":
-                if (cur.nat is not None and cur.nat.block_inbound and arrived == cur.nat_outside
-                        and self.network_of(p_dst) != cur.nat_outside):
+                if cur.nat is not None and cur.nat.block_inbound and arrived == cur.nat_outside:
                     path.append(f"{cur.name}: forward: new inbound connection to the inside dropped (block_inbound)")
                     return self._done(walk, Answer(SILENCE))
                 path.append(f"{cur.name}: forwards to {_addr(p_dst)}")
@@ -384,7 +380,7 @@ class SimNetwork:
 
         # 5. back: undo NAT (the answer comes from the address the sender used)
         responder = answer.responder
-        for step, _machine, address, _port in reversed(reverse):
+        for step, _machine, address, *_ in reversed(reverse):
             if step == "dnat":
                 # Un-DNAT: whatever answers behind a forward (even an ICMP error, which
                 # conntrack treats as related) leaves as from the address that was asked.
@@ -406,6 +402,22 @@ class SimNetwork:
                 if action.kind != ACCEPT:
                     return self._done(walk, Answer(SILENCE))
         return self._done(walk, answer)
+
+    def _hairpin_snat(self, router: SimMachine, walk: _Walk, reverse: list, src: int, sport: int,
+                      target: int) -> int:
+        """Hairpinning (RFC 4787 §6): an inside sender reached an inside target through the
+        outside address.  If both sit on one network the target would answer the sender
+        directly, and the sender would drop an answer from an address it never asked;
+        so the router masquerades the source to its own address on that network (what
+        the live lab's ``ct status dnat masquerade`` does; RFC 4787 REQ-9 would show the
+        outside address instead -- either way the answer returns through the router)."""
+        target_net = self.network_of(target)
+        if target_net is None or self.network_of(src) != target_net or target_net not in router.interfaces:
+            return src
+        new_src = router.interfaces[target_net]
+        walk.path.append(f"{router.name}: hairpin SNAT {_addr(src)} -> {_addr(new_src)}")
+        reverse.append(("snat", router, src, sport))
+        return new_src
 
     def _icmp_from(self, router: SimMachine, arrived: Optional[str], code: int, peer: int) -> Answer:
         address = router.interfaces.get(arrived) if arrived else next(iter(router.addresses))
@@ -517,5 +529,4 @@ def _window(special: Sequence[int], port: int) -> tuple[int, int]:
 
 
 def _replace_answer(answer: Answer, **changes) -> Answer:
-    from dataclasses import replace
     return replace(answer, **changes)

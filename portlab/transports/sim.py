@@ -147,7 +147,7 @@ class SimTransport(Transport):
             if not i & 0x3FFF:
                 await asyncio.sleep(0)   # stay cancellable on very large scans
 
-        tries, rtts, sent_at, elapsed = self._schedule(probes, answers, timing, start)
+        tries, rtts, sent_at, waits, elapsed = self._schedule(probes, answers, timing, start)
         self.virtual_elapsed = elapsed
 
         replies: dict[tuple[int, ScanType], Reply] = {}
@@ -160,7 +160,7 @@ class SimTransport(Transport):
             if reply is None:
                 reply = replies[key] = reply_for(answer, probe.scan_type)
             if keep:
-                trace = self._trace(probe, answer, scanner, tries[i], sent_at[i] - start, rtts[i], timing)
+                trace = self._trace(probe, answer, scanner, tries[i], sent_at[i] - start, rtts[i], waits[i])
                 report(Exchange(probe, reply, tries[i], rtts[i], trace))
             else:
                 report(Exchange(probe, reply, tries[i], rtts[i]))
@@ -171,8 +171,9 @@ class SimTransport(Transport):
     # -- virtual time
 
     def _schedule(self, probes: Sequence[Probe], answers: list[Answer], timing: Timing,
-                  start: float) -> tuple[list[int], list[Optional[float]], list[float], float]:
-        """Tries, RTT and first send time per probe, and the scan's duration."""
+                  start: float) -> tuple[list[int], list[Optional[float]], list[float], list[float], float]:
+        """Per probe: tries, RTT, first send time and the wait between tries; and the
+        scan's duration."""
         n = len(probes)
         interval = SEND_INTERVAL
         if timing.rate:
@@ -188,6 +189,7 @@ class SimTransport(Transport):
         tries = [1] * n
         rtts: list[Optional[float]] = [LINK_RTT] * n
         sent_at = [start + i * max(interval, delay) for i in range(n)] if n else []
+        waits = [timing.min_timeout] * n
         silent_cost = 0.0                       # total waiting of silent probes
         limited: dict[tuple[str, str], list[int]] = {}
         for i, answer in enumerate(answers):
@@ -202,6 +204,7 @@ class SimTransport(Transport):
                     cost = silent_tries * timeout
                     tries[i] = silent_tries
                     rtts[i] = None
+                    waits[i] = timeout
                 silent_cost += cost
             elif kind == LOCAL_ERROR:
                 rtts[i] = 0.0
@@ -248,13 +251,13 @@ class SimTransport(Transport):
                 # The last wave waits a full timeout whatever the parallelism.
                 silent_time = max(silent_time, silent_cost / max(1, sum(1 for r in rtts if r is None)))
             elapsed = max(send_time, silent_time, limited_end - start) + (LINK_RTT if n else 0.0)
-        return tries, rtts, sent_at, elapsed
+        return tries, rtts, sent_at, waits, elapsed
 
     # -- traces
 
     @staticmethod
     def _trace(probe: Probe, answer: Answer, scanner: str, tries: int, t0: float,
-               rtt: Optional[float], timing: Timing) -> tuple[TraceEvent, ...]:
+               rtt: Optional[float], wait: float) -> tuple[TraceEvent, ...]:
         target, port = probe.target, probe.port
         sport = SCAN_SOURCE_PORT
         scan_type = probe.scan_type
@@ -265,9 +268,8 @@ class SimTransport(Transport):
         else:
             out = f"UDP {scanner}:{sport} > {target}:{port}"
         kind = answer.kind
-        step = timing.min_timeout if rtt is None else (rtt or 0.0)
-        events = [TraceEvent(t0 + k * (timing.min_timeout if rtt is None else step), "sent", out)
-                  for k in range(tries)]
+        # Unanswered tries are resent after the wait; the last one gets the answer.
+        events = [TraceEvent(t0 + k * wait, "sent", out) for k in range(tries)]
         t_last = events[-1].t
         if kind in (SILENCE, NO_NEIGHBOUR) and not (kind == NO_NEIGHBOUR and scan_type is ScanType.CONNECT):
             return tuple(events)
