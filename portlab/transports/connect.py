@@ -25,6 +25,7 @@ import socket
 
 import _socket
 import struct
+import sys
 import threading
 import time
 from collections import deque
@@ -38,6 +39,9 @@ from .base import Exchange, Report, TraceEvent, Transport
 _LINGER_RESET = struct.pack("ii", 1, 0)   # on close: send RST, skip TIME_WAIT
 _POLL_SLICE = 0.05                        # how often the loop looks at the stop flag
 _NONBLOCK = getattr(socket, "SOCK_NONBLOCK", 0)
+# Linux lets a TCP socket whose connect() was refused connect() again; other systems
+# (BSD, macOS) do not, so there every probe gets a fresh socket.
+_REUSE_REFUSED = sys.platform.startswith("linux")
 # The bare C socket type: a probe socket needs none of socket.socket's Python layer,
 # and skipping it saves measurable time per probe.
 _new_socket = _socket.socket
@@ -182,7 +186,10 @@ class ConnectTransport(Transport):
         new_socket = _new_socket
         sock_type = socket.SOCK_STREAM | _NONBLOCK
         SOL_SOCKET, SO_ERROR = socket.SOL_SOCKET, socket.SO_ERROR
-        EINPROGRESS, EAGAIN = _errno.EINPROGRESS, _errno.EAGAIN
+        EINPROGRESS, EAGAIN, EALREADY = _errno.EINPROGRESS, _errno.EAGAIN, _errno.EALREADY
+        EISCONN, ECONNREFUSED = _errno.EISCONN, _errno.ECONNREFUSED
+        reuse = _REUSE_REFUSED
+        spares: dict[int, object] = {}   # family -> an unconnected socket ready for reuse
         outcome = state.outcome
 
         try:
@@ -196,17 +203,20 @@ class ConnectTransport(Transport):
                         next_send = max(next_send + interval, now - interval)
                     index = queue.popleft()
                     probe = probes[index]
-                    try:
-                        sock = new_socket(families[index], sock_type)
-                    except OSError as err:
-                        if err.errno in _LOCAL_SHORTAGE and inflight:
-                            queue.appendleft(index)   # out of descriptors: wait for some back
-                            limit = max(1, len(inflight))
-                            break
-                        raise
-                    state.opened += 1
-                    if not _NONBLOCK:
-                        sock.setblocking(False)
+                    family = families[index]
+                    sock = spares.pop(family, None)
+                    if sock is None:
+                        try:
+                            sock = new_socket(family, sock_type)
+                        except OSError as err:
+                            if err.errno in _LOCAL_SHORTAGE and inflight:
+                                queue.appendleft(index)   # out of descriptors: wait for some back
+                                limit = max(1, len(inflight))
+                                break
+                            raise
+                        state.opened += 1
+                        if not _NONBLOCK:
+                            sock.setblocking(False)
                     try_no = tries[index]
                     tries[index] = try_no + 1
                     sent_at = monotonic()
@@ -215,17 +225,27 @@ class ConnectTransport(Transport):
                         traces[index].append(TraceEvent(
                             sent_at - started, "sent",
                             f"SYN → {probe.target}:{probe.port} (connect(), try {try_no + 1})"))
-                    err = sock.connect_ex((probe.target, probe.port))
+                    address = (probe.target, probe.port)
+                    err = sock.connect_ex(address)
                     if err == EINPROGRESS or err == EAGAIN:
-                        # On loopback the answer is often there already: a refused
-                        # connection needs no trip through epoll.
-                        err = sock.getsockopt(SOL_SOCKET, SO_ERROR)
-                        if err == 0:
+                        # Ask again at once: a second connect() returns the outcome if the
+                        # kernel has it already (on loopback it usually has), EALREADY
+                        # while the handshake is still on its way.  Cheaper than epoll.
+                        err = sock.connect_ex(address)
+                        if err == EALREADY or err == EINPROGRESS:
                             fd = sock.fileno()
                             register(fd)
                             inflight[fd] = att
                             heapq.heappush(deadlines, (sent_at + rtt.timeout, seq, fd, att))
                             seq += 1
+                            continue
+                        if err == EISCONN:
+                            err = 0
+                        if err == ECONNREFUSED and reuse:
+                            # That connect() reset the socket to unconnected (Linux), so
+                            # the next probe can use it: no socket()/close() per closed port.
+                            state.refused(att, monotonic())
+                            spares[family] = sock
                             continue
                     elif err in _LOCAL_SHORTAGE and inflight:
                         state.close(att)
@@ -276,6 +296,10 @@ class ConnectTransport(Transport):
             for att in list(inflight.values()):
                 state.close(att)
             inflight.clear()
+            for spare in spares.values():
+                spare.close()
+                state.closed += 1
+            spares.clear()
             poller.close()
             with self._count_lock:
                 self.sockets_opened += state.opened
@@ -361,6 +385,18 @@ class _LoopState:
         self.report(Exchange(self.probes[index], reply, tries=self.tries[index],
                              rtt=(answered_at - sent_at) if answered_at is not None else None,
                              trace=tuple(self.traces[index]) if self.keep_trace else ()))
+
+    def refused(self, att: _Attempt, answered: float) -> None:
+        """ECONNREFUSED, the socket kept for reuse (the hot path of a loopback scan)."""
+        if att.try_no == 0:
+            self.rtt.sample(answered - att.sent_at)
+        elif att.try_no > self.max_successful_try:
+            self.max_successful_try = att.try_no
+        index = att.index
+        if self.keep_trace:
+            self.traces[index].append(TraceEvent(answered - self.started, "recv",
+                                                 "RST ← connect() → ECONNREFUSED"))
+        self.finish(index, _REFUSED, answered, att.sent_at)
 
     def outcome(self, att: _Attempt, err: int, answered: float) -> None:
         """A try got an answer: *err* is its SO_ERROR (0 = connected)."""
