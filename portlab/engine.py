@@ -145,7 +145,6 @@ class _Collector:
 
     def __init__(self, total: int, progress: Optional[Progress]):
         self.exchanges: list[Exchange] = []
-        self.seen: set[tuple[str, int]] = set()
         self.throttle = Throttle(progress, total) if progress is not None else None
 
     def __call__(self, exchange: Exchange) -> None:

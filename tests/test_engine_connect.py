@@ -407,3 +407,63 @@ def test_netns_scan_sees_the_namespaces_sockets_not_ours():
             listener.wait(timeout=10)
         subprocess.run(["ip", "netns", "delete", name], capture_output=True)
     assert name not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+
+
+def test_low_descriptor_limit_caps_probes_in_flight():
+    # A process that may hold only 128 descriptors (and may not raise that) must still
+    # scan 3000 ports without EMFILE turning into wrong answers.
+    code = """
+import resource, socket
+resource.setrlimit(resource.RLIMIT_NOFILE, (128, 128))
+from portlab.engine import scan
+from portlab.fdlimit import max_in_flight
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(8); port = srv.getsockname()[1]
+assert max_in_flight(1024) < 128, max_in_flight(1024)
+r = scan("127.0.0.1", f"1-3000,{port}", keep_trace=False)
+states = {p.port: p.state.value for p in r.host("127.0.0.1").ports}
+assert len(states) == len(set(range(1, 3001)) | {port})
+assert states[port] == "open"
+assert set(states.values()) <= {"open", "closed"}, set(states.values())
+print("ok")
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "ok"
+
+
+def test_transport_that_cannot_run_the_scan_type_is_refused_before_sending():
+    transport = ConnectTransport()
+    with pytest.raises(BadInput, match="connect"):
+        scan("127.0.0.1", "1", scan_type="syn", transport=transport)
+    assert transport.sockets_opened == 0
+
+
+def test_terminal_progress_draws_only_on_a_tty():
+    import io
+
+    from portlab.progress import TerminalProgress
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    tty, pipe = Tty(), io.StringIO()
+    bar, silent = TerminalProgress(stream=tty, width=10), TerminalProgress(stream=pipe)
+    bar(5, 10)
+    assert "[#####.....] 5/10 probes" in tty.getvalue()
+    bar(10, 10)
+    assert tty.getvalue().endswith("\r")            # erased at the end, the table starts clean
+    silent(5, 10)
+    assert pipe.getvalue() == "" and not silent.enabled
+    assert not TerminalProgress(stream=tty, quiet=True).enabled
+
+
+def test_notebook_progress_is_an_ipywidgets_bar(listeners):
+    pytest.importorskip("ipywidgets")
+    from portlab.progress import notebook_progress
+
+    progress = notebook_progress("ports")
+    scan("127.0.0.1", listeners.ports, progress=progress)
+    bar = progress.widget.children[0]
+    assert bar.value == bar.max == len(listeners.ports)
+    assert bar.bar_style == "success"
