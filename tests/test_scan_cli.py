@@ -163,3 +163,35 @@ def test_no_randomize_and_timing_flags_are_accepted(listener):
                    "--max-rate", "1000", "--max-parallelism", "10", "-q")
     assert proc.returncode == 0, proc.stderr
     assert "open" in proc.stdout
+
+
+def test_ctrl_c_exits_130_with_one_line():
+    # A listener with a full accept queue drops SYNs: the scan waits, and we interrupt it.
+    import signal
+    import time
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    port = server.getsockname()[1]
+    clients = []
+    try:
+        for _ in range(3):
+            c = socket.socket()
+            c.setblocking(False)
+            c.connect_ex(("127.0.0.1", port))
+            clients.append(c)
+        time.sleep(0.1)
+        proc = subprocess.Popen([sys.executable, "-m", "portlab", "scan", "127.0.0.1", "-p", str(port),
+                                 "--min-rtt-timeout", "20", "--max-rtt-timeout", "30"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(1.5)
+        assert proc.poll() is None, proc.communicate()   # still waiting for an answer
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+        assert proc.returncode == 130
+        assert out == "" and err.strip().splitlines() == ["portlab scan: interrupted"]
+    finally:
+        for c in clients:
+            c.close()
+        server.close()
