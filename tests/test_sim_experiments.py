@@ -154,3 +154,90 @@ def test_nat_table_after_connections():
 def test_nat_table_after_rejects_malformed_connections():
     with pytest.raises(BadInput, match="connections\\[0\\]"):
         nat_table_after("home-nat", [("laptop", "10.77.0.1")])
+
+
+# --- the same attempts on a real kernel -----------------------------------------------------
+
+OUTBOUND_RULES = """
+table inet portlab {
+  chain output {
+    type filter hook output priority filter; policy accept;
+    ct state established,related accept
+    tcp dport 4444 drop
+    tcp dport 6667 reject
+    tcp dport 6668 reject with icmp type admin-prohibited
+    tcp dport 6669 reject with tcp reset
+    udp dport 53 drop
+  }
+}
+"""
+
+OUTBOUND_SCENARIO = """
+name = "outbound-live"
+[scanner]
+address = "10.199.0.9"
+[[networks]]
+name = "lan"
+cidr = "10.199.0.0/24"
+[[hosts]]
+name = "pc"
+address = "10.199.0.1"
+[hosts.firewall]
+output = [
+  { action = "drop", protocol = "tcp", ports = "4444" },
+  { action = "reject", protocol = "tcp", ports = "6667" },
+  { action = "reject", protocol = "tcp", ports = "6668", with = "admin-prohibited" },
+  { action = "reject", protocol = "tcp", ports = "6669", with = "tcp-reset" },
+  { action = "drop", protocol = "udp", ports = "53" },
+]
+[[hosts]]
+name = "server"
+address = "10.199.0.2"
+tcp = [443]
+"""
+
+# (destination, port, protocol): a program's socket call from "pc".
+ATTEMPTS = [("10.199.0.2", 443, "tcp"), ("10.199.0.2", 80, "tcp"), ("10.199.0.2", 4444, "tcp"),
+            ("10.199.0.2", 6667, "tcp"), ("10.199.0.2", 6668, "tcp"), ("10.199.0.2", 6669, "tcp"),
+            ("10.199.0.2", 53, "udp"), ("10.199.0.99", 80, "tcp"), ("10.200.0.1", 80, "tcp")]
+
+
+def _kernel_outcome(destination: str, port: int, protocol: str) -> tuple[str, object]:
+    """What the real socket call reports, in OutboundResult's words."""
+    import socket
+    kind = socket.SOCK_STREAM if protocol == "tcp" else socket.SOCK_DGRAM
+    sock = socket.socket(socket.AF_INET, kind)
+    sock.settimeout(5.0)   # past the ~3 s ARP give-up; a dropped SYN is still waiting by then
+    try:
+        if protocol == "tcp":
+            sock.connect((destination, port))
+        else:
+            sock.sendto(b"portlab", (destination, port))
+        return "allowed", None
+    except socket.timeout:
+        return "dropped", None
+    except OSError as err:
+        return "rejected", err.errno
+    finally:
+        sock.close()
+
+
+@pytest.mark.netns
+def test_outbound_attempts_match_a_real_kernel():
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).parent))
+    from netlab import netlab, netns_skip_reason
+    reason = netns_skip_reason()
+    if reason:
+        pytest.skip(reason)
+    scenario = model.loads(OUTBOUND_SCENARIO, "outbound-live.toml")
+    simulated = {}
+    for dest, port, protocol in ATTEMPTS:
+        result = outbound_attempt(scenario, "pc", dest, port, protocol)
+        simulated[(dest, port, protocol)] = (result.outcome, result.errno)
+    with netlab("ob", tcp=[443]) as lab:
+        # The scanner namespace plays "pc": its own output chain is the one under test.
+        lab.exec(lab.scanner_ns, "nft", "-f", "-", stdin=OUTBOUND_RULES)
+        real = lab.run_in(lab.scanner_ns, lambda: {a: _kernel_outcome(*a) for a in ATTEMPTS})
+    assert real == simulated
