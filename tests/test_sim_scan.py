@@ -336,3 +336,19 @@ def test_retries_wait_the_timeout_nmap_would_use():
     # A host that never answered: the initial timeout.
     alone = scan("10.77.0.10", "22", "syn", scenario="web-server").hosts[0].ports[0].trace
     assert alone[1].t - alone[0].t == pytest.approx(template(3).initial_timeout)
+
+
+@pytest.mark.parametrize("name", sorted(model.shipped()))
+def test_every_shipped_scenario_answers_every_scan(name):
+    """Each address of each shipped scenario, each scan type: one classified result a port."""
+    scenario = model.load(model.shipped()[name])
+    addresses = [str(a) for a, who in scenario.addresses().items() if who != "scanner"]
+    ports = sorted({22, 53, 80, 443, 8080, 1, 65535}
+                   | {p for m in (*scenario.hosts, *scenario.routers) for p in (*m.tcp, *m.udp)})
+    for kind in ("connect", "syn", "udp"):
+        result = scan(addresses, ports, kind, scenario=scenario, keep_trace=False)
+        assert {h.address for h in result.hosts} == set(addresses)
+        for host in result.hosts:
+            assert [p.port for p in host.ports] == ports
+            assert all(p.reason for p in host.ports)
+        assert result.elapsed_s > 0
