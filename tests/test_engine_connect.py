@@ -467,3 +467,15 @@ def test_notebook_progress_is_an_ipywidgets_bar(listeners):
     bar = progress.widget.children[0]
     assert bar.value == bar.max == len(listeners.ports)
     assert bar.bar_style == "success"
+
+
+def test_two_loops_give_the_same_answers(listeners):
+    before = fd_count()
+    transport = ConnectTransport(keep_trace=False, max_shards=2)
+    assert transport.shards(5000, __import__("portlab.timing").timing.template(3)) == 2
+    result = scan("127.0.0.1", f"1-5000,{','.join(map(str, listeners.ports))}", transport=transport)
+    got = states(result)
+    assert len(got) == len(set(range(1, 5001)) | set(listeners.ports))
+    assert all(got[p][0] is PortState.OPEN for p in listeners.ports)
+    assert transport.sockets_opened == transport.sockets_closed
+    assert fd_count() == before
