@@ -15,11 +15,11 @@ import errno as _errno
 import ipaddress
 import random
 from dataclasses import dataclass, replace
-from typing import Iterable, Optional, Sequence, Union
+from typing import Iterable, Optional, Sequence
 
 from ..errors import BadInput
 from . import kernel
-from .kernel import ICMP, LOCAL_ERROR, RST, SILENCE, SYN_ACK, UDP_REPLY
+from .kernel import ICMP, LOCAL_ERROR, RST, SYN_ACK, UDP_REPLY
 from .nat import NatTable
 from .network import NO_NEIGHBOUR, Answer, SimNetwork, load_scenario
 

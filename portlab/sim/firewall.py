@@ -31,7 +31,7 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Iterable, NamedTuple, Optional, Sequence
 
-from .kernel import ICMP_PORT_UNREACH, REJECT_CODES
+from .kernel import ICMP_CODE_NAMES, ICMP_PORT_UNREACH, REJECT_CODES
 
 INBOUND = "in"
 OUTBOUND = "out"
@@ -65,7 +65,6 @@ class Action(NamedTuple):
 
 
 def _code_name(code: int) -> str:
-    from .kernel import ICMP_CODE_NAMES
     return ICMP_CODE_NAMES.get(code, str(code))
 
 

@@ -32,7 +32,6 @@ import asyncio
 import bisect
 import errno as _errno
 import gc
-from pathlib import Path
 from typing import Optional, Sequence, Union
 
 from ..sim import kernel
