@@ -276,3 +276,16 @@ def test_token_bucket_next_token():
     for _ in range(6):
         assert bucket.allow(10.0)
     assert bucket.next_token_at(10.0) == pytest.approx(11.0)
+
+
+def test_firewall_and_network_tables_for_notebooks():
+    net = SimNetwork(model.load(model.shipped()["web-server"]))
+    frame = net.firewall("web").to_dataframe()
+    inbound = frame[frame["chain"] == "in"]
+    assert list(inbound["action"]) == ["accept", "accept", "accept", "drop"]   # ct, web, ssh, policy
+    assert "ssh for the admin only" in set(inbound["name"])
+    assert inbound.iloc[-1]["order"] == "policy"
+    machines = net.to_dataframe().set_index("name")
+    assert machines.loc["web", "firewall"] == "nftables" and machines.loc["admin", "firewall"] == "none"
+    assert machines.loc["web", "tcp"] == "22,80,443,3306"
+    assert net.firewall("admin").to_dataframe().empty

@@ -224,6 +224,30 @@ class CompiledFirewall:
     def chain(self, direction: str) -> CompiledChain:
         return self.inbound if direction == INBOUND else self.outbound
 
+    def rows(self) -> list[dict[str, object]]:
+        """The rules as a notebook shows them: one row a rule, each chain ending in its policy."""
+        rows: list[dict[str, object]] = []
+        for direction, rules, policy, peer in (
+                ("in", self.source.rules, self.source.policy, "source"),
+                ("out", getattr(self.source, "output", ()), getattr(self.source, "output_policy", "accept"),
+                 "destination")):
+            if self.stateful:
+                rows.append({"chain": direction, "order": "-", "action": "accept", "protocol": "any",
+                             "ports": "any", "peer": "ct state established,related", "name": "stateful"})
+            for i, rule in enumerate(rules):
+                action = rule.action if rule.action != "reject" else f"reject with {rule.reject_with or 'port-unreachable'}"
+                rows.append({"chain": direction, "order": rule.priority if rule.priority is not None else i,
+                             "action": action, "protocol": rule.protocol or "any",
+                             "ports": str(rule.ports) if rule.ports is not None else "any",
+                             "peer": str(getattr(rule, peer) or "any"), "name": rule.name or ""})
+            rows.append({"chain": direction, "order": "policy", "action": policy, "protocol": "any",
+                         "ports": "any", "peer": "any", "name": "default"})
+        return rows
+
+    def to_dataframe(self):
+        import pandas as pd
+        return pd.DataFrame(self.rows(), columns=["chain", "order", "action", "protocol", "ports", "peer", "name"])
+
 
 class _OpenFirewall:
     """No firewall at all: every chain accepts (what a machine without ``firewall`` has)."""
@@ -236,6 +260,13 @@ class _OpenFirewall:
 
     def chain(self, direction: str) -> CompiledChain:
         return self.inbound
+
+    def rows(self) -> list[dict[str, object]]:
+        return []
+
+    def to_dataframe(self):
+        import pandas as pd
+        return pd.DataFrame([], columns=["chain", "order", "action", "protocol", "ports", "peer", "name"])
 
 
 OPEN = _OpenFirewall()

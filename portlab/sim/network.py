@@ -234,6 +234,22 @@ class SimNetwork:
     def firewall(self, name: str):
         return self.machine(name).firewall
 
+    def to_dataframe(self):
+        """The machines, one row each: name, kind, addresses, services, firewall, NAT."""
+        import pandas as pd
+        rows = []
+        for m in self.machines.values():
+            rows.append({
+                "name": m.name, "kind": m.kind,
+                "addresses": ", ".join(f"{_addr(a)} ({n})" for n, a in m.interfaces.items()),
+                "tcp": ",".join(map(str, sorted(m.tcp))), "udp": ",".join(map(str, sorted(m.udp))),
+                "gateway": _addr(m.gateway) if m.gateway is not None else "",
+                "firewall": getattr(m.firewall, "style", "none") if m.firewall is not OPEN else "none",
+                "nat": (f"{m.nat.mapping} mapping, {m.nat.filtering} filtering, "
+                        f"{len(m.nat.forwards)} forward(s)") if m.nat is not None else "",
+            })
+        return pd.DataFrame(rows)
+
     def cidr_strings(self) -> list[str]:
         return [str(c) for c in self.cidrs.values()]
 
