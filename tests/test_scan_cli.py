@@ -195,3 +195,11 @@ def test_ctrl_c_exits_130_with_one_line():
         for c in clients:
             c.close()
         server.close()
+
+
+def test_nmap_spellings_of_scan_type_and_timing(listener):
+    proc = run_cli("127.0.0.1", "-p", str(listener), "-sT", "-T4", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["scan_type"] == "connect"
+    assert data["hosts"][0]["ports"][0]["state"] == "open"

@@ -24,8 +24,9 @@ def register(subparsers) -> None:
                    help="an address, a hostname or a CIDR block (10.0.0.0/30)")
     p.add_argument("-p", "--ports", default="top1000", metavar="PORTS",
                    help="22 | 22,80,443 | 1-1024 | - (all) | top100 (default: top1000, as nmap)")
-    p.add_argument("-s", "--scan-type", default="connect", choices=("connect", "syn", "udp"),
-                   help="connect needs no privilege; syn and udp need root or CAP_NET_RAW")
+    p.add_argument("-s", "--scan-type", default="connect", type=_scan_type, metavar="connect|syn|udp",
+                   help="connect needs no privilege; syn and udp need root or CAP_NET_RAW "
+                        "(nmap's -sT, -sS, -sU work too)")
     p.add_argument("-T", "--timing", default="3", metavar="0-5",
                    help="timing template, as nmap -T0 .. -T5 (default 3, normal)")
     p.add_argument("--format", default="table", choices=FORMATS, help="output format (default table)")
@@ -47,6 +48,19 @@ def register(subparsers) -> None:
     p.add_argument("--trace", action="store_true", help="keep a packet trace per port (JSON output)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
+
+
+# nmap spells them -sT / -sS / -sU; argparse hands us the letter after -s.
+_SCAN_TYPE_ALIASES = {"connect": "connect", "syn": "syn", "udp": "udp", "T": "connect", "S": "syn", "U": "udp"}
+
+
+def _scan_type(text: str) -> str:
+    import argparse
+
+    try:
+        return _SCAN_TYPE_ALIASES[text]
+    except KeyError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected connect, syn or udp (or nmap's T, S, U)") from None
 
 
 def _whole(text: str) -> int:
