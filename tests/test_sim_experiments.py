@@ -224,9 +224,6 @@ def _kernel_outcome(destination: str, port: int, protocol: str) -> tuple[str, ob
 
 @pytest.mark.netns
 def test_outbound_attempts_match_a_real_kernel():
-    import sys
-    from pathlib import Path
-    sys.path.insert(0, str(Path(__file__).parent))
     from netlab import netlab, netns_skip_reason
     reason = netns_skip_reason()
     if reason:

@@ -352,3 +352,9 @@ def test_every_shipped_scenario_answers_every_scan(name):
             assert [p.port for p in host.ports] == ports
             assert all(p.reason for p in host.ports)
         assert result.elapsed_s > 0
+
+
+def test_an_ipv6_target_is_one_clear_error():
+    from portlab.errors import BadInput
+    with pytest.raises(BadInput, match="IPv4 networks only"):
+        scan("::1", "80", "syn", scenario="web-server")

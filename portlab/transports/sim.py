@@ -32,8 +32,10 @@ import asyncio
 import bisect
 import errno as _errno
 import gc
+import ipaddress
 from typing import Optional, Sequence, Union
 
+from ..errors import BadInput
 from ..sim import kernel
 from ..sim.firewall import ip_int
 from ..sim.kernel import ICMP, LOCAL_ERROR, RST, SILENCE, SYN_ACK, UDP_REPLY
@@ -135,6 +137,13 @@ class SimTransport(Transport):
 
     async def _run(self, probes: Sequence[Probe], timing: Timing, report: Report) -> None:
         net = self.network
+        for target in {probe.target for probe in probes}:
+            try:
+                ipaddress.IPv4Address(target)
+            except ValueError:
+                raise BadInput(f"target {target}: the simulator models IPv4 networks only "
+                               f"(expected an address of scenario {self.scenario.name}: "
+                               f"{', '.join(self.networks)})") from None
         net.expire()
         start = net.clock.now
         n = len(probes)
