@@ -479,3 +479,20 @@ def test_two_loops_give_the_same_answers(listeners):
     assert all(got[p][0] is PortState.OPEN for p in listeners.ports)
     assert transport.sockets_opened == transport.sockets_closed
     assert fd_count() == before
+
+
+def test_without_epoll_the_selectors_fallback_gives_the_same_answers(listeners, monkeypatch):
+    # macOS and Windows have no epoll: the transport falls back to selectors there.
+    import select
+
+    monkeypatch.delattr(select, "epoll", raising=False)
+    full = FullBacklog()
+    try:
+        closed = free_port()
+        result = scan("127.0.0.1", [full.port, closed, *listeners.ports], max_timeout=0.2)
+        got = states(result)
+        assert got[full.port] == (PortState.FILTERED, "no-response")
+        assert got[closed] == (PortState.CLOSED, "conn-refused")
+        assert all(got[p] == (PortState.OPEN, "syn-ack") for p in listeners.ports)
+    finally:
+        full.close()

@@ -1,11 +1,14 @@
 """The connect transport: ask each port with an ordinary non-blocking ``connect()``.
 
 Needs no privilege and works on any OS with epoll (Linux) or select.  One worker
-thread runs a tight loop: keep up to N sockets connecting, wait for them to become
-writable, read the outcome with ``getsockopt(SO_ERROR)``.  A successful connection
-is closed at once with SO_LINGER 0, which sends a RST instead of a FIN: the service
-sees a half-finished handshake, and neither side keeps the port in TIME_WAIT
-(65535 probes would otherwise exhaust the ephemeral ports; nmap does the same).
+thread runs a tight loop: keep up to N sockets connecting; ask each for its outcome
+at once with a second ``connect()`` (on loopback the kernel usually has it already),
+else wait for writability with epoll and read ``getsockopt(SO_ERROR)``.  A socket
+whose connection was refused is reused for the next probe (Linux allows it), which
+halves the system calls of a scan that is mostly closed ports.  A successful
+connection is closed at once with SO_LINGER 0, which sends a RST instead of a FIN:
+neither side keeps the port in TIME_WAIT (65535 probes would otherwise exhaust the
+ephemeral ports; nmap does the same).
 
 Timeouts follow RFC 6298 as nmap does (srtt + 4*rttvar, clamped), and an unanswered
 probe is retried only as often as retries have ever been seen to help (nmap's
@@ -15,14 +18,13 @@ port, a filtered port costs two tries, not eleven.
 
 from __future__ import annotations
 
+import _socket
 import asyncio
 import errno as _errno
 import heapq
 import select
 import selectors
 import socket
-
-import _socket
 import struct
 import sys
 import threading
@@ -164,7 +166,7 @@ class ConnectTransport(Transport):
         limit = max(1, int(timing.max_parallel))
         interval = max(1.0 / timing.rate if timing.rate else 0.0, timing.scan_delay or 0.0)
         max_retries = max(0, int(timing.max_retries))
-        state = _LoopState(probes, keep_trace, rtt, report, self)
+        state = _LoopState(probes, keep_trace, rtt, report)
 
         queue = state.queue
         inflight = state.inflight
@@ -277,6 +279,7 @@ class ConnectTransport(Transport):
                         if inflight.get(fd) is not att:
                             continue  # answered already (or the fd number was reused)
                         del inflight[fd]
+                        poller.forget(fd)
                         state.close(att)
                         index = att.index
                         if keep_trace:
@@ -289,7 +292,8 @@ class ConnectTransport(Transport):
                             state.finish(index, Reply(ReplyKind.NONE), None, att.sent_at)
         finally:
             # Normal end, error or cancellation: no socket outlives the scan.
-            for att in list(inflight.values()):
+            for fd, att in list(inflight.items()):
+                poller.forget(fd)
                 state.close(att)
             inflight.clear()
             for spare in spares.values():
@@ -317,8 +321,8 @@ def _wait_uninterrupted(done: threading.Event) -> None:
 class _Poller:
     """Writability of many sockets by fd: epoll where there is one, else selectors.
 
-    A closed socket leaves the epoll set by itself, so there is no unregister: one
-    system call per probe saved."""
+    A closed socket leaves an epoll set by itself, so with epoll ``forget`` does
+    nothing (a system call per probe saved); select/kqueue need the unregister."""
 
     def __init__(self) -> None:
         if hasattr(select, "epoll"):
@@ -327,38 +331,37 @@ class _Poller:
             epoll_register, epoll_poll = self._epoll.register, self._epoll.poll
             self.register = lambda fd: epoll_register(fd, flags)
             self.poll = lambda timeout: [fd for fd, _ in epoll_poll(timeout)]
+            self.forget = lambda fd: None   # closing the socket is enough
             self.close = self._epoll.close
-        else:  # pragma: no cover - not Linux
+        else:  # pragma: no cover - not Linux: select/kqueue need explicit unregistering
             selector = selectors.DefaultSelector()
-            known: set[int] = set()
 
             def register(fd: int) -> None:
                 selector.register(fd, selectors.EVENT_WRITE)
-                known.add(fd)
 
             def poll(timeout: float) -> list[int]:
                 fds = [key.fd for key, _ in selector.select(timeout)]
                 for fd in fds:
                     selector.unregister(fd)
-                    known.discard(fd)
                 return fds
 
-            def close() -> None:
-                selector.close()
+            def forget(fd: int) -> None:
+                try:
+                    selector.unregister(fd)
+                except (KeyError, ValueError):
+                    pass
 
-            self.register, self.poll, self.close = register, poll, close
+            self.register, self.poll, self.forget, self.close = register, poll, forget, selector.close
 
 
 class _LoopState:
     """What one run of the loop keeps per probe, and how an outcome is recorded."""
 
-    def __init__(self, probes: Sequence[Probe], keep_trace: bool, rtt: RttEstimator,
-                 report: Report, owner: "ConnectTransport"):
+    def __init__(self, probes: Sequence[Probe], keep_trace: bool, rtt: RttEstimator, report: Report):
         self.probes = probes
         self.keep_trace = keep_trace
         self.rtt = rtt
         self.report = report
-        self.owner = owner
         self.families = [socket.AF_INET6 if ":" in p.target else socket.AF_INET for p in probes]
         self.tries = [0] * len(probes)
         self.traces: list[list[TraceEvent]] = [[] for _ in probes] if keep_trace else []
