@@ -238,3 +238,8 @@ def test_outbound_attempts_match_a_real_kernel():
         lab.exec(lab.scanner_ns, "nft", "-f", "-", stdin=OUTBOUND_RULES)
         real = lab.run_in(lab.scanner_ns, lambda: {a: _kernel_outcome(*a) for a in ATTEMPTS})
     assert real == simulated
+
+
+def test_nat_table_after_needs_a_nat_router():
+    with pytest.raises(BadInput, match="0 NAT routers"):
+        nat_table_after("web-server", [("web", "10.77.0.5", 22, "tcp")])
