@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import importlib
 import inspect
-import ipaddress
 import random
 import threading
 import time
@@ -243,8 +242,9 @@ async def scan_async(targets: Union[str, Sequence[str]], ports: PortSpec = DEFAU
         raise BadInput(f"the {chosen.name} transport cannot run a {kind} scan")
     chosen.check(kind)
 
-    if chosen.name in ("connect", "raw", "udp"):
-        # Every in-flight probe may be a descriptor: stay below RLIMIT_NOFILE.
+    if chosen.name not in ("sim", "replay"):
+        # Every in-flight probe may be a descriptor: stay below RLIMIT_NOFILE.  (Not for
+        # the simulator or a replay: they open nothing, and their timing is virtual.)
         plan = plan.with_overrides(max_parallel=max_in_flight(plan.max_parallel))
 
     probes = build_probes(target_list, port_list, kind, randomize, seed)
