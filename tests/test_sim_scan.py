@@ -122,15 +122,15 @@ def test_the_expected_table_is_design_md_verbatim():
     assert _design_table() == MEASURED
 
 
-@pytest.mark.parametrize("row", list(MEASURED))
-@pytest.mark.parametrize("column", range(3), ids=SCANS)
+# Every cell of the table that has a value ("–", a TCP reset answering UDP, has none).
+CELLS = [(row, column) for row in MEASURED for column in range(3) if MEASURED[row][column] is not None]
+
+
+@pytest.mark.parametrize("row, column", CELLS, ids=[f"{r} / {SCANS[c]}" for r, c in CELLS])
 def test_measured_firewall_table(table_results, row, column):
-    expected = MEASURED[row][column]
-    if expected is None:
-        pytest.skip("a TCP reset cannot answer UDP (the table's '–')")
     port = RULE_PORTS[row]
     result = table_results[SCANS[column]][port]
-    assert (str(result.state), result.reason) == expected, f"{row} / {SCANS[column]}"
+    assert (str(result.state), result.reason) == MEASURED[row][column], f"{row} / {SCANS[column]}"
 
 
 def test_drop_costs_retries_and_reject_answers_at_once(table_scenario):
