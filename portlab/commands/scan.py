@@ -25,8 +25,8 @@ def register(subparsers) -> None:
     p.add_argument("-p", "--ports", default="top1000", metavar="PORTS",
                    help="22 | 22,80,443 | 1-1024 | - (all) | top100 (default: top1000, as nmap)")
     p.add_argument("-s", "--scan-type", default="connect", type=_scan_type, metavar="connect|syn|udp",
-                   help="connect needs no privilege; syn and udp need root or CAP_NET_RAW "
-                        "(nmap's -sT, -sS, -sU work too)")
+                   help="connect needs no privilege; syn needs root or CAP_NET_RAW; udp reads ICMP "
+                        "with a raw socket when privileged, else via IP_RECVERR (nmap's -sT, -sS, -sU work too)")
     p.add_argument("-T", "--timing", default="3", metavar="0-5",
                    help="timing template, as nmap -T0 .. -T5 (default 3, normal)")
     p.add_argument("--format", default="table", choices=FORMATS, help="output format (default table)")
@@ -39,8 +39,10 @@ def register(subparsers) -> None:
                    help="you are authorized to scan this block (repeatable)")
     p.add_argument("--max-retries", type=_whole, metavar="N", help="retries for unanswered probes")
     p.add_argument("--max-rate", type=_positive, metavar="PPS", help="send at most PPS probes per second")
-    p.add_argument("--min-rtt-timeout", type=_positive, metavar="SECONDS", dest="min_timeout")
-    p.add_argument("--max-rtt-timeout", type=_positive, metavar="SECONDS", dest="max_timeout")
+    p.add_argument("--min-rtt-timeout", type=_positive, metavar="SECONDS", dest="min_timeout",
+                   help="never wait less than this for a reply")
+    p.add_argument("--max-rtt-timeout", type=_positive, metavar="SECONDS", dest="max_timeout",
+                   help="never wait more than this for a reply")
     p.add_argument("--max-parallelism", type=_whole, metavar="N", dest="max_parallel",
                    help="probes in flight at once")
     p.add_argument("--no-randomize", action="store_true", help="probe ports in order, not shuffled")
