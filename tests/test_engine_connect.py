@@ -496,3 +496,35 @@ def test_without_epoll_the_selectors_fallback_gives_the_same_answers(listeners, 
         assert all(got[p] == (PortState.OPEN, "syn-ack") for p in listeners.ports)
     finally:
         full.close()
+
+
+def test_running_out_of_descriptors_waits_instead_of_failing():
+    # Bypass the engine's cap: the transport itself must survive EMFILE by waiting for
+    # sockets in flight to finish (here: 300 probes of a port that never answers,
+    # with room for about 100 descriptors).
+    code = """
+import asyncio, resource, socket, time
+from portlab.states import Probe, ScanType
+from portlab.timing import template
+from portlab.transports.connect import ConnectTransport
+server = socket.socket(); server.bind(("127.0.0.1", 0)); server.listen(0)
+port = server.getsockname()[1]
+clients = []
+for _ in range(3):
+    c = socket.socket(); c.setblocking(False); c.connect_ex(("127.0.0.1", port)); clients.append(c)
+time.sleep(0.1)
+resource.setrlimit(resource.RLIMIT_NOFILE, (128, 128))
+probes = [Probe("127.0.0.1", port, ScanType.CONNECT)] * 300
+timing = template(4).with_overrides(max_parallel=1000, max_retries=0, min_timeout=0.05,
+                                    max_timeout=0.1, initial_timeout=0.1)
+out = []
+transport = ConnectTransport(keep_trace=False)
+asyncio.run(transport.run(probes, timing, out.append))
+assert len(out) == 300, len(out)
+assert {e.reply.kind.value for e in out} == {"none"}, {e.reply for e in out}
+assert transport.sockets_opened == transport.sockets_closed
+print("ok")
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "ok"
