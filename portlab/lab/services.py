@@ -88,23 +88,34 @@ def serve(socks: list[socket.socket], stop) -> None:
                     continue
 
 
+class _Stop(Exception):
+    """Raised by the signal handler, so a stop interrupts select() at once."""
+
+
+def _stop(*_args) -> None:
+    raise _Stop
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="portlab.lab.services", description=__doc__.splitlines()[0])
     parser.add_argument("--tcp", type=_ports, default=[], help="TCP ports to listen on, e.g. 22,80,8000-8010")
     parser.add_argument("--udp", type=_ports, default=[], help="UDP ports to answer on")
     parser.add_argument("--address", default="0.0.0.0")
     args = parser.parse_args(argv)
-    stopping = []
-    signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
-    signal.signal(signal.SIGINT, lambda *_: stopping.append(1))
+    # Teardown sends SIGTERM and waits for the exit; a flag checked between select()
+    # timeouts would cost every lab teardown up to one timeout per daemon.
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    socks: list[socket.socket] = []
     try:
         socks = open_sockets(args.tcp, args.udp, args.address)
+        print("ready", flush=True)
+        serve(socks, lambda: False)
+    except _Stop:
+        pass
     except OSError as err:
         print(f"portlab.lab.services: cannot bind: {err}", file=sys.stderr)
         return 1
-    try:
-        print("ready", flush=True)
-        serve(socks, lambda: bool(stopping))
     finally:
         for s in socks:
             s.close()
