@@ -44,7 +44,7 @@ def targets(s) -> list[str]:
 
 def udp_ports(s) -> list[int]:
     """The interesting ports that UDP can tell apart (UDP closed ports cost ~1 s each:
-    ICMP rate limiting), plus two that nothing names."""
+    ICMP rate limiting), plus one that nothing names."""
     named: set[int] = set()
     for machine in (*s.hosts, *s.routers):
         named.update(machine.udp)
@@ -55,7 +55,7 @@ def udp_ports(s) -> list[int]:
     for router in s.routers:
         if router.nat:
             named.update(p for f in router.nat.forwards if f.protocol == "udp" for p in (f.port, f.to_port))
-    unnamed = [p for p in interesting_ports(s) if p not in named][:2]
+    unnamed = [p for p in interesting_ports(s) if p not in named][:1]
     return sorted(named | set(unnamed))
 
 
@@ -77,31 +77,35 @@ ICMP_BURST = 5      # the kernel lets 6 ICMP errors through per peer, then 1 a s
 
 
 def tcp_batches(s, ports: list[int], addresses: list[str]) -> list[list[int]]:
-    """Split TCP ports so each batch draws at most ICMP_BURST ICMP errors.
+    """Split TCP ports so no machine sends more than ICMP_BURST ICMP errors per batch.
 
     A TCP scan retransmits a silent port only once (as nmap does), so a rate-limited
     ICMP error would turn e.g. "filtered (admin-prohibited)" into "filtered
     (no-response)" by the luck of the order.  That is a transport matter, not the
-    simulator's, so the TCP scans here stay within the burst; which ports answer with
-    ICMP is read off a simulated SYN scan.
+    simulator's, so the TCP scans here stay within each machine's burst (the bucket
+    belongs to the machine, whichever of its addresses was probed); which ports
+    answer with ICMP is read off a simulated SYN scan.
     """
+    owner = {str(a): m for a, m in s.addresses().items()}
     syn = engine.scan(addresses, ports, "syn", timing=TIMING, scenario=s, keep_trace=False)
-    icmp_count: dict[int, int] = {}
+    icmp: dict[int, list[str]] = {}
     for h in syn.hosts:
         for p in h.ports:
             if p.reason in ICMP_REASONS:
-                icmp_count[p.port] = icmp_count.get(p.port, 0) + 1
-    quiet = [p for p in ports if p not in icmp_count]
-    batches, current, used = [], [], 0
-    for port in [p for p in ports if p in icmp_count]:
-        if current and used + icmp_count[port] > ICMP_BURST:
-            batches.append(current)
-            current, used = [], 0
-        current.append(port)
-        used += icmp_count[port]
-    batches.append(current)
-    batches[0] = sorted(batches[0] + quiet)
-    return [b for b in batches if b]
+                icmp.setdefault(p.port, []).append(owner[h.address])
+    batches: list[list[int]] = [[p for p in ports if p not in icmp]]
+    used: dict[str, int] = {}
+    for port in sorted(icmp):
+        need: dict[str, int] = {}
+        for machine in icmp[port]:
+            need[machine] = need.get(machine, 0) + 1
+        if any(used.get(m, 0) + n > ICMP_BURST for m, n in need.items()):
+            batches.append([])
+            used = {}
+        batches[-1].append(port)
+        for m, n in need.items():
+            used[m] = used.get(m, 0) + n
+    return [sorted(b) for b in batches if b]
 
 
 def address_batches(s) -> list[list[str]]:
