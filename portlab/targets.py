@@ -1,6 +1,6 @@
 """Scan targets as nmap reads them: an IPv4/IPv6 address, a hostname, or a CIDR block.
 
-A hostname is resolved once, here, before the scope guard looks at anything: the
+nmap's octet ranges (``10.0.0.1-20``) work too.  A hostname is resolved once, here, before the scope guard looks at anything: the
 guard must judge the address packets would really go to, not the name.  A CIDR
 block expands to its hosts; for IPv4 prefixes shorter than /31 the network and
 broadcast addresses are left out, as nmap does.
@@ -23,6 +23,9 @@ _EXPECTED = "expected an IPv4/IPv6 address, a hostname or a CIDR block like 10.0
 _HOSTNAME = re.compile(r"(?=.{1,253}\.?$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)"
                        r"(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?")
 _DOTTED = re.compile(r"[\d.]+")
+# nmap's octet ranges: 10.0.0.1-20, 10.0.1-2.1-254 (each octet a number or a range).
+_OCTET_RANGES = re.compile(r"(\d{1,3}(?:-\d{1,3})?)\.(\d{1,3}(?:-\d{1,3})?)\."
+                           r"(\d{1,3}(?:-\d{1,3})?)\.(\d{1,3}(?:-\d{1,3})?)")
 
 Resolver = Callable[[str], str]
 
@@ -96,6 +99,8 @@ def parse_target(token: str, resolve: Resolver = resolve_hostname) -> list[Targe
         raise BadInput(f"target '': empty; {_EXPECTED}")
     if "/" in text:
         return _expand_block(text)
+    if "-" in text and _OCTET_RANGES.fullmatch(text):
+        return _expand_octet_ranges(text)
     try:
         return [Target(str(ipaddress.ip_address(text.strip("[]"))))]
     except ValueError:
@@ -121,6 +126,23 @@ def _expand_block(text: str) -> list[Target]:
     else:
         addresses = iter(network)  # /31, /32 and IPv6: every address is a host
     return [Target(str(address)) for address in addresses]
+
+
+def _expand_octet_ranges(text: str) -> list[Target]:
+    spans = []
+    for part in _OCTET_RANGES.fullmatch(text).groups():  # type: ignore[union-attr]
+        low, _, high = part.partition("-")
+        lo, hi = int(low), int(high or low)
+        if hi > 255 or lo > hi:
+            raise BadInput(f"target {text!r}: octet range {part!r} must be within 0-255 and low-high; "
+                           f"{_EXPECTED} (or octet ranges like 10.0.0.1-20)")
+        spans.append(range(lo, hi + 1))
+    count = 1
+    for span in spans:
+        count *= len(span)
+    if count > MAX_BLOCK_ADDRESSES:
+        raise BadInput(f"target {text!r}: {count} addresses is too many; expected at most {MAX_BLOCK_ADDRESSES}")
+    return [Target(f"{a}.{b}.{c}.{d}") for a in spans[0] for b in spans[1] for c in spans[2] for d in spans[3]]
 
 
 def sort_key(address: str) -> tuple[int, int]:

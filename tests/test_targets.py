@@ -31,6 +31,12 @@ def test_cidr_31_and_32_keep_every_address():
     assert addresses("10.0.0.5/30") == ["10.0.0.5", "10.0.0.6"]  # host bits set: nmap takes the block
 
 
+def test_nmap_octet_ranges():
+    assert addresses("127.0.0.1-3") == ["127.0.0.1", "127.0.0.2", "127.0.0.3"]
+    assert addresses("10.0.1-2.5") == ["10.0.1.5", "10.0.2.5"]
+    assert addresses("10.0.0.7-7") == ["10.0.0.7"]
+
+
 def test_ipv6_block_is_every_address():
     assert addresses("fd00::/126") == ["fd00::", "fd00::1", "fd00::2", "fd00::3"]
 
@@ -74,6 +80,9 @@ def test_unresolvable_name_is_bad_input_from_the_resolver():
     ("10.0.0.0/33", "bad CIDR block"),
     ("10.0.0.0/x", "bad CIDR block"),
     ("10.0.0.0/8", "too many"),
+    ("10.0.0.5-300", "octet range '5-300'"),
+    ("10.0.0.9-3", "octet range '9-3'"),
+    ("10.0-255.0-255.0-255", "too many"),
     ("fd00::/64", "too many"),
     ("bad_host!", "not a valid hostname"),
     ("-leading", "not a valid hostname"),
