@@ -233,7 +233,8 @@ async def scan_async(targets: Union[str, Sequence[str]], ports: PortSpec = DEFAU
         label = f", the scenario's networks {', '.join(allowed_extra) or '(none)'}"
     elif allowed_extra:
         label = f", the {chosen.name} transport's hosts"
-    ScopeGuard(allow, allowed_extra, extra_label=label).check(t.address for t in target_list)
+    ScopeGuard(allow, allowed_extra, extra_label=label).check(
+        [t.address for t in target_list], names={t.address: t.name for t in target_list})
 
     if chosen is None:
         name = transport if isinstance(transport, str) else DEFAULT_TRANSPORT[kind]

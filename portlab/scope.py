@@ -91,11 +91,14 @@ class ScopeGuard:
                          for n in extra_networks]
         self.allowed += parse_allow(allow)
 
-    def check(self, addresses: Iterable[str]) -> None:
+    def check(self, addresses: Iterable[str], names: Optional[dict[str, Optional[str]]] = None) -> None:
+        """*names* maps an address to the hostname it was resolved from, for the message."""
         for address in addresses:
             if not in_scope(address, self.allowed):
+                name = (names or {}).get(address)
+                shown = f"{name} ({address})" if name else address
                 raise ScopeRefused(
-                    f"target {address} is outside the default scope (loopback, running portlab "
+                    f"target {shown} is outside the default scope (loopback, running portlab "
                     f"labs{self.extra_label}); scan only hosts you are authorized to test, and say so with "
                     f"--allow-target {address} (allow=['{address}'] in Python)")
 

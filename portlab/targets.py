@@ -60,11 +60,13 @@ def resolve_hostname(name: str) -> str:
     raise BadInput(f"target {name!r}: the hostname has no IPv4 or IPv6 address")
 
 
-def parse_targets(specs: Union[str, Iterable[str]], resolve: Resolver = resolve_hostname) -> list[Target]:
+def parse_targets(specs: Union[str, Iterable[str]], resolve: Optional[Resolver] = None) -> list[Target]:
     """Expand *specs* into targets, first occurrence order, duplicates dropped.
 
     A single string may hold several targets separated by spaces or commas.
+    *resolve* turns a hostname into an address (default :func:`resolve_hostname`).
     """
+    resolve = resolve or resolve_hostname
     if isinstance(specs, str):
         tokens = [t for t in re.split(r"[\s,]+", specs) if t]
     else:

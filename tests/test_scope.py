@@ -99,3 +99,11 @@ def test_cli_refusal_exits_3_before_sending(no_labs, tmp_path):
     assert proc.stdout == ""
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "192.0.2.1" in lines[0] and "--allow-target" in lines[0]
+
+
+def test_refusal_of_a_hostname_names_both_name_and_address(no_labs, monkeypatch):
+    import portlab.targets as targets
+
+    monkeypatch.setattr(targets, "resolve_hostname", lambda name: "192.0.2.44")
+    with pytest.raises(ScopeRefused, match=r"target lab-web \(192\.0\.2\.44\) is outside"):
+        engine.scan("lab-web", "80")
