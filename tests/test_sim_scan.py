@@ -358,3 +358,27 @@ def test_an_ipv6_target_is_one_clear_error():
     from portlab.errors import BadInput
     with pytest.raises(BadInput, match="IPv4 networks only"):
         scan("::1", "80", "syn", scenario="web-server")
+
+
+REJECTS_30 = ('name = "rl"\n[scanner]\naddress = "10.77.0.1"\n[[hosts]]\nname = "h"\naddress = "10.77.0.2"\n'
+              '[hosts.firewall]\nrules = [{ action = "reject", protocol = "tcp", ports = "1000-1029",'
+              ' with = "admin-prohibited" }]\n')
+
+
+def test_tcp_scans_do_not_slow_down_for_icmp_rate_limits():
+    # Measured: nmap 7.93 -sS -T4 on 30 such ports took 1.5 s; portlab's live SYN scan 0.25 s.
+    scenario = model.loads(REJECTS_30, "rl.toml")
+    result = scan("10.77.0.2", "1000-1029", "syn", scenario=scenario, timing=4)
+    assert result.elapsed_s < 2.0
+    assert {(str(p.state), p.reason) for p in result.hosts[0].ports} == {("filtered", "admin-prohibited")}
+
+
+def test_icmp_loss_shows_what_live_tcp_scans_report():
+    # Live (nmap and portlab alike): the burst of 6 gets its ICMP reason, most others none.
+    scenario = model.loads(REJECTS_30, "rl.toml")
+    transport = SimTransport(scenario, icmp_loss=True)
+    result = scan("10.77.0.2", "1000-1029", "syn", transport=transport, timing=4)
+    reasons = [p.reason for p in result.hosts[0].ports]
+    assert 6 <= reasons.count("admin-prohibited") <= 8
+    assert reasons.count("no-response") == 30 - reasons.count("admin-prohibited")
+    assert {str(p.state) for p in result.hosts[0].ports} == {"filtered"}
