@@ -382,3 +382,4 @@ def test_icmp_loss_shows_what_live_tcp_scans_report():
     assert 6 <= reasons.count("admin-prohibited") <= 8
     assert reasons.count("no-response") == 30 - reasons.count("admin-prohibited")
     assert {str(p.state) for p in result.hosts[0].ports} == {"filtered"}
+    assert all(p.rtt is None for p in result.hosts[0].ports if p.reason == "no-response")

@@ -192,6 +192,7 @@ class SimTransport(Transport):
         if self.icmp_loss:
             for i in lost:
                 answers[i] = _LOST
+                rtts[i] = None
 
         # One Reply per distinct answer and scan type, shared by every probe it answers.
         replies_by_type: dict[str, dict[int, Reply]] = {}
