@@ -40,6 +40,12 @@ def netns_list() -> set[str]:
     return set(run.existing_netns())
 
 
+def owned(prefix: str) -> set[str]:
+    """The namespaces lab *prefix* has now.  (Other people's labs may come and go
+    while a test runs, so tests look only at their own prefix.)"""
+    return {ns for ns in netns_list() if names.owns_netns(prefix, ns)}
+
+
 def root_links() -> set[str]:
     out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True, check=True).stdout
     return {line.split(":")[1].strip().split("@")[0] for line in out.splitlines()}
@@ -56,8 +62,9 @@ def ports_of(result) -> dict[int, tuple[str, str]]:
 # ---------------------------------------------------------------- up and down
 
 def test_up_and_down_leave_nothing(state_dir):
-    before_ns, before_links = netns_list(), root_links()
+    before_links = root_links()
     lab = Lab(load("home-nat-forward"))
+    assert owned(lab.prefix) == set()
     lab.up()
     try:
         state = json.loads((state_dir / f"{lab.prefix}.json").read_text())
@@ -67,7 +74,7 @@ def test_up_and_down_leave_nothing(state_dir):
         assert set(state["services"]) == {"laptop", "nas", "printer", "router"}
         pids = list(state["services"].values())
         assert all(run._alive(pid) for pid in pids)
-        assert root_links() == before_links, "the lab must not add links to the root namespace"
+        assert root_links() <= before_links, "the lab must not add links to the root namespace"
         # No route leaves the lab: every namespace's routes point at lab networks only.
         lab_nets = [n.cidr for n in lab.scenario.networks]
         for ns in made:
@@ -81,8 +88,8 @@ def test_up_and_down_leave_nothing(state_dir):
         assert state["sysctls"]["net.ipv4.icmp_ratelimit"] == "1000"     # kernel defaults kept, and on record
     finally:
         lab.down()
-    assert netns_list() == before_ns
-    assert root_links() == before_links
+    assert owned(lab.prefix) == set()
+    assert root_links() <= before_links
     assert not (state_dir / f"{lab.prefix}.json").exists()
     time.sleep(0.1)
     assert not any(run._alive(pid) for pid in pids), "service daemons must be stopped"
@@ -97,7 +104,6 @@ def test_context_manager_and_scan_from_the_scanner_namespace():
 
 
 def test_ctrl_c_during_up_leaves_nothing(state_dir):
-    before = netns_list()
     count = []
 
     def interrupt(line: str) -> None:
@@ -109,17 +115,16 @@ def test_ctrl_c_during_up_leaves_nothing(state_dir):
     with pytest.raises(KeyboardInterrupt):
         lab.up()
     assert len(count) == 12
-    assert netns_list() == before
+    assert owned(lab.prefix) == set()
     assert list(state_dir.glob("*.json")) == []
 
 
 def test_failed_service_tears_down_with_one_line(state_dir):
-    before = netns_list()
     lab = Lab(load("single-host"), python="/nonexistent/python")
     with pytest.raises(LabFailed) as err:
         lab.up()
     assert "service daemon did not start" in str(err.value) and "\n" not in str(err.value)
-    assert netns_list() == before
+    assert owned(lab.prefix) == set()
     assert list(state_dir.glob("*.json")) == []
 
 
@@ -164,6 +169,20 @@ def test_nat_port_forward_hairpin_and_inbound_block():
     assert by_host["192.168.77.20"][80] == "open"
     assert by_host["10.77.0.2"][8080] == "open"                 # hairpin NAT
     assert by_host["10.77.0.2"][80] == "open"                   # the router's admin page, from inside
+
+
+@pytest.mark.xfail(reason="udp.py paces retries per target address, but the kernel's ICMP bucket belongs to "
+                          "the sending machine (inetpeer keyed by the scanner's address): a router's addresses "
+                          "share one, so some closed ports come out open|filtered", strict=False)
+def test_udp_scan_of_every_router_address_at_once():
+    s = load("capstone")
+    router = s.machine("core")
+    addresses = [str(i.address) for i in router.interfaces]
+    ports = [7, 9, 137, 161, 1000, 1001, 1002, 1003]
+    with Lab(s) as lab:
+        result = lab.scan(addresses, ports, "udp", timing=4, keep_trace=False)
+    states = {(h.address, p.port): str(p.state) for h in result.hosts for p in h.ports}
+    assert states == {(a, p): ("open" if p == 161 else "closed") for a in addresses for p in ports}
 
 
 # The measured table (DESIGN.md), reproduced by nmap 7.93 in the lab.  ICMP errors are
@@ -219,7 +238,7 @@ def portlab_cli(*args: str, env=None, user: bool = False) -> subprocess.Complete
 
 
 def test_cli_up_status_down(state_dir):
-    before = netns_list()
+    assert owned("plclitest") == set()
     up = portlab_cli("lab", "up", "web-server", "--prefix", "plclitest")
     assert up.returncode == 0, up.stderr
     assert up.stdout.startswith("lab plclitest up: scenario web-server, 4 namespaces")
@@ -241,7 +260,7 @@ def test_cli_up_status_down(state_dir):
         down = portlab_cli("lab", "down")
     assert down.returncode == 0, down.stderr
     assert down.stdout.startswith("lab plclitest down: 4 namespaces removed")
-    assert netns_list() == before
+    assert owned("plclitest") == set()
     assert portlab_cli("lab", "status").stdout.strip() == "no lab is running"
 
 
@@ -255,15 +274,14 @@ def test_cli_bad_input_is_one_line(args, code, message):
     assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
 
 
-def test_cli_refuses_a_nat_linux_cannot_build(tmp_path):
+def test_cli_refuses_a_nat_linux_cannot_build(tmp_path, state_dir):
     text = SHIPPED["home-nat"].read_text().replace('outside = "internet"', 'outside = "internet"\nmapping = "address-dependent"')
     path = tmp_path / "odd-nat.toml"
     path.write_text(text)
-    before = netns_list()
     done = portlab_cli("lab", "up", str(path))
     assert done.returncode == 2
     assert "odd-nat.toml: routers[0].nat.mapping: 'address-dependent' cannot be built in the live lab" in done.stderr
-    assert netns_list() == before
+    assert done.stdout == "" and not list(state_dir.glob("*.json"))   # refused before anything was built
 
 
 def test_cli_without_privilege_exits_4(tmp_path):
