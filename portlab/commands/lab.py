@@ -43,7 +43,9 @@ def resolve_scenario(text: str):
 
 def _up(args) -> int:
     from ..lab.run import Lab
+    from .record import stop_on_sigterm
     scenario = resolve_scenario(args.scenario)
+    stop_on_sigterm()
     verbose = (lambda line: print(f"  {line}", file=sys.stderr)) if args.verbose else None
     lab = Lab(scenario, args.prefix, persistent=True, verbose=verbose).up()
     print(f"lab {lab.prefix} up: scenario {scenario.name}, {len(lab.plan.namespaces)} namespaces "

@@ -10,7 +10,9 @@ ports the same way, each in a fresh lab too.
 Output in ``OUT/<scenario>/``: ``connect.json``, ``syn.json``, ``udp.json``
 (portlab JSON), ``nmap-connect.xml``, ``nmap-syn.xml``, ``nmap-udp.xml`` (nmap
 ``-oX``), and ``meta.json`` (scenario, kernel, date, portlab and nmap versions,
-the exact commands and port lists).
+the exact commands and port lists).  Every probed port is kept (with its tries
+and RTT); packet traces are left out to keep the files small (the simulator
+draws them for teaching).
 """
 
 from __future__ import annotations
@@ -94,12 +96,12 @@ def record(scenario, out_dir, *, nmap: Optional[bool] = None, scan_types=SCAN_TY
             with Lab(scenario) as lab:
                 log(f"{scenario.name}: {scan_type} scan of {len(addresses)} addresses x {len(ports)} ports")
                 t0 = time.monotonic()
-                result = lab.scan(addresses, ports, scan_type, timing=TIMING)
+                result = lab.scan(addresses, ports, scan_type, timing=TIMING, keep_trace=False)
                 result.save(work / f"{scan_type}.json")
                 meta["scans"][scan_type] = {
                     "file": f"{scan_type}.json", "ports": ",".join(map(str, ports)), "timing": TIMING,
                     "wall_s": round(time.monotonic() - t0, 2),
-                    "api": f"portlab.lab.Lab(scenario).scan(targets, ports, {scan_type!r}, timing={TIMING})",
+                    "api": f"portlab.lab.Lab(scenario).scan(targets, ports, {scan_type!r}, timing={TIMING}, keep_trace=False)",
                 }
             if nmap:
                 out = work / f"nmap-{scan_type}.xml"
