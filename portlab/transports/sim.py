@@ -34,7 +34,6 @@ from __future__ import annotations
 import asyncio
 import bisect
 import errno as _errno
-import gc
 import ipaddress
 from typing import Optional, Sequence, Union
 
@@ -136,18 +135,6 @@ class SimTransport(Transport):
         return list(answer.path)
 
     async def run(self, probes: Sequence[Probe], timing: Timing, report: Report) -> None:
-        # A full-range scan allocates ~100k small objects and none of them form cycles;
-        # the cyclic GC would walk them over and over (a third of the run time), so it
-        # is paused for the run and restored whatever happens.
-        paused = gc.isenabled()
-        gc.disable()
-        try:
-            await self._run(probes, timing, report)
-        finally:
-            if paused:
-                gc.enable()
-
-    async def _run(self, probes: Sequence[Probe], timing: Timing, report: Report) -> None:
         net = self.network
         for target in {probe.target for probe in probes}:
             try:
