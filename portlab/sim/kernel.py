@@ -7,7 +7,7 @@
 * ``connect()`` turns an ICMP error into an errno with the table Linux keeps in
   ``net/ipv4/icmp.c`` (``icmp_err_convert``).  While a socket is in SYN-SENT,
   ``tcp_v4_err`` treats every such error as fatal, so ``connect()`` fails at once.
-* ICMP errors are rate-limited twice (``icmp_global_allow`` then
+* ICMP errors are rate-limited twice (``icmp_global_allow`` and
   ``icmpv4_xrlim_allow``): a global bucket of ``icmp_msgs_per_sec`` = 1000 tokens a
   second with a burst of ``icmp_msgs_burst`` = 50, and a bucket per destination
   peer (inetpeer) that refills one token per ``icmp_ratelimit`` = 1000 ms and
@@ -166,12 +166,14 @@ class TokenBucket:
 
 
 class IcmpRateLimiter:
-    """One machine's ICMP error limiter: a global bucket, then one bucket per peer.
+    """One machine's ICMP error limiter: a global bucket and one bucket per peer.
 
-    The order matters: Linux asks the global limiter first (``icmpv4_global_allow``)
-    and then the peer's (``icmpv4_xrlim_allow``); a message the peer bucket refuses
-    has still spent a global token in older kernels, but at one scanner per
-    machine the global bucket (1000/s) never runs dry before the peer one (1/s).
+    Linux before 6.12 asks the global limiter first (``icmp_global_allow``) and then
+    the peer's (``icmpv4_xrlim_allow``), so a message the peer bucket refuses has
+    still spent a global token; 6.12 ("icmp: change the order of rate limits")
+    asks the peer first.  This class follows the older order.  With one scanner
+    per scenario the difference never shows: the global bucket (1000/s) cannot run
+    dry before the peer's (1/s).
     """
 
     def __init__(self, ratelimit: float = ICMP_RATELIMIT_S, burst: int = XRLIM_BURST_FACTOR,
