@@ -296,3 +296,22 @@ def test_missing_privilege_in_python(monkeypatch):
     monkeypatch.setattr(run, "_has_net_admin", lambda: False)
     with pytest.raises(MissingPrivilege):
         Lab(load("single-host")).up()
+
+
+def test_cli_record_writes_a_lossless_recording(tmp_path):
+    from portlab import results
+    out = tmp_path / "recordings"
+    done = portlab_cli("record", "ssh-2222", "--out", str(out), "--no-nmap")
+    assert done.returncode == 0, done.stderr
+    folder = out / "ssh-2222"
+    assert done.stdout.strip() == f"recorded ssh-2222 -> {folder}"
+    assert sorted(p.name for p in folder.iterdir()) == ["connect.json", "meta.json", "syn.json", "udp.json"]
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["kernel"] == os.uname().release and meta["nmap"] is None
+    syn = results.load(folder / "syn.json")
+    ports = {p.port: str(p.state) for h in syn.hosts for p in h.ports}
+    assert len(ports) == len(meta["scans"]["syn"]["ports"].split(","))
+    assert ports[2222] == "open" and ports[22] == "closed" and ports[80] == "open"
+    udp = results.load(folder / "udp.json")
+    assert {str(p.state) for h in udp.hosts for p in h.ports} == {"closed"}   # no UDP services, no UDP firewall
+    assert not list(tmp_path.glob("recordings/.*")), "no partial directory stays behind"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
+import json
+from pathlib import Path
 
 import pytest
 
@@ -244,3 +246,32 @@ def test_every_address_gets_its_prefix_length():
     added = {st.argv[st.argv.index("add") + 1] for st in p.steps if "addr" in st.argv}
     expected = {f"{a}/{n.cidr.prefixlen}" for a in s.addresses() for n in s.networks if a in n.cidr}
     assert added == expected
+
+
+# ---------------------------------------------------------------- shipped recordings
+
+RECORDINGS = Path(__file__).resolve().parents[1] / "data" / "recordings"
+
+
+@pytest.mark.parametrize("name", sorted(scenario_mod.shipped()))
+def test_every_shipped_scenario_has_a_complete_recording(name):
+    from portlab import results
+    from portlab.lab import recording
+    folder = RECORDINGS / name
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["scenario"] == name and meta["kernel"] and meta["date"].endswith("Z") and meta["portlab"]
+    s = scenario_mod.load(scenario_mod.shipped()[name])
+    addresses = recording.targets(s)
+    assert meta["targets"] == addresses
+    for scan_type in recording.SCAN_TYPES:
+        expected_ports = meta["scans"][scan_type]["ports"].split(",")
+        for file, transport in ((f"{scan_type}.json", None), (f"nmap-{scan_type}.xml", "nmap")):
+            if transport == "nmap" and meta["nmap"] is None:
+                continue
+            result = results.load(folder / file)
+            assert str(result.scan_type) == scan_type
+            assert sorted(h.address for h in result.hosts) == sorted(addresses)
+            for host in result.hosts:          # lossless: every probed port is there
+                assert sorted(p.port for p in host.ports) == sorted(map(int, expected_ports)), (file, host.address)
+        if meta["nmap"] is not None:
+            assert meta["scans"][f"nmap-{scan_type}"]["command"].startswith("ip netns exec SCANNER nmap ")
