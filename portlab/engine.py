@@ -147,9 +147,10 @@ class _Collector:
         self.throttle = Throttle(progress, total) if progress is not None else None
 
     def __call__(self, exchange: Exchange) -> None:
-        self.exchanges.append(exchange)  # list.append is atomic under the GIL
+        exchanges = self.exchanges
+        exchanges.append(exchange)  # list.append is atomic under the GIL
         if self.throttle is not None:
-            self.throttle.step()
+            self.throttle.update(len(exchanges))
 
 
 def assemble(scan_type: ScanType, transport_name: str, started: datetime, elapsed: float,
@@ -255,7 +256,7 @@ async def scan_async(targets: Union[str, Sequence[str]], ports: PortSpec = DEFAU
     await chosen.run(probes, plan, collector)
     elapsed = time.perf_counter() - t0
     if collector.throttle is not None:
-        collector.throttle.final()
+        collector.throttle.final(len(collector.exchanges))
     virtual = getattr(chosen, "virtual_elapsed", None)
     return assemble(kind, chosen.name, started, virtual if virtual is not None else elapsed,
                     target_list, collector.exchanges, keep_trace)

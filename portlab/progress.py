@@ -16,30 +16,35 @@ Progress = Callable[[int, int], None]
 
 
 class Throttle:
-    """Pass at most *per_second* calls on to *progress*, always the first and the last.
+    """Pass at most *per_second* calls on to *progress*, always the last one.
 
-    Thread-safe: a transport may report from its own worker thread."""
+    Thread-safe: a transport may report from its own worker thread.  The caller says
+    how many are done (``update(done)``); the clock is read only every *every* updates,
+    because a loopback scan reports tens of thousands of exchanges a second."""
 
-    def __init__(self, progress: Progress, total: int, per_second: float = 20.0):
+    def __init__(self, progress: Progress, total: int, per_second: float = 20.0, every: int = 64):
         self.progress = progress
         self.total = total
         self.interval = 1.0 / per_second
+        self.every = every
         self.done = 0
         self._last = -1e9
         self._lock = threading.Lock()
 
-    def step(self, n: int = 1) -> None:
+    def update(self, done: int) -> None:
+        if done % self.every and done < self.total:
+            return
         with self._lock:
-            self.done += n
             now = time.monotonic()
-            if now - self._last < self.interval and self.done < self.total:
+            if now - self._last < self.interval and done < self.total:
                 return
             self._last = now
-            done = self.done
+            self.done = max(self.done, done)
         self.progress(done, self.total)
 
-    def final(self) -> None:
-        self.progress(self.done, self.total)
+    def final(self, done: int) -> None:
+        self.done = done
+        self.progress(done, self.total)
 
 
 class TerminalProgress:
