@@ -7,6 +7,7 @@ import ctypes
 import csv
 import io
 import json
+import shutil
 import os
 import socket
 import subprocess
@@ -203,3 +204,27 @@ def test_nmap_spellings_of_scan_type_and_timing(listener):
     data = json.loads(proc.stdout)
     assert data["scan_type"] == "connect"
     assert data["hosts"][0]["ports"][0]["state"] == "open"
+
+
+def _drop_sys_admin() -> None:
+    # Before exec: without CAP_SYS_ADMIN even root may not enter a network namespace.
+    libc = ctypes.CDLL(None, use_errno=True)
+    PR_CAPBSET_DROP, CAP_SYS_ADMIN = 24, 21
+    if libc.prctl(PR_CAPBSET_DROP, CAP_SYS_ADMIN, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or os.geteuid() != 0 or not shutil.which("ip"),
+                    reason="needs Linux, root and iproute2 to create a namespace")
+def test_netns_without_privilege_exits_4():
+    name = f"plt-cli-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", name], check=True, capture_output=True)
+    try:
+        line = one_line_error(run_cli("127.0.0.1", "-p", "1", "--netns", name, preexec_fn=_drop_sys_admin), 4)
+        assert name in line and "root" in line
+        ok = run_cli("127.0.0.1", "-p", "1", "--netns", name, "--format", "csv")
+        assert ok.returncode == 0, ok.stderr
+        # Inside the fresh namespace loopback is down: the kernel answers ENETUNREACH.
+        assert "127.0.0.1,,1,tcp,filtered,net-unreach" in ok.stdout
+    finally:
+        subprocess.run(["ip", "netns", "delete", name], capture_output=True)
