@@ -169,3 +169,26 @@ def test_rate_limited_closed_ports_are_closed_not_open_filtered(privileged, rate
     assert transport.gaps[lab.target_addr] == pytest.approx(gap, rel=0.1)
     # One gap per closed port at most (the bucket was emptied by the naive scan), plus slack.
     assert elapsed < len(closed) * gap + 1.5
+
+
+def test_cancellation_closes_every_socket():
+    import os
+
+    fds_before = set(os.listdir("/proc/self/fd"))
+
+    async def cancel_midway():
+        reports = []
+
+        def report(exchange):   # cancel from inside the scan, after its first answer
+            reports.append(exchange)
+            if len(reports) == 1:
+                task.cancel()
+
+        task = asyncio.create_task(UdpTransport(privileged=None).run(
+            [Probe("127.0.0.1", p, ScanType.UDP) for p in range(20000, 30000)], template(3), report))
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert 1 <= len(reports) < 10000
+
+    asyncio.run(cancel_midway())
+    assert set(os.listdir("/proc/self/fd")) <= fds_before

@@ -28,7 +28,7 @@ import random
 import socket
 import struct
 import time
-from typing import Callable, Iterable, Optional, Sequence
+from typing import Iterable, Optional, Sequence
 
 from ..errors import BadInput
 from ..packets import SynTemplate
@@ -48,7 +48,6 @@ _MAX_TRIES = 1 << _TRY_BITS
 
 _TCP_REPLY = struct.Struct("!HHIIBB")
 _QUOTED_TCP = struct.Struct("!HHI")
-_QUOTED_PORTS = struct.Struct("!HH")
 _SYN_ACK = Reply(ReplyKind.SYN_ACK)
 _RST = Reply(ReplyKind.RST)
 _NONE = Reply(ReplyKind.NONE)
@@ -432,9 +431,9 @@ class _SynScan:
             tryno = self._try_of(q_dport, q_seq)
             if not 0 <= tryno < self.tries[i]:
                 continue
-            src = socket.inet_ntoa(packet[12:16])
             self._answer(i, Reply.icmp(code), tryno + 1,
-                         f"ICMP unreachable code {code} from {src}" if self.trace_on else "")
+                         f"ICMP unreachable code {code} from {socket.inet_ntoa(packet[12:16])}"
+                         if self.trace_on else "")
 
     def _answer(self, i: int, reply: Reply, answered_try: int, summary: str) -> None:
         now = time.monotonic()

@@ -34,7 +34,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import errno
-import random
 import socket
 import struct
 import sys
