@@ -9,6 +9,8 @@ sockets, log files and the epoll fd all need descriptors too).
 
 from __future__ import annotations
 
+import os
+
 try:
     import resource
 except ImportError:  # not on Windows; nothing to raise there
@@ -21,7 +23,7 @@ WANTED = 65536         # more than any scan needs in flight
 def raise_soft_limit(wanted: int = WANTED) -> int:
     """Raise the soft RLIMIT_NOFILE to min(*wanted*, hard); return the soft limit now in force."""
     if resource is None:
-        return 512
+        return 512  # Windows: no RLIMIT_NOFILE; stay well inside select()'s 512 sockets
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
     if soft != resource.RLIM_INFINITY and soft < target:
@@ -35,8 +37,6 @@ def raise_soft_limit(wanted: int = WANTED) -> int:
 
 def open_fd_count() -> int:
     """Descriptors this process has open now (Linux /proc; -1 where unknown)."""
-    import os
-
     try:
         return len(os.listdir("/proc/self/fd")) - 1  # minus the one listdir itself holds
     except OSError:
