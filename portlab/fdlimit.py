@@ -27,11 +27,16 @@ def raise_soft_limit(wanted: int = WANTED) -> int:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
     if soft != resource.RLIM_INFINITY and soft < target:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-            soft = target
-        except (ValueError, OSError):
-            pass  # not allowed here: live with the current limit
+        # macOS reports an infinite hard limit but refuses more than OPEN_MAX (10240).
+        for candidate in (target, 10240, 4096):
+            if candidate <= soft:
+                break
+            try:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (candidate, hard))
+                soft = candidate
+                break
+            except (ValueError, OSError):
+                continue  # not allowed here: try less, else live with the current limit
     return WANTED if soft == resource.RLIM_INFINITY else int(soft)
 
 
