@@ -51,6 +51,17 @@ def root_links() -> set[str]:
     return {line.split(":")[1].strip().split("@")[0] for line in out.splitlines()}
 
 
+def guard_routes() -> set[tuple[str, int]]:
+    """(cidr, metric) of the unreachable routes in the root namespace."""
+    out = subprocess.run(["ip", "-4", "route", "show", "type", "unreachable"], capture_output=True, text=True).stdout
+    found = set()
+    for line in out.split("\n"):
+        words = line.split()
+        if "metric" in words:
+            found.add((words[0] if words[0] != "unreachable" else words[1], int(words[words.index("metric") + 1])))
+    return found
+
+
 def load(name: str):
     return scenario_mod.load(SHIPPED[name])
 
@@ -86,10 +97,19 @@ def test_up_and_down_leave_nothing(state_dir):
                 if via:
                     assert any(__import__("ipaddress").ip_address(via) in net for net in lab_nets), (ns, line)
         assert state["sysctls"]["net.ipv4.icmp_ratelimit"] == "1000"     # kernel defaults kept, and on record
+        # A scan forgetting netns= must not leave the machine: the root namespace has an
+        # unreachable route per lab network (checked with `ip route get`, which sends nothing).
+        guards = {tuple(r) for r in state["guard_routes"]}
+        assert {c for c, _ in guards} == {"10.77.0.0/24", "192.168.77.0/24"}
+        assert guards <= guard_routes()
+        if not state["guard_shadowed"]:
+            got = subprocess.run(["ip", "-4", "route", "get", "10.77.0.2"], capture_output=True, text=True)
+            assert got.returncode != 0 and "No route to host" in got.stderr
     finally:
         lab.down()
     assert owned(lab.prefix) == set()
     assert root_links() <= before_links
+    assert not guards & guard_routes(), "the lab's guard routes must go with it"
     assert not (state_dir / f"{lab.prefix}.json").exists()
     time.sleep(0.1)
     assert not any(run._alive(pid) for pid in pids), "service daemons must be stopped"

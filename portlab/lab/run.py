@@ -191,11 +191,70 @@ def teardown(prefix: str) -> list[str]:
         except LabFailed:
             if ns in existing_netns():
                 raise
+    _remove_guard_routes(prefix, state.get("guard_routes", []))
     try:
         _state_path(prefix).unlink()
     except FileNotFoundError:
         pass
     return namespaces
+
+
+# ---------------------------------------------------------------- root-namespace guard routes
+#
+# While a lab runs, the scope guard lets scans reach its networks.  A scan started
+# in the root namespace (forgetting netns=) would follow the machine's default route
+# out into the real network.  So each lab network gets an `unreachable` route in the
+# root namespace: such a scan fails at once with "no route to host" and nothing
+# leaves.  Each lab's routes carry a metric of its own (labs of one scenario share
+# networks), so a lab deletes exactly its own routes and never a real one: type and
+# metric are part of the delete request, and the kernel matches both.
+
+GUARD_METRIC_BASE = 40000
+
+
+def _guard_route_argv(action: str, cidr: str, metric: int) -> tuple[str, ...]:
+    return ("ip", "-4", "route", action, "unreachable", cidr, "metric", str(metric))
+
+
+def _guard_metric(prefix: str) -> int:
+    import zlib
+    return GUARD_METRIC_BASE + zlib.crc32(prefix.encode()) % 20000
+
+
+def _add_guard_routes(state: dict, cidrs) -> None:
+    """Add the guard routes, each on record before it exists; note any a real route shadows."""
+    import ipaddress
+    state["guard_routes"], state["guard_shadowed"] = [], []
+    for cidr in cidrs:
+        metric = _guard_metric(state["prefix"])
+        for _ in range(20):
+            state["guard_routes"].append([cidr, metric])
+            _write_state(state)
+            done = subprocess.run(_guard_route_argv("add", cidr, metric), capture_output=True, text=True,
+                                  timeout=STEP_TIMEOUT_S)
+            if done.returncode == 0:
+                break
+            state["guard_routes"].pop()
+            if "File exists" not in done.stderr:
+                raise LabFailed(f"guard route for {cidr}: {' '.join(done.stderr.split())}")
+            metric += 1                        # another lab of this network holds that metric
+        probe = str(next(ipaddress.ip_network(cidr).hosts()))
+        # `ip route get` only asks the routing table; it sends nothing.
+        got = subprocess.run(("ip", "-4", "route", "get", probe), capture_output=True, text=True, timeout=10)
+        if "unreachable" not in got.stdout and "No route to host" not in got.stderr:
+            state["guard_shadowed"].append(cidr)
+    _write_state(state)
+
+
+def _remove_guard_routes(prefix: str, routes) -> None:
+    def pairs(routes):
+        # A bare CIDR is what the first version of this file recorded (one shared metric).
+        return [(r, 4077) if isinstance(r, str) else (r[0], int(r[1])) for r in routes]
+
+    others = {r for st in _all_states() if st.get("prefix") != prefix for r in pairs(st.get("guard_routes", []))}
+    for cidr, metric in pairs(routes):
+        if (cidr, metric) not in others:
+            subprocess.run(_guard_route_argv("del", cidr, metric), capture_output=True, timeout=STEP_TIMEOUT_S)
 
 
 def _owner_gone(state: dict) -> bool:
@@ -308,6 +367,7 @@ class Lab:
             _run(step.argv, step.stdin, step.what)
         self._start_services()
         state["sysctls"] = _read_sysctls(self.scanner_netns, ICMP_SYSCTLS)
+        _add_guard_routes(state, [str(net.cidr) for net in self.scenario.networks])
         # Only now may the scope guard let scans reach the lab's networks.
         state["networks"] = [str(net.cidr) for net in self.scenario.networks]
         state["status"] = "up"
