@@ -52,6 +52,9 @@ def _up(args) -> int:
           f"in {lab.up_s:.2f}s; scanner namespace {lab.scanner_netns}")
     print(f"  scan it:  sudo ip netns exec {lab.scanner_netns} portlab scan {scenario.hosts[0].address if scenario.hosts else '…'} -p 1-1024")
     print(f"  remove:   portlab lab down --prefix {lab.prefix}")
+    for cidr in lab.state.get("guard_shadowed", []):
+        print(f"  warning: {cidr} is also a real network of this machine; scan the lab only from "
+              f"{lab.scanner_netns} (netns=), never from the root namespace", file=sys.stderr)
     return 0
 
 
@@ -104,6 +107,11 @@ def _status(args) -> int:
               f"networks {', '.join(lab.get('networks', [])) or '-'}")
         print(f"  scenario file: {lab.get('scenario_path') or '-'}")
         print(f"  scanner: {lab.get('scanner_netns')}   namespaces: {' '.join(lab.get('namespaces', []))}")
+        guards = lab.get("guard_routes") or []
+        if guards:
+            print("  root-namespace guard routes (unreachable): "
+                  + ", ".join(f"{c} metric {m}" for c, m in guards)
+                  + "".join(f"  [shadowed by a real route: {c}]" for c in lab.get("guard_shadowed", [])))
         sysctls = lab.get("sysctls") or {}
         if sysctls:
             print("  ICMP limits (kernel defaults): " + ", ".join(f"{k.split('.')[-1]}={v}" for k, v in sorted(sysctls.items())))
