@@ -8,6 +8,9 @@ complete, and the file is removed when the lab goes down.
 
 Teardown never trusts a recorded pid on its own (pids are reused): it stops only
 the processes that ``ip netns pids`` finds inside the lab's own namespaces.
+
+The one thing a lab puts in the root namespace is a set of ``unreachable`` guard
+routes, one per lab network (see below), recorded and removed like the rest.
 """
 
 from __future__ import annotations
