@@ -79,6 +79,10 @@ class NetLab:
             return self.exec(netns, "sysctl", "-n", key).strip()
         return self.exec(netns, "sysctl", "-qw", f"{key}={value}")
 
+    def add_target_address(self, address: str) -> None:
+        """One more address on the target (one machine, several addresses: a router)."""
+        self.ip(self.target_ns, "addr", "add", f"{address}/{PREFIX_LEN}", "dev", "veth0")
+
     def start_services(self, tcp: Sequence[int] = (), udp: Sequence[int] = ()) -> None:
         """Start portlab's lab service daemon in the target; return once it is listening."""
         if not tcp and not udp:

@@ -192,3 +192,26 @@ def test_cancellation_closes_every_socket():
 
     asyncio.run(cancel_midway())
     assert set(os.listdir("/proc/self/fd")) <= fds_before
+
+
+@pytest.mark.netns
+@pytest.mark.skipif(_NETNS_SKIP is not None, reason=_NETNS_SKIP or "")
+def test_addresses_of_one_machine_are_paced_as_one_bucket():
+    """Linux keeps one ICMP bucket per peer for the whole machine: four addresses of the
+    target share it.  Pacing each address on its own would send 4x too fast."""
+    addresses = ["10.199.0.2", "10.199.0.3", "10.199.0.4", "10.199.0.5"]
+    closed = list(range(3000, 3006))
+    with netlab("mb", udp=[3100]) as lab:
+        for extra in addresses[1:]:
+            lab.add_target_address(extra)
+        for netns in (lab.scanner_ns, lab.target_ns):
+            lab.sysctl(netns, "net.ipv4.icmp_ratelimit", "250")
+        out = []
+        transport = UdpTransport()
+        probes = [Probe(a, p, ScanType.UDP) for a in addresses for p in closed + [3100]]
+        lab.run_in(lab.scanner_ns, lambda: asyncio.run(transport.run(probes, template(4), out.append)))
+    states = {(e.probe.target, e.probe.port): classify("udp", e.reply).state for e in out}
+    assert len(states) == len(probes)
+    wrong = {k: v for k, v in states.items() if v is not (PortState.OPEN if k[1] == 3100 else PortState.CLOSED)}
+    assert not wrong
+    assert transport.shared and set().union(*transport.shared) <= set(addresses)

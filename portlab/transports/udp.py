@@ -24,7 +24,10 @@ arrivals of the first round when there were enough of them, else the local
 ``icmp_ratelimit`` (the peer is usually configured alike).  A probe that stays
 silent while paced costs no token, so the next goes out as soon as it times out;
 a paced probe that was silent and then answered on a later try shows that the
-gap was too short, and the gap grows by a quarter.
+gap was too short, and the gap grows by a quarter.  The kernel keeps one bucket per
+peer per machine, not per address: targets whose first round drew less than a full
+burst (6) share their bucket with another address of the scan (a router's
+interfaces), and are paced together as one.
 
 Sockets are created in :meth:`run`, in the calling thread (see raw.py).  IPv4 only.
 """
@@ -60,6 +63,10 @@ SEND_BATCH = 128
 _ARRIVALS_KEPT = 4096
 _GAP_MARGIN = 1.02          # pace a little slower than the measured rate: jitter must not cost a token
 _GAP_SLACK = 0.005
+# Linux's per-peer ICMP burst (XRLIM_BURST_FACTOR in net/ipv4/icmp.c).
+LINUX_ICMP_BURST = 6
+# A target that never sent ICMP leaves a shared bucket after this many silent paced probes.
+_SILENT_TO_LEAVE = 2
 
 
 def local_icmp_ratelimit(path: str = "/proc/sys/net/ipv4/icmp_ratelimit") -> float:
@@ -105,6 +112,7 @@ class UdpTransport(Transport):
         self.source_port = source_port
         self.probes_sent = 0
         self.gaps: dict[str, float] = {}   # the ICMP pacing used per target (for reports)
+        self.shared: list[set[str]] = []    # targets paced as one ICMP bucket (one machine)
 
     def _use_raw(self) -> bool:
         return has_raw_socket_privilege() if self.privileged is None else self.privileged
@@ -153,16 +161,32 @@ class UdpTransport(Transport):
                 else:
                     await wait_readable(socks, scan.idle_wait(time.monotonic()))
             self.probes_sent = scan.sent_total
-            self.gaps = {t.address: t.gap for t in scan.targets.values() if t.limited}
+            self.gaps = {t.address: t.bucket.gap for t in scan.targets.values() if t.bucket}
+            buckets = {id(t.bucket): t.bucket for t in scan.targets.values() if t.bucket}
+            self.shared = [set(b.members) for b in buckets.values() if len(b.members) > 1]
         finally:
             udp_sock.close()
             if icmp_sock is not None:
                 icmp_sock.close()
 
 
+class _Bucket:
+    """One ICMP rate limiter on the far side, as far as we can tell: usually one per
+    target, but the addresses of one machine (a router's interfaces) share the kernel's
+    bucket, since Linux keys it by the peer it answers, not by the address it answers for."""
+
+    __slots__ = ("gap", "token_at", "paced", "members")
+
+    def __init__(self, gap: float, token_at: float) -> None:
+        self.gap = gap                      # seconds between paced probes
+        self.token_at = token_at            # when the last ICMP token was (assumed) spent
+        self.paced: collections.deque[int] = collections.deque()
+        self.members: list[str] = []
+
+
 class _Target:
-    __slots__ = ("address", "rtt", "best_try", "arrivals", "limited", "gap", "paced",
-                 "token_at", "icmp_seen", "first_sent")
+    __slots__ = ("address", "rtt", "best_try", "arrivals", "bucket", "icmp_seen", "first_sent",
+                 "silent_paced", "never_pace")
 
     def __init__(self, address: str, timing: Timing) -> None:
         self.address = address
@@ -170,10 +194,9 @@ class _Target:
         self.best_try = 1
         self.arrivals: list[float] = []     # ICMP error arrival times (first _ARRIVALS_KEPT)
         self.icmp_seen = 0
-        self.limited = False                # its ICMP errors are rate limited: pace retries
-        self.gap = 0.0                      # seconds between paced probes
-        self.paced: collections.deque[int] = collections.deque()
-        self.token_at = 0.0                 # when the last ICMP token was (assumed) spent
+        self.bucket: Optional[_Bucket] = None   # set once its ICMP errors look rate limited
+        self.silent_paced = 0               # paced probes in a row that drew nothing
+        self.never_pace = False             # shown to be silent, not starved of ICMP
         self.first_sent: Optional[float] = None
 
 
@@ -210,6 +233,10 @@ class _UdpScan:
         order = list(range(n))
         self.queue: collections.deque[int] = collections.deque(order)
         self.in_flight: collections.deque[tuple[float, int, int, bool]] = collections.deque()
+        self.buckets: list[_Bucket] = []
+        # The bucket of targets that drew less than a full ICMP burst: one machine's
+        # bucket, shared by several of its addresses.
+        self.low_burst: Optional[_Bucket] = None
         # Retries held back until a target's ICMP bucket has had time to refill (see expire).
         self.deferred: collections.deque[tuple[float, int]] = collections.deque()
         self.pacer = Pacer(timing)
@@ -271,10 +298,12 @@ class _UdpScan:
                 self.queue.popleft()
                 continue
             target = self.target_of[i]
-            if target.limited:
-                # Retries to a rate-limited target wait their turn in its paced queue.
+            if self.tries[i] and self._starved(target):
+                self._join(target, self.low_burst)
+            if target.bucket is not None:
+                # Retries to a rate-limited target wait their turn in its bucket's paced queue.
                 self.queue.popleft()
-                target.paced.append(i)
+                target.bucket.paced.append(i)
                 continue
             if not self._send_one(i, now, paced=False):
                 break
@@ -284,18 +313,21 @@ class _UdpScan:
 
     def _send_paced(self, now: float) -> int:
         sent = 0
-        for target in self.targets.values():
-            if not target.limited or not target.paced or now < target.token_at + target.gap:
+        for bucket in self.buckets:
+            if not bucket.paced or now < bucket.token_at + bucket.gap:
                 continue
-            while target.paced and self.done[target.paced[0]]:
-                target.paced.popleft()
-            if not target.paced:
+            while bucket.paced and self.done[bucket.paced[0]]:
+                bucket.paced.popleft()
+            if not bucket.paced:
                 continue
-            i = target.paced[0]
+            i = bucket.paced[0]
+            if self.target_of[i].bucket is not bucket:   # its target left the bucket
+                self.queue.append(bucket.paced.popleft())
+                continue
             if self._send_one(i, now, paced=True):
-                target.paced.popleft()
+                bucket.paced.popleft()
                 # Assume the probe spends the token; a silent outcome gives it back (expire).
-                target.token_at = now
+                bucket.token_at = now
                 sent += 1
         return sent
 
@@ -322,9 +354,9 @@ class _UdpScan:
             i = self.index.get((addr, port))
             if i is None or self.done[i]:
                 continue
-            target = self.target_of[i]
-            if target.limited and target.token_at == self.sent_at[i]:
-                target.token_at = 0.0   # a UDP answer spends no ICMP token
+            bucket = self.target_of[i].bucket
+            if bucket is not None and bucket.token_at == self.sent_at[i]:
+                bucket.token_at = 0.0   # a UDP answer spends no ICMP token
             self._answer(i, _UDP_DATA, f"UDP {addr}:{port} > :{self.sport} ({len(data)} bytes)")
 
     def _receive_icmp_raw(self) -> None:
@@ -376,16 +408,18 @@ class _UdpScan:
             return
         now = time.monotonic()
         target.icmp_seen += 1
+        target.silent_paced = 0
         if len(target.arrivals) < _ARRIVALS_KEPT:
             target.arrivals.append(now)
         i = self.index.get((dst, port))
         if i is None or self.done[i]:
             return
-        if target.limited:
+        bucket = target.bucket
+        if bucket is not None:
             if self.paced_miss[i]:
                 # It was silent when paced, and answers now: the gap was too short.
-                target.gap = min(target.gap * 1.25, max(self.timing.max_timeout, target.gap))
-            target.token_at = max(target.token_at, now - (target.rtt.srtt or 0.0))
+                bucket.gap = min(bucket.gap * 1.25, max(self.timing.max_timeout, bucket.gap))
+            bucket.token_at = max(bucket.token_at, now - (target.rtt.srtt or 0.0))
         self._answer(i, Reply.icmp(code), f"ICMP unreachable code {code} from {offender}")
 
     def _answer(self, i: int, reply: Reply, summary: str) -> None:
@@ -429,15 +463,25 @@ class _UdpScan:
             flight.popleft()
             self.flying[i] = False
             self.live -= 1
-            if paced:
+            if paced and target.bucket is not None:
                 self.paced_miss[i] = True
-                if target.token_at == sent:
-                    target.token_at = 0.0   # silent: it spent no token, the next may go now
-            if target.icmp_seen and not target.limited:
-                self._start_pacing(target)
+                if target.bucket.token_at == sent:
+                    target.bucket.token_at = 0.0   # silent: it spent no token, the next may go now
+                if not target.icmp_seen:
+                    target.silent_paced += 1
+                    if target.silent_paced >= _SILENT_TO_LEAVE:
+                        # It had the bucket's turn several times and never answered: a
+                        # silent host, not a starved one.  Retry it like any other.
+                        target.bucket.members.remove(target.address)
+                        target.bucket = None
+                        target.never_pace = True
+            if target.icmp_seen and target.bucket is None:
+                self._start_pacing(target, now)
+            elif self._starved(target):
+                self._join(target, self.low_burst)
             if tryno < self._allowed(target):
-                if target.limited:
-                    target.paced.append(i)
+                if target.bucket is not None:
+                    target.bucket.paced.append(i)
                 elif not target.icmp_seen:
                     # No ICMP from this target yet: its ports may be silent, or its ICMP
                     # bucket may be empty (spent by an earlier scan).  Retry only once a
@@ -452,19 +496,47 @@ class _UdpScan:
 
     def _allowed(self, target: _Target) -> int:
         tries = allowed_tries(self.timing, target.best_try)
-        if target.limited:
+        if target.bucket is not None:
             # A closed port whose first try met an empty ICMP bucket is answered on the
             # first paced try: a rate-limited target always earns that one more try.
             tries = max(tries, min(1 + self.timing.max_retries, 3))
         return tries
 
-    def _start_pacing(self, target: _Target) -> None:
-        """The target answers with ICMP yet leaves probes unanswered: rate limiting."""
-        target.limited = True
+    def _start_pacing(self, target: _Target, now: float) -> None:
+        """The target answers with ICMP yet leaves probes unanswered: rate limiting.
+
+        A target whose first round drew fewer ICMP errors than a Linux burst found its
+        bucket partly spent, most likely by another address of the same machine in
+        this scan; all such targets are paced as one bucket.  A target that drew a
+        full burst has a bucket of its own.
+        """
         measured = measured_gap(target.arrivals)
-        gap = measured if measured is not None else self.prior_gap
-        target.gap = gap * _GAP_MARGIN + _GAP_SLACK
-        target.token_at = target.arrivals[-1] if target.arrivals else time.monotonic()
+        gap = (measured if measured is not None else self.prior_gap) * _GAP_MARGIN + _GAP_SLACK
+        token_at = target.arrivals[-1] if target.arrivals else now
+        if target.icmp_seen < LINUX_ICMP_BURST and self.low_burst is not None:
+            bucket = self.low_burst
+            bucket.gap = max(bucket.gap, gap)
+            bucket.token_at = max(bucket.token_at, token_at)
+        elif target.icmp_seen < LINUX_ICMP_BURST:
+            bucket = self.low_burst = _Bucket(gap, token_at)
+            self.buckets.append(bucket)
+        else:
+            bucket = _Bucket(gap, token_at)
+            self.buckets.append(bucket)
+        self._join(target, bucket)
+
+    def _starved(self, target: _Target) -> bool:
+        """No ICMP from it at all while another target's bucket ran short: maybe an address
+        of that same machine spent every token before our probes came.  Pace it with
+        them; if it stays silent on its turns it leaves again (a dead host costs
+        _SILENT_TO_LEAVE timeouts, not a wrong answer)."""
+        return (target.bucket is None and not target.icmp_seen and not target.never_pace
+                and self.low_burst is not None)
+
+    @staticmethod
+    def _join(target: _Target, bucket: _Bucket) -> None:
+        bucket.members.append(target.address)
+        target.bucket = bucket
 
     def idle_wait(self, now: float) -> float:
         waits = [0.05]
@@ -472,9 +544,9 @@ class _UdpScan:
             waits.append(max(self.pacer.wait(now), self._backoff_until - now, 0.0005))
         if self.deferred:
             waits.append(max(0.0005, self.deferred[0][0] - now))
-        for target in self.targets.values():
-            if target.limited and target.paced:
-                waits.append(max(0.0005, target.token_at + target.gap - now))
+        for bucket in self.buckets:
+            if bucket.paced:
+                waits.append(max(0.0005, bucket.token_at + bucket.gap - now))
         if self.in_flight:
             sent, i, _, _ = self.in_flight[0]
             waits.append(max(0.0, sent + self.target_of[i].rtt.timeout - now))
