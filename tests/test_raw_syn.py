@@ -151,3 +151,17 @@ def shlex_quote(text: str) -> str:
     import shlex
 
     return shlex.quote(text)
+
+
+@needs_raw
+def test_rate_caps_the_send_rate():
+    import time
+
+    ports = list(range(30000, 30400))
+    timing = template(4).with_overrides(rate=2000.0)
+    out = []
+    t0 = time.monotonic()
+    asyncio.run(RawSynTransport().run([Probe("127.0.0.1", p, ScanType.SYN) for p in ports], timing, out.append))
+    elapsed = time.monotonic() - t0
+    assert len(out) == 400 and all(e.reply.kind is ReplyKind.RST for e in out)
+    assert elapsed >= 0.15       # 400 packets at 2000/s take 0.2 s (a burst of 64 may go at once)
