@@ -398,7 +398,12 @@ class _SynScan:
                 reply = _RST
             else:
                 continue
-            tryno = self._try_of(r_sport, (ack - 1) & 0xFFFFFFFF)
+            if flags & 0x10:
+                tryno = self._try_of(r_sport, (ack - 1) & 0xFFFFFFFF)
+            else:
+                # A bare RST (no ACK, so no acknowledgment number to check; some firewalls
+                # send these): the ports alone say which probe it answers, as nmap accepts.
+                tryno = self.tries[i] - 1
             if not 1 <= tryno + 1 <= self.tries[i]:
                 continue  # not an answer to any SYN of ours (a stale or forged segment)
             self._answer(i, reply, tryno + 1,
