@@ -165,3 +165,36 @@ def test_rate_caps_the_send_rate():
     elapsed = time.monotonic() - t0
     assert len(out) == 400 and all(e.reply.kind is ReplyKind.RST for e in out)
     assert elapsed >= 0.15       # 400 packets at 2000/s take 0.2 s (a burst of 64 may go at once)
+
+
+_NETNS_SKIP = None
+try:
+    from netlab import netlab, netns_skip_reason
+    _NETNS_SKIP = netns_skip_reason()
+except ImportError as err:  # pragma: no cover - tests/ is always on the path under pytest
+    _NETNS_SKIP = f"tests/netlab.py not importable: {err}"
+
+
+@needs_raw
+@pytest.mark.netns
+@pytest.mark.skipif(_NETNS_SKIP is not None, reason=_NETNS_SKIP or "")
+def test_two_targets_and_a_dropped_range_in_a_namespace():
+    """Replies are matched per target address; dropped SYNs come back as silence after
+    exactly two tries (nmap's rule on a loss-free link)."""
+    rules = ("table inet t {\n  chain input {\n    type filter hook input priority 0; policy accept;\n"
+             "    ip daddr 10.199.0.3 tcp dport 7000-7099 drop\n  }\n}\n")
+    with netlab("syn2", tcp=[22, 7050], ruleset=rules) as lab:
+        lab.add_target_address("10.199.0.3")
+        probes = [Probe(a, p, ScanType.SYN) for a in ("10.199.0.2", "10.199.0.3")
+                  for p in [22, 23] + list(range(7000, 7100))]
+        out = []
+        lab.run_in(lab.scanner_ns, lambda: asyncio.run(RawSynTransport().run(probes, template(4), out.append)))
+    got = {(e.probe.target, e.probe.port): e for e in out}
+    assert len(got) == len(probes) == len(out)
+    state = {k: classify("syn", e.reply).state for k, e in got.items()}
+    for address in ("10.199.0.2", "10.199.0.3"):
+        assert state[(address, 22)] is PortState.OPEN and state[(address, 23)] is PortState.CLOSED
+    assert state[("10.199.0.2", 7050)] is PortState.OPEN
+    dropped = [got[("10.199.0.3", p)] for p in range(7000, 7100)]
+    assert all(classify("syn", e.reply) == (PortState.FILTERED, "no-response") for e in dropped)
+    assert all(e.tries == 2 for e in dropped)
