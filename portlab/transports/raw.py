@@ -204,8 +204,36 @@ def allowed_tries(timing: Timing, best_answered_try: int) -> int:
     return max(1, min(1 + timing.max_retries, _MAX_TRIES, max(2, best_answered_try + 1)))
 
 
+def local_icmp_ratelimit(path: str = "/proc/sys/net/ipv4/icmp_ratelimit") -> float:
+    """This namespace's per-peer ICMP error interval in seconds (1.0 when unknown or off).
+
+    It is the scanner's own sysctl, not the target's; a fresh Linux namespace and a
+    default install both say 1000 ms, so it is the best guess before measuring.
+    """
+    try:
+        with open(path, encoding="ascii") as f:
+            ms = int(f.read().strip())
+    except (OSError, ValueError):
+        return 1.0
+    return ms / 1000 if ms > 0 else 1.0
+
+
+# ICMP errors are rate limited per peer (Linux: a burst of 6, then one per
+# icmp_ratelimit ms), so a SYN scan of a host that rejects with ICMP on more than a
+# handful of ports hears silence from some of them.  Their state is right either way
+# (filtered), but not their reason.  When few such probes are left, they get up to
+# _PACED_TRIES more tries, one per ICMP interval: a few seconds to name the reason
+# the firewall really gave.  More than _PACED_MAX silent probes are a dropped range,
+# not a rate limit, and end as no-response at once, as in nmap.
+_PACED_MAX = 16
+_PACED_TRIES = 2
+_GAP_MARGIN = 1.02
+_GAP_SLACK = 0.005
+
+
 class _Target:
-    __slots__ = ("address", "packed", "source", "template", "rtt", "best_try")
+    __slots__ = ("address", "packed", "source", "template", "rtt", "best_try",
+                 "icmp_seen", "last_icmp", "limbo", "overflow", "paced", "gap", "token_at")
 
     def __init__(self, address: str, source: str, sport: int, timing: Timing) -> None:
         self.address = address
@@ -214,6 +242,13 @@ class _Target:
         self.template = SynTemplate(source, address, sport)
         self.rtt = RttEstimator(timing)
         self.best_try = 1
+        self.icmp_seen = 0
+        self.last_icmp = 0.0
+        self.limbo: list[int] = []          # silent after its tries, while ICMP came back
+        self.overflow = False               # too many silent probes: a dropped range
+        self.paced: collections.deque[int] = collections.deque()
+        self.gap = 0.0
+        self.token_at = 0.0
 
 
 class RawSynTransport(Transport):
@@ -308,6 +343,10 @@ class _SynScan:
         self.max_in_flight = 1 if timing.max_parallel <= 1 else max(timing.max_parallel, RAW_MAX_IN_FLIGHT)
         self.sent_total = 0
         self._backoff_until = 0.0
+        self.prior_gap = local_icmp_ratelimit()
+        self.held: set[int] = set()               # probes in a limbo or the paced phase
+        self.paced_left: dict[int, int] = {}      # paced tries left, per probe in the paced phase
+        self.paced_targets: list[_Target] = []
 
     @property
     def finished(self) -> bool:
@@ -324,6 +363,8 @@ class _SynScan:
     # --- sending ----------------------------------------------------------------
 
     def send(self, now: float) -> int:
+        if self.held and not self.queue:
+            return self._send_paced(now)
         if now < self._backoff_until:
             return 0
         room = self.max_in_flight - self.live
@@ -332,38 +373,74 @@ class _SynScan:
             return 0
         want = self.pacer.allowance(now, want)
         sent = 0
-        sendto = self.tcp_sock.sendto
         while sent < want and self.queue:
             i = self.queue[0]
             if self.done[i]:
                 self.queue.popleft()
                 continue
-            probe = self.probes[i]
-            target = self.target_of[i]
-            tryno = self.tries[i]
-            segment = target.template.segment(probe.port, self._seq(probe.port, tryno))
-            try:
-                sendto(segment, (target.address, 0))
-            except (BlockingIOError, InterruptedError):
-                self._backoff_until = now + 0.001
+            if not self._send_probe(i, now):
                 break
-            except OSError as err:
-                if err.errno in (errno.ENOBUFS, errno.EAGAIN):
-                    self._backoff_until = now + 0.001  # the device queue is full; let it drain
-                    break
-                raise
             self.queue.popleft()
-            self.tries[i] = tryno + 1
-            self.sent_at[i] = now
-            self.in_flight.append((now, i, tryno + 1))
-            self.flying[i] = True
-            if self.trace_on:
-                self.traces[i].append(TraceEvent(now - self.started, "sent",
-                                                 f"SYN {target.source}:{self.sport} > {target.address}:{probe.port}"))
             sent += 1
-        self.live += sent
-        self.sent_total += sent
         return sent
+
+    def _send_probe(self, i: int, now: float) -> bool:
+        probe = self.probes[i]
+        target = self.target_of[i]
+        tryno = self.tries[i]
+        segment = target.template.segment(probe.port, self._seq(probe.port, tryno))
+        try:
+            self.tcp_sock.sendto(segment, (target.address, 0))
+        except (BlockingIOError, InterruptedError):
+            self._backoff_until = now + 0.001
+            return False
+        except OSError as err:
+            if err.errno in (errno.ENOBUFS, errno.EAGAIN):
+                self._backoff_until = now + 0.001  # the device queue is full; let it drain
+                return False
+            raise
+        self.tries[i] = tryno + 1
+        self.sent_at[i] = now
+        self.in_flight.append((now, i, tryno + 1))
+        self.flying[i] = True
+        self.live += 1
+        self.sent_total += 1
+        if self.trace_on:
+            self.traces[i].append(TraceEvent(now - self.started, "sent",
+                                             f"SYN {target.source}:{self.sport} > {target.address}:{probe.port}"))
+        return True
+
+    def _send_paced(self, now: float) -> int:
+        """The last tries of probes that may have lost their ICMP error to the rate limit."""
+        if self.queue or self.live > len(self.paced_left):
+            return 0   # the main round is not over yet
+        if not self.paced_left:
+            self._start_paced(now)
+        sent = 0
+        for target in self.paced_targets:
+            while target.paced and self.done[target.paced[0]]:
+                target.paced.popleft()
+            if not target.paced or now < target.token_at + target.gap or now < self._backoff_until:
+                continue
+            i = target.paced[0]
+            if self._send_probe(i, now):
+                target.paced.popleft()
+                self.paced_left[i] -= 1
+                target.token_at = now   # assume it spends the token; silence gives it back
+                sent += 1
+        return sent
+
+    def _start_paced(self, now: float) -> None:
+        for target in self.targets.values():
+            if not target.limbo:
+                continue
+            target.gap = self.prior_gap * _GAP_MARGIN + _GAP_SLACK
+            target.token_at = target.last_icmp
+            for i in target.limbo:
+                self.paced_left[i] = min(_PACED_TRIES, self.timing.max_retries, _MAX_TRIES - self.tries[i])
+            target.paced.extend(target.limbo)
+            target.limbo.clear()
+            self.paced_targets.append(target)
 
     # --- receiving --------------------------------------------------------------
 
@@ -436,6 +513,9 @@ class _SynScan:
             tryno = self._try_of(q_dport, q_seq)
             if not 0 <= tryno < self.tries[i]:
                 continue
+            target = self.targets[dst]
+            target.icmp_seen += 1
+            target.last_icmp = time.monotonic()
             self._answer(i, Reply.icmp(code), tryno + 1,
                          f"ICMP unreachable code {code} from {socket.inet_ntoa(packet[12:16])}"
                          if self.trace_on else "")
@@ -459,6 +539,15 @@ class _SynScan:
         if self.flying[i]:
             self.flying[i] = False
             self.live -= 1
+        if i in self.held:
+            self.held.discard(i)
+            target = self.target_of[i]
+            if i in self.paced_left:
+                del self.paced_left[i]
+                if target.token_at == self.sent_at[i] and exchange.reply.kind is not ReplyKind.ICMP_UNREACH:
+                    target.token_at = 0.0   # answered without ICMP: no token spent
+            elif i in target.limbo:
+                target.limbo.remove(i)   # a late answer while it waited
         self.done[i] = True
         self.remaining -= 1
         self.report(exchange)
@@ -476,13 +565,34 @@ class _SynScan:
             if now - sent < target.rtt.timeout:
                 return
             flight.popleft()
-            if tryno < allowed_tries(self.timing, target.best_try):
-                self.flying[i] = False
-                self.live -= 1
+            if i in self.paced_left:
+                if target.token_at == sent:
+                    target.token_at = 0.0   # silent: it spent no ICMP token, the next may go now
+                if self.paced_left[i] > 0:
+                    self._park(i)
+                    target.paced.append(i)
+                    continue
+            elif tryno < allowed_tries(self.timing, target.best_try):
+                self._park(i)
                 self.queue.append(i)
-            else:
-                trace = tuple(self.traces[i]) if self.trace_on else ()
-                self._finish(i, Exchange(self.probes[i], _NONE, tries=tryno, trace=trace))
+                continue
+            elif target.icmp_seen and not target.overflow and self.timing.max_retries:
+                if len(target.limbo) < _PACED_MAX:
+                    self._park(i)
+                    target.limbo.append(i)
+                    self.held.add(i)
+                    continue
+                target.overflow = True   # a dropped range, not a rate limit: let them all go
+                for j in list(target.limbo):
+                    self._finish(j, Exchange(self.probes[j], _NONE, tries=self.tries[j],
+                                             trace=tuple(self.traces[j]) if self.trace_on else ()))
+            trace = tuple(self.traces[i]) if self.trace_on else ()
+            self._finish(i, Exchange(self.probes[i], _NONE, tries=tryno, trace=trace))
+
+    def _park(self, i: int) -> None:
+        """Not flying any more, not done: waiting in a queue for its next try."""
+        self.flying[i] = False
+        self.live -= 1
 
     def idle_wait(self, now: float) -> float:
         """How long to sleep when nothing can be sent: until the oldest probe times out,
@@ -493,4 +603,9 @@ class _SynScan:
         if self.in_flight:
             sent, i, _ = self.in_flight[0]
             waits.append(max(0.0, sent + self.target_of[i].rtt.timeout - now))
+        for target in self.paced_targets:
+            if target.paced:
+                waits.append(max(0.0005, target.token_at + target.gap - now))
+        if self.held and not self.queue and not self.live and not self.paced_left:
+            waits.append(0.0)   # the main round just ended: start the paced one now
         return min(waits)

@@ -49,7 +49,8 @@ from ..states import Probe, Reply, ReplyKind, ScanType
 from ..timing import Timing
 from ..udp_payloads import payload_for
 from .base import Exchange, Report, TraceEvent, Transport
-from .raw import (Pacer, RttEstimator, allowed_tries, ipv4_targets, open_raw, wait_readable)
+from .raw import (Pacer, RttEstimator, allowed_tries, ipv4_targets, local_icmp_ratelimit, open_raw,
+                  wait_readable)
 
 IP_RECVERR = getattr(socket, "IP_RECVERR", 11)
 MSG_ERRQUEUE = getattr(socket, "MSG_ERRQUEUE", 0x2000)
@@ -67,20 +68,6 @@ _GAP_SLACK = 0.005
 LINUX_ICMP_BURST = 6
 # A target that never sent ICMP leaves a shared bucket after this many silent paced probes.
 _SILENT_TO_LEAVE = 2
-
-
-def local_icmp_ratelimit(path: str = "/proc/sys/net/ipv4/icmp_ratelimit") -> float:
-    """This namespace's per-peer ICMP interval in seconds (1.0 when unknown or off).
-
-    It is the scanner's own sysctl, not the target's; a fresh Linux namespace and a
-    default install both say 1000 ms, so it is the best guess before measuring.
-    """
-    try:
-        with open(path, encoding="ascii") as f:
-            ms = int(f.read().strip())
-    except (OSError, ValueError):
-        return 1.0
-    return ms / 1000 if ms > 0 else 1.0
 
 
 def measured_gap(arrivals: Sequence[float]) -> Optional[float]:
