@@ -10,7 +10,10 @@ out in batches with the receive queues drained between them (a large
 ``SO_RCVBUF`` absorbs the bursts of RSTs); the timeout follows the measured RTT
 (srtt + 4·rttvar, RFC 6298) within the Timing bounds; only unanswered probes are
 sent again, and only as often as answers show it helps (nmap's
-max-successful-try rule).
+max-successful-try rule).  ICMP errors are rate limited by the target's kernel;
+when a host that rejects with ICMP leaves only a few probes silent, those get
+paced extra tries (one per ICMP interval) so their reason is the firewall's, not
+``no-response`` (see _PACED_MAX).
 
 IPv4 only: an IPv6 target is a BadInput (a connect scan handles IPv6).
 Sockets are created in :meth:`run`, in the calling thread, so a scan that runs in
