@@ -73,7 +73,9 @@ class HostResult:
 
     def counts(self) -> dict[str, int]:
         """state -> number of ports, extraports included, in nmap's state order."""
-        tally: Counter[str] = Counter(str(p.state) for p in self.ports)
+        # PortState is a str enum, so members and their plain-string values count
+        # as one key; str() on 65535 ports would cost more than the counting.
+        tally: Counter[str] = Counter(p.state for p in self.ports)
         for extra in self.extraports:
             tally[str(extra.state)] += extra.count
         return {state: tally[state] for state in STATE_ORDER if tally[state]}

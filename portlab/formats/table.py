@@ -18,9 +18,11 @@ from .jsonfmt import format_time
 MAX_SHOWN_PER_STATE = 25
 
 
-def folded_states(host: HostResult, threshold: int = MAX_SHOWN_PER_STATE) -> set[str]:
+def folded_states(host: HostResult, threshold: int = MAX_SHOWN_PER_STATE,
+                  counts: dict[str, int] | None = None) -> set[str]:
     """The states this host's table leaves out (open is never folded)."""
-    return {state for state, count in host.counts().items()
+    counts = host.counts() if counts is None else counts
+    return {state for state, count in counts.items()
             if state != PortState.OPEN.value and count > threshold}
 
 
@@ -29,7 +31,7 @@ def not_shown(host: HostResult, hidden: list[PortResult]) -> str:
     # (state, protocol) -> reason -> count, from hidden ports and count-only extraports.
     groups: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     for port in hidden:
-        groups[(str(port.state), port.protocol)][port.reason] += 1
+        groups[(port.state, port.protocol)][port.reason] += 1
     for extra in host.extraports:
         reasons = Counter(extra.reasons)
         unexplained = extra.count - sum(reasons.values())
@@ -55,11 +57,13 @@ def _columns(rows: list[tuple[str, ...]]) -> list[str]:
 def host_report(host: HostResult, show_all: bool = False) -> list[str]:
     title = f"{host.name} ({host.address})" if host.name else host.address
     lines = [f"portlab scan report for {title}"]
-    hidden_states = set() if show_all else folded_states(host)
+    counts = host.counts()
+    hidden_states = set() if show_all else folded_states(host, counts=counts)
     ordered = sorted(host.ports, key=lambda p: (p.protocol, p.port))
-    shown = [p for p in ordered if str(p.state) not in hidden_states]
-    hidden = [p for p in ordered if str(p.state) in hidden_states]
-    total = sum(host.counts().values())
+    # States are str enums (or plain strings from a file): set membership needs no str().
+    shown = [p for p in ordered if p.state not in hidden_states]
+    hidden = [p for p in ordered if p.state in hidden_states]
+    total = sum(counts.values())
     if hidden or host.extraports:
         if not shown:
             lines.append(f"All {total} scanned ports on {title} are in ignored states.")
