@@ -112,9 +112,9 @@ def address_batches(s) -> list[list[str]]:
     """Target addresses with at most one address of each machine per batch.
 
     The kernel's ICMP bucket belongs to the sending machine (keyed by the scanner's
-    address), so a router's addresses share one; the UDP transport paces per target
-    address, so scanning all of a router's addresses at once would starve some of
-    them (see test_lab_live.py::test_udp_scan_of_every_router_address_at_once).
+    address), so a router's addresses share one and a UDP scan of all of them must
+    wait for it (test_lab_live.py::test_udp_scan_of_every_router_address_at_once
+    checks that it does); a fresh lab per address is quicker than that wait.
     """
     batches: list[list[str]] = []
     seen: dict[str, int] = {}

@@ -191,10 +191,10 @@ def test_nat_port_forward_hairpin_and_inbound_block():
     assert by_host["10.77.0.2"][80] == "open"                   # the router's admin page, from inside
 
 
-@pytest.mark.xfail(reason="udp.py paces retries per target address, but the kernel's ICMP bucket belongs to "
-                          "the sending machine (inetpeer keyed by the scanner's address): a router's addresses "
-                          "share one, so some closed ports come out open|filtered", strict=False)
 def test_udp_scan_of_every_router_address_at_once():
+    """The kernel's ICMP bucket belongs to the sending machine (inetpeer keyed by the
+    scanner's address), so a router's addresses share one: the UDP scan must pace them
+    as one, or some closed ports come out open|filtered."""
     s = load("capstone")
     router = s.machine("core")
     addresses = [str(i.address) for i in router.interfaces]
