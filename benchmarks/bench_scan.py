@@ -99,6 +99,23 @@ def run_nmap(lab, scan_type: str) -> tuple[float, dict[int, str]]:
     return elapsed, states
 
 
+def _in_ranges(port: int, ranges: list[str]) -> bool:
+    for r in ranges:
+        lo, _, hi = r.partition("-")
+        if int(lo) <= port <= int(hi or lo):
+            return True
+    return False
+
+
+def truth(scan_type: str) -> dict[int, str]:
+    """What every port *is*, from how the target was built (not from either scanner)."""
+    if scan_type == "udp":
+        return {p: "open" if p in OPEN_UDP else "open|filtered" if _in_ranges(p, DROP_UDP) else "closed"
+                for p in UDP_PORTS}
+    return {p: "open" if p in OPEN_TCP else "filtered" if _in_ranges(p, DROP_TCP) else "closed"
+            for p in range(1, 65536)}
+
+
 def disagreements(ours: dict[int, str], theirs: dict[int, str]) -> dict[int, tuple[str, str]]:
     return {p: (ours.get(p, "-"), theirs.get(p, "-")) for p in sorted(set(ours) | set(theirs))
             if ours.get(p) != theirs.get(p)}
@@ -106,6 +123,9 @@ def disagreements(ours: dict[int, str], theirs: dict[int, str]) -> dict[int, tup
 
 def case(lab, scan_type: str, runs: int, workdir: str) -> dict:
     mine, theirs, diffs, transport = [], [], {}, "?"
+    expected = truth(scan_type)
+    wrong = {"portlab": 0, "nmap": 0}       # most ports a run got wrong, per scanner
+    agreeing = 0
     for r in range(runs):
         order = ("portlab", "nmap") if r % 2 == 0 else ("nmap", "portlab")
         for who in order:
@@ -114,14 +134,20 @@ def case(lab, scan_type: str, runs: int, workdir: str) -> dict:
             if who == "portlab":
                 t, ours, transport = run_portlab(lab, scan_type, workdir)
                 mine.append(t)
+                bad = len(disagreements(ours, expected))
             else:
                 t, nmap_states = run_nmap(lab, scan_type)
                 theirs.append(t)
-            print(f"  {scan_type:8} run {r + 1} {who:8} {t:7.2f} s", flush=True)
-        diffs.update(disagreements(ours, nmap_states))
+                bad = len(disagreements(nmap_states, expected))
+            wrong[who] = max(wrong[who], bad)
+            print(f"  {scan_type:8} run {r + 1} {who:8} {t:7.2f} s  {bad} ports wrong", flush=True)
+        run_diffs = disagreements(ours, nmap_states)
+        agreeing += not run_diffs
+        diffs.update(run_diffs)
     m, n = statistics.median(mine), statistics.median(theirs)
     return {"case": scan_type, "transport": transport, "ports": len(ours), "portlab_s": m, "nmap_s": n,
-            "ratio": m / n, "target": TARGETS[scan_type], "agree": not diffs, "diffs": diffs}
+            "ratio": m / n, "target": TARGETS[scan_type], "agree": agreeing, "runs": runs, "diffs": diffs,
+            "wrong": wrong}
 
 
 def main(argv=None) -> int:
@@ -152,17 +178,21 @@ def main(argv=None) -> int:
         return 130
     print()
     print(f"{'case':8} {'transport':16} {'ports':>6} {'portlab s':>10} {'nmap s':>8} {'ratio':>6} "
-          f"{'target':>7} {'states':>7}")
+          f"{'target':>7} {'runs agreeing':>14} {'wrong: portlab':>15} {'nmap':>5}")
     ok = True
     for row in rows:
-        good = row["ratio"] <= row["target"] and row["agree"]
+        # The target: fast enough, and never a port wrong (nmap's own mistakes under the
+        # ICMP rate limit make runs disagree without making portlab wrong).
+        good = row["ratio"] <= row["target"] and row["wrong"]["portlab"] == 0
         ok &= good
         print(f"{row['case']:8} {row['transport']:16} {row['ports']:6d} {row['portlab_s']:10.2f} "
               f"{row['nmap_s']:8.2f} {row['ratio']:6.2f} {'<= ' + str(row['target']):>7} "
-              f"{'agree' if row['agree'] else 'DIFFER':>7}")
-        for port, (a, b) in list(row["diffs"].items())[:10]:
-            print(f"    port {port}: portlab {a}, nmap {b}")
-    print(f"(median of {args.runs} alternating runs, wall time of each whole process)")
+              f"{str(row['agree']) + '/' + str(row['runs']):>14} {row['wrong']['portlab']:15d} "
+              f"{row['wrong']['nmap']:5d}")
+        for port, (a, b) in list(row["diffs"].items())[:5]:
+            print(f"    e.g. port {port}: portlab {a}, nmap {b} (truth: {truth(row['case'])[port]})")
+    print(f"(median of {args.runs} alternating runs, wall time of each whole process; 'wrong' = most ports\n"
+          f" one run got wrong against how the target was built)")
     return 0 if ok else 1
 
 
