@@ -82,9 +82,12 @@ CONNECT_ERRNO_REASONS: dict[int, str] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Probe:
-    """One question a scan asks: is *port* on *target* reachable by *scan_type*?"""
+class Probe(NamedTuple):
+    """One question a scan asks: is *port* on *target* reachable by *scan_type*?
+
+    A NamedTuple rather than a frozen dataclass: a full-range scan of a /24 builds
+    millions of these, and a tuple is built about five times faster.
+    """
 
     target: str
     port: int

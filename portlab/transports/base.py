@@ -9,8 +9,8 @@ per probe, and the engine classifies it with :func:`portlab.states.classify`.
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass, field
-from typing import Callable, ClassVar, Optional, Sequence
+from dataclasses import dataclass
+from typing import Callable, ClassVar, NamedTuple, Optional, Sequence
 
 from ..states import Probe, Reply, ScanType
 from ..timing import Timing
@@ -25,15 +25,17 @@ class TraceEvent:
     summary: str            # e.g. "SYN 10.77.0.1:40312 > 10.77.0.2:22", "ICMP port-unreach"
 
 
-@dataclass(frozen=True, slots=True)
-class Exchange:
-    """Everything a transport learned about one probe, after its retries."""
+class Exchange(NamedTuple):
+    """Everything a transport learned about one probe, after its retries.
+
+    A NamedTuple for speed, like Probe: one is built per probed port.
+    """
 
     probe: Probe
     reply: Reply
     tries: int = 1                              # probes sent (1 + retries)
     rtt: Optional[float] = None                 # seconds from the answered try to its reply
-    trace: tuple[TraceEvent, ...] = field(default=())
+    trace: tuple[TraceEvent, ...] = ()
 
 
 Report = Callable[[Exchange], None]
