@@ -316,15 +316,12 @@ def test_scope_guard_keeps_a_simulated_scan_inside_the_scenario():
         scan("192.0.2.1", "80", "syn", scenario="web-server")
 
 
-def test_full_range_scan_is_fast_enough():
-    import time
-    start = time.perf_counter()
+def test_full_range_scan_lists_every_port():
+    # Its speed is measured by benchmarks/bench_sim.py, not asserted here.
     result = scan("10.77.0.10", "-", "syn", scenario="web-server", keep_trace=False)
-    took = time.perf_counter() - start
     assert len(result.hosts[0].ports) == 65535
     states = _states(result)
     assert states[80] == ("open", "syn-ack") and states[3306] == ("filtered", "no-response")
-    assert took < 3.0, took  # the benchmark holds the real target (< 0.5 s on an idle core)
 
 
 def test_retries_wait_the_timeout_nmap_would_use():
