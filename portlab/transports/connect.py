@@ -14,6 +14,16 @@ Timeouts follow RFC 6298 as nmap does (srtt + 4*rttvar, clamped), and an unanswe
 probe is retried only as often as retries have ever been seen to help (nmap's
 ``max_successful_tryno`` rule): on a network that drops nothing but a firewalled
 port, a filtered port costs two tries, not eleven.
+
+ICMP errors are rate limited by the target's kernel (Linux: a burst of 6, then one
+per ``icmp_ratelimit``, 1 s by default), so a host that rejects many ports with
+ICMP answers some of them with silence.  Those probes end as "silent" instead of
+``no-response`` while the main round runs; afterwards a host that sent at least one
+ICMP-derived errno and left at most ``_PACED_MAX`` probes silent gets paced last
+tries for them, spaced to its ICMP refill rate (:class:`IcmpBucket`), at most
+``_PACED_TRIES`` each.  A host with more silent probes has a dropped range, not a
+rate limit: its silent probes end as ``no-response`` at once, as in nmap, so a
+full-range scan of a firewalled host is not stretched by seconds per port.
 """
 
 from __future__ import annotations
@@ -80,6 +90,124 @@ class RttEstimator:
         self.timeout = min(max(self.srtt + 4 * self.rttvar, t.min_timeout), t.max_timeout)
 
 
+# The paced last tries (see the module docstring).  The bound on their cost: per host
+# at most _PACED_MAX probes, each taking a token that refills once per ICMP interval
+# (~1 s): about 16 s for a host that rejected many ports with ICMP, nothing for a host
+# that sent no ICMP errno or has a dropped range.  Hosts are paced side by side.
+_PACED_MAX = 16
+_PACED_TRIES = 2
+_ICMP_BURST = 6            # Linux's XRLIM_BURST_FACTOR
+_GAP_MARGIN = 1.02         # the target's kernel counts in jiffies: stay a little behind it
+_GAP_SLACK = 0.005
+# connect() errnos that only an ICMP error produces (ECONNREFUSED is also a RST's,
+# so it cannot say whether the target spent an ICMP token).
+_ICMP_ERRNOS = frozenset({_errno.EHOSTUNREACH, _errno.ENETUNREACH, _errno.EACCES, _errno.EPERM,
+                          _errno.ENOPROTOOPT})
+
+
+def icmp_interval(path: str = "/proc/sys/net/ipv4/icmp_ratelimit") -> float:
+    """This namespace's per-peer ICMP error interval in seconds (1.0 when unknown or
+    off): the best guess for the target's before anything is measured (a fresh
+    namespace and a default install both say 1000 ms)."""
+    try:
+        with open(path, encoding="ascii") as f:
+            ms = int(f.read().strip())
+    except (OSError, ValueError):
+        return 1.0
+    return ms / 1000 if ms > 0 else 1.0
+
+
+class IcmpBucket:
+    """A model of one target's ICMP error limiter (a token bucket, as Linux's
+    ``inet_peer_xrlim_allow``): *burst* tokens at most, one more per *gap* seconds.
+    Pure bookkeeping on times given by the caller."""
+
+    def __init__(self, gap: float, empty_at: float, burst: int = _ICMP_BURST):
+        self.gap = gap
+        self.burst = burst
+        self.tokens = 0.0
+        self.at = empty_at          # when the bucket held self.tokens
+
+    def level(self, now: float) -> float:
+        return min(self.burst, self.tokens + max(0.0, now - self.at) / self.gap)
+
+    def ready_at(self, now: float) -> float:
+        """The earliest time a probe may go out and still find a token."""
+        missing = 1.0 - self.level(now)
+        return now if missing <= 0 else now + missing * self.gap
+
+    def spend(self, now: float) -> None:
+        self.tokens = self.level(now) - 1.0
+        self.at = now
+
+    def refund(self) -> None:
+        """A paced try got no ICMP error: the target spent no token on it."""
+        self.tokens = min(self.burst, self.tokens + 1.0)
+
+
+class _Silent:
+    """A probe that got no answer in the main round, waiting to see if it is paced."""
+
+    __slots__ = ("probe", "tries", "trace", "paced_left")
+
+    def __init__(self, probe: Probe, tries: int, trace: list):
+        self.probe, self.tries, self.trace = probe, tries, trace
+        self.paced_left = _PACED_TRIES
+
+
+class SilentHold:
+    """What the loops (possibly several threads) learn per host for the paced phase:
+    which probes went silent and when the host last answered with an ICMP errno."""
+
+    def __init__(self, report: Report, keep_trace: bool):
+        self.report = report
+        self.keep_trace = keep_trace
+        self.silent: dict[str, list[_Silent]] = {}
+        self.overflow: set[str] = set()      # hosts with a dropped range: nothing held
+        self.last_icmp: dict[str, float] = {}
+        self.started = time.monotonic()      # trace times of the paced tries count from here
+        self._lock = threading.Lock()
+
+    def icmp(self, host: str, when: float) -> None:
+        with self._lock:
+            if when > self.last_icmp.get(host, 0.0):
+                self.last_icmp[host] = when
+
+    def hold(self, probe: Probe, tries: int, trace: list) -> None:
+        host = probe.target
+        with self._lock:
+            if host not in self.overflow:
+                held = self.silent.setdefault(host, [])
+                held.append(_Silent(probe, tries, trace))
+                if len(held) <= _PACED_MAX:
+                    return
+                # A dropped range, not a rate limit: let them all go, and the rest at once.
+                self.overflow.add(host)
+                flushed = self.silent.pop(host)
+            else:
+                flushed = [_Silent(probe, tries, trace)]
+        for item in flushed:
+            self.give_up(item)
+
+    def give_up(self, item: _Silent) -> None:
+        self.report(Exchange(item.probe, Reply(ReplyKind.NONE), tries=item.tries,
+                             trace=tuple(item.trace) if self.keep_trace else ()))
+
+    def take_paced(self) -> dict[str, list[_Silent]]:
+        """After the main round: the probes to pace, by host; the others are reported
+        as no-response here (their host sent no ICMP errno)."""
+        with self._lock:
+            silent, self.silent = self.silent, {}
+        paced = {}
+        for host, items in silent.items():
+            if host in self.last_icmp:
+                paced[host] = items
+            else:
+                for item in items:
+                    self.give_up(item)
+        return paced
+
+
 class _Attempt:
     __slots__ = ("sock", "index", "try_no", "sent_at")
 
@@ -124,12 +252,28 @@ class ConnectTransport(Transport):
         return max(1, self.max_shards)
 
     async def run(self, probes: Sequence[Probe], timing: Timing, report: Report) -> None:
+        n = self.shards(len(probes), timing)
+        share = timing if n == 1 else timing.with_overrides(max_parallel=max(1, timing.max_parallel // n))
+        # No paced tries when the user asked for a single try (retries=0).
+        hold = SilentHold(report, self.keep_trace) if timing.max_retries > 0 else None
+        timeouts: list[float] = []
+        jobs = [lambda stop, part=probes[i::n]: timeouts.append(
+                    self.run_blocking(part, share, report, stop, hold)) for i in range(n)]
+        await self._in_threads(jobs)
+        if hold is None:
+            return
+        paced = hold.take_paced()
+        if paced:
+            timeout = max([timing.min_timeout, *timeouts])
+            await self._in_threads([lambda stop: self.run_paced(paced, timeout, hold, stop)])
+
+    async def _in_threads(self, jobs: Sequence) -> None:
+        """Run each ``job(stop)`` on a thread of its own and wait for all of them; on
+        cancellation set *stop* and wait until every job has closed its sockets."""
         loop = asyncio.get_running_loop()
         finished: asyncio.Future = loop.create_future()
         stop = threading.Event()
-        n = self.shards(len(probes), timing)
-        share = timing if n == 1 else timing.with_overrides(max_parallel=max(1, timing.max_parallel // n))
-        remaining = [n]
+        remaining = [len(jobs)]
         errors: list[BaseException] = []
 
         def settle() -> None:
@@ -140,9 +284,9 @@ class ConnectTransport(Transport):
                 else:
                     finished.set_result(None)
 
-        def worker(part: Sequence[Probe], done: threading.Event) -> None:
+        def worker(job, done: threading.Event) -> None:
             try:
-                self.run_blocking(part, share, report, stop)
+                job(stop)
             except BaseException as err:  # handed to the awaiting task, re-raised there
                 errors.append(err)
                 stop.set()   # one loop failed: stop the others too
@@ -155,9 +299,9 @@ class ConnectTransport(Transport):
 
         # Threads of our own rather than the default executor: they are created by the
         # calling thread, so they inherit that thread's network namespace (netns=).
-        finished_flags = [threading.Event() for _ in range(n)]
-        threads = [threading.Thread(target=worker, args=(probes[i::n], finished_flags[i]),
-                                    name=f"portlab-connect-{i}", daemon=True) for i in range(n)]
+        finished_flags = [threading.Event() for _ in jobs]
+        threads = [threading.Thread(target=worker, args=(job, finished_flags[i]),
+                                    name=f"portlab-connect-{i}", daemon=True) for i, job in enumerate(jobs)]
         for thread in threads:
             thread.start()
         try:
@@ -173,14 +317,17 @@ class ConnectTransport(Transport):
     # The blocking loop.  Kept in one function with local names on purpose: it runs
     # once per probe, 65535 times in a full scan, and attribute lookups show up.
     def run_blocking(self, probes: Sequence[Probe], timing: Timing, report: Report,
-                     stop: Optional[threading.Event] = None) -> None:
+                     stop: Optional[threading.Event] = None,
+                     hold: Optional[SilentHold] = None) -> float:
+        """The main round.  Probes that stay silent after their tries go to *hold*
+        (when given) instead of being reported.  Returns the last RTT timeout."""
         stop = stop or threading.Event()
         keep_trace = self.keep_trace
         rtt = RttEstimator(timing)
         limit = max(1, int(timing.max_parallel))
         interval = max(1.0 / timing.rate if timing.rate else 0.0, timing.scan_delay or 0.0)
         max_retries = max(0, int(timing.max_retries))
-        state = _LoopState(probes, keep_trace, rtt, report)
+        state = _LoopState(probes, keep_trace, rtt, report, hold)
 
         queue = state.queue
         inflight = state.inflight
@@ -302,6 +449,8 @@ class ConnectTransport(Transport):
                                 f"no reply within {now - att.sent_at:.3f}s (try {att.try_no + 1})"))
                         if tries[index] < allowed_tries:
                             queue.appendleft(index)   # retries go before fresh probes, as in nmap
+                        elif hold is not None:
+                            hold.hold(probes[index], tries[index], traces[index] if keep_trace else [])
                         else:
                             state.finish(index, Reply(ReplyKind.NONE), None, att.sent_at)
         finally:
@@ -318,6 +467,106 @@ class ConnectTransport(Transport):
             with self._count_lock:
                 self.sockets_opened += state.opened
                 self.sockets_closed += state.closed
+        return rtt.timeout
+
+
+    def run_paced(self, paced: dict[str, list[_Silent]], timeout: float, hold: SilentHold,
+                  stop: threading.Event) -> None:
+        """The paced last tries: per host, send a silent probe again only when the
+        host's ICMP bucket should hold a token, so an ICMP error it owes us is not
+        swallowed by the rate limit.  A try that stays silent gives its token back
+        (the target spent none) and goes to the back of its host's line."""
+        gap = icmp_interval() * _GAP_MARGIN + _GAP_SLACK
+        lines = {host: deque(items) for host, items in paced.items()}
+        buckets = {host: IcmpBucket(gap, hold.last_icmp[host]) for host in paced}
+        flying: dict[int, tuple[_Silent, object, float]] = {}   # fd -> (probe, socket, sent at)
+        poller = _Poller()
+        monotonic = time.monotonic
+        keep_trace = self.keep_trace
+        opened = closed = 0
+
+        def settle(item: _Silent, sock, sent_at: float, err: Optional[int], now: float) -> None:
+            nonlocal closed
+            reset = err == 0
+            if reset:
+                try:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+                except OSError:
+                    pass
+            sock.close()
+            closed += 1
+            if err is None:   # silent again
+                buckets[item.probe.target].refund()
+                if keep_trace:
+                    item.trace.append(TraceEvent(now - started, "recv",
+                                                 f"no reply within {now - sent_at:.3f}s (paced try)"))
+                if item.paced_left > 0:
+                    lines[item.probe.target].append(item)
+                else:
+                    hold.give_up(item)
+                return
+            reply = (_CONNECTED if err == 0 else _REFUSED if err == _errno.ECONNREFUSED
+                     else Reply.connect_error(err))
+            if keep_trace:
+                item.trace.append(TraceEvent(now - started, "recv", f"connect() → {_errname(err) if err else 'connected'}"))
+            hold.report(Exchange(item.probe, reply, tries=item.tries, rtt=now - sent_at,
+                                 trace=tuple(item.trace) if keep_trace else ()))
+
+        started = hold.started
+        try:
+            while not stop.is_set() and (flying or any(lines.values())):
+                now = monotonic()
+                wake = now + _POLL_SLICE
+                for host, line in lines.items():
+                    bucket = buckets[host]
+                    while line:
+                        ready = bucket.ready_at(now)
+                        if ready > now:
+                            wake = min(wake, ready)
+                            break
+                        item = line.popleft()
+                        probe = item.probe
+                        family = socket.AF_INET6 if ":" in probe.target else socket.AF_INET
+                        sock = _new_socket(family, socket.SOCK_STREAM | _NONBLOCK)
+                        opened += 1
+                        if not _NONBLOCK:
+                            sock.setblocking(False)
+                        bucket.spend(now)
+                        item.tries += 1
+                        item.paced_left -= 1
+                        if keep_trace:
+                            item.trace.append(TraceEvent(now - started, "sent",
+                                f"SYN → {probe.target}:{probe.port} (connect(), paced try {item.tries})"))
+                        err = sock.connect_ex((probe.target, probe.port))
+                        if err in (_errno.EINPROGRESS, _errno.EAGAIN, _errno.EALREADY):
+                            flying[sock.fileno()] = (item, sock, now)
+                            poller.register(sock.fileno())
+                        else:
+                            settle(item, sock, now, err, monotonic())
+                if flying:
+                    wake = min(wake, min(sent for _, _, sent in flying.values()) + timeout)
+                for fd in poller.poll(max(0.0, wake - monotonic())):
+                    entry = flying.pop(fd, None)
+                    if entry is not None:
+                        item, sock, sent_at = entry
+                        poller.forget(fd)
+                        settle(item, sock, sent_at, sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR),
+                               monotonic())
+                now = monotonic()
+                for fd, (item, sock, sent_at) in list(flying.items()):
+                    if now - sent_at >= timeout:
+                        del flying[fd]
+                        poller.forget(fd)
+                        settle(item, sock, sent_at, None, now)
+        finally:
+            for fd, (item, sock, sent_at) in flying.items():
+                poller.forget(fd)
+                sock.close()
+                closed += 1
+            poller.close()
+            with self._count_lock:
+                self.sockets_opened += opened
+                self.sockets_closed += closed
 
 
 def _wait_uninterrupted(done: threading.Event) -> None:
@@ -371,7 +620,9 @@ class _Poller:
 class _LoopState:
     """What one run of the loop keeps per probe, and how an outcome is recorded."""
 
-    def __init__(self, probes: Sequence[Probe], keep_trace: bool, rtt: RttEstimator, report: Report):
+    def __init__(self, probes: Sequence[Probe], keep_trace: bool, rtt: RttEstimator, report: Report,
+                 hold: Optional[SilentHold] = None):
+        self.hold = hold
         self.probes = probes
         self.keep_trace = keep_trace
         self.rtt = rtt
@@ -442,6 +693,8 @@ class _LoopState:
             self.finish(index, _CONNECTED, answered, att.sent_at)
             return
         self.close(att)
+        if err in _ICMP_ERRNOS and self.hold is not None:
+            self.hold.icmp(self.probes[index].target, answered)
         if keep_trace:
             what = "RST ← " if err == _errno.ECONNREFUSED else ""
             self.traces[index].append(TraceEvent(answered - self.started, "recv",

@@ -1,0 +1,101 @@
+"""Connect scans past the target's ICMP rate limit: the paced last tries.
+
+The live tests build their own scanner+target namespace pair (tests/netlab.py: no
+default route, nothing leaves the machine) and scan only the target inside it.
+The target keeps the kernel's default ICMP rate limit (a burst of 6, then 1/s).
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from netlab import netlab, netns_skip_reason
+from portlab.engine import scan
+from portlab.states import PortState
+from portlab.transports.connect import IcmpBucket, _PACED_MAX
+
+REJECTED = range(5000, 5012)       # 12 ports: twice the ICMP burst
+
+_SKIP = netns_skip_reason()
+live = pytest.mark.skipif(_SKIP is not None, reason=_SKIP or "")
+
+
+def ruleset(extra: str = "") -> str:
+    return ("table inet t {\n  chain input {\n    type filter hook input priority 0; policy accept;\n"
+            f"    tcp dport {REJECTED.start}-{REJECTED.stop - 1} reject with icmp type host-unreachable\n"
+            f"{extra}  }}\n}}\n")
+
+
+def by_port(result):
+    return {p.port: (p.state, p.reason) for h in result.hosts for p in h.ports}
+
+
+# --- the bucket model (pure) ----------------------------------------------------
+
+def test_bucket_is_empty_after_the_last_icmp_and_refills_one_token_per_gap():
+    bucket = IcmpBucket(gap=1.0, empty_at=10.0)
+    assert bucket.ready_at(10.0) == pytest.approx(11.0)
+    assert bucket.level(13.5) == pytest.approx(3.5)
+    assert bucket.level(100.0) == 6          # never more than the burst
+    bucket.spend(11.0)
+    assert bucket.ready_at(11.0) == pytest.approx(12.0)
+
+
+def test_a_silent_try_gives_its_token_back():
+    bucket = IcmpBucket(gap=1.0, empty_at=0.0)
+    bucket.spend(1.0)
+    assert bucket.ready_at(1.0) > 1.0
+    bucket.refund()
+    assert bucket.ready_at(1.0) == pytest.approx(1.0)
+
+
+# --- live --------------------------------------------------------------------------
+
+@live
+def test_every_icmp_rejected_port_gets_its_reason_despite_the_rate_limit():
+    with netlab("pace", tcp=[22], ruleset=ruleset()) as lab:
+        t0 = time.monotonic()
+        result = lab.run_in(lab.scanner_ns, lambda: scan(
+            lab.target_addr, f"22,81,{REJECTED.start}-{REJECTED.stop - 1}", "connect",
+            allow=["10.199.0.0/24"]))
+        took = time.monotonic() - t0
+    states = by_port(result)
+    assert {p: states[p] for p in REJECTED} == {p: (PortState.FILTERED, "host-unreach") for p in REJECTED}
+    assert states[22] == (PortState.OPEN, "syn-ack")
+    assert states[81] == (PortState.CLOSED, "conn-refused")
+    # 6 answered from the burst, the other 6 about one per second: well under the bound.
+    assert took < 15, took
+
+
+@live
+def test_a_dropped_range_is_not_paced_so_the_scan_stays_short():
+    # More silent ports than _PACED_MAX on a host that also sends ICMP: a dropped range,
+    # so no paced tries (the rejected ports past the burst stay no-response; the rule
+    # bounds the time, documented in portlab/transports/connect.py).
+    dropped = f"6000-{6000 + _PACED_MAX + 4}"
+    with netlab("nopace", ruleset=ruleset(f"    tcp dport {dropped} drop\n")) as lab:
+        t0 = time.monotonic()
+        result = lab.run_in(lab.scanner_ns, lambda: scan(
+            lab.target_addr, f"{REJECTED.start}-{REJECTED.stop - 1},{dropped}", "connect",
+            allow=["10.199.0.0/24"]))
+        took = time.monotonic() - t0
+    states = by_port(result)
+    assert all(states[p] == (PortState.FILTERED, "no-response") for p in range(6000, 6000 + _PACED_MAX + 5))
+    assert all(states[p][0] is PortState.FILTERED for p in REJECTED)
+    assert took < 5, took
+
+
+@live
+def test_silence_without_any_icmp_is_not_paced():
+    with netlab("drop", ruleset="table inet t {\n  chain input {\n    type filter hook input priority 0;"
+                                " policy accept;\n    tcp dport 7000-7003 drop\n  }\n}\n") as lab:
+        t0 = time.monotonic()
+        result = lab.run_in(lab.scanner_ns, lambda: scan(
+            lab.target_addr, "80,7000-7003", "connect", allow=["10.199.0.0/24"]))
+        took = time.monotonic() - t0
+    states = by_port(result)
+    assert all(states[p] == (PortState.FILTERED, "no-response") for p in range(7000, 7004))
+    assert all(p.tries == 2 for h in result.hosts for p in h.ports if p.port >= 7000)
+    assert took < 4, took
