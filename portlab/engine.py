@@ -12,6 +12,9 @@ from __future__ import annotations
 import asyncio
 import importlib
 import inspect
+import ipaddress
+import json
+import os
 import random
 import threading
 import time
@@ -19,12 +22,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence, Union
 
-from .errors import BadInput
+from .errors import BadInput, MissingPrivilege
 from .fdlimit import max_in_flight
 from .portspec import PortSpec, parse_ports
 from .progress import Progress, Throttle
 from .results import HostResult, PortResult, ScanResult
-from .scope import ScopeGuard
+from .scope import ScopeGuard, state_dir
 from .states import Probe, ScanType, classify
 from .targets import Target, parse_targets, sort_key
 from .timing import Timing, template
@@ -130,6 +133,77 @@ def _scan_type(scan_type: Union[str, ScanType]) -> ScanType:
         raise BadInput(f"scan type {scan_type!r}: expected connect, syn or udp") from None
 
 
+CAP_SYS_ADMIN = 21   # linux/capability.h: what setns() into a network namespace needs
+
+
+def _running_lab_routes(directory: Optional[Path] = None) -> list[tuple[str, str, list]]:
+    """(lab prefix, scanner namespace, networks) of every running lab on record.  A lab
+    is listed once it is complete (its ``networks`` are written last, as for the scope
+    guard); a file that cannot be read is skipped."""
+    directory = state_dir() if directory is None else Path(directory)
+    labs = []
+    try:
+        files = sorted(directory.glob("*.json"))
+    except OSError:
+        return labs
+    for path in files:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            netns = data.get("scanner_netns")
+            networks = [ipaddress.ip_network(c, strict=False) for c in data.get("networks", [])]
+        except (OSError, ValueError, AttributeError, TypeError):
+            continue
+        if isinstance(netns, str) and netns and networks:
+            labs.append((str(data.get("prefix") or path.stem), netns, networks))
+    return labs
+
+
+def lab_netns_for(addresses: Sequence[str], directory: Optional[Path] = None) -> Optional[str]:
+    """The scanner namespace of the running lab whose networks hold *addresses*, or None
+    when none of them is in a lab.
+
+    A lab's networks are reachable only from inside its namespaces (the root namespace
+    has ``unreachable`` guard routes for them), so a scan of them runs in the lab's
+    scanner namespace.  One scan runs in one namespace: targets in two labs, or in a
+    lab and elsewhere, are BadInput.
+    """
+    labs = _running_lab_routes(directory)
+    if not labs:
+        return None
+    homes: dict[str, Optional[tuple[str, str]]] = {}
+    for address in addresses:
+        ip = ipaddress.ip_address(address)
+        found = {(prefix, netns) for prefix, netns, networks in labs
+                 if any(ip.version == net.version and ip in net for net in networks)}
+        if len(found) > 1:
+            raise BadInput(f"target {address} lies in the networks of several running labs "
+                           f"({', '.join(sorted(p for p, _ in found))}); expected netns= naming "
+                           f"the scanner namespace to scan from")
+        homes[address] = found.pop() if found else None
+    in_labs = {home for home in homes.values() if home is not None}
+    if not in_labs:
+        return None
+    if len(in_labs) > 1:
+        a, b = sorted(in_labs)[:2]
+        raise BadInput(f"targets span two running labs ({a[0]}, {b[0]}); expected the "
+                       f"targets of one lab per scan (a scan runs in one lab's namespace)")
+    (prefix, netns), = in_labs
+    outside = [address for address, home in homes.items() if home is None]
+    if outside:
+        raise BadInput(f"targets mix the running lab {prefix} with {outside[0]}, which is not "
+                       f"in it; expected the targets of one lab per scan (a scan runs in one "
+                       f"namespace: the lab's, {netns})")
+    return netns
+
+
+def _require_netns_privilege(netns: str, why: str) -> None:
+    from .privilege import effective_capabilities
+
+    if os.geteuid() != 0 and not effective_capabilities() & (1 << CAP_SYS_ADMIN):
+        raise MissingPrivilege(f"{why}; entering its namespace {netns} needs root "
+                               f"(CAP_SYS_ADMIN): run the scan as root (e.g. sudo)")
+
+
 def build_probes(targets: Sequence[Target], ports: Sequence[int], scan_type: ScanType,
                  randomize: bool = True, seed: Optional[int] = None) -> list[Probe]:
     """Probes ordered by port then host; shuffled when *randomize* (nmap shuffles ports)."""
@@ -198,15 +272,25 @@ async def scan_async(targets: Union[str, Sequence[str]], ports: PortSpec = DEFAU
                      progress: Optional[Progress] = None, netns: Optional[str] = None,
                      keep_trace: bool = True, seed: Optional[int] = None) -> ScanResult:
     """Scan *targets* on *ports*; see :func:`scan` (this is its awaitable form)."""
+    kwargs = dict(ports=ports, scan_type=scan_type, timing=timing, transport=transport,
+                  scenario=scenario, allow=allow, retries=retries, rate=rate,
+                  min_timeout=min_timeout, max_timeout=max_timeout, max_parallel=max_parallel,
+                  randomize=randomize, progress=progress, keep_trace=keep_trace, seed=seed)
     if netns is not None:
         # The whole scan runs in a thread that entered the namespace; await it here.
-        kwargs = dict(ports=ports, scan_type=scan_type, timing=timing, transport=transport,
-                      scenario=scenario, allow=allow, retries=retries, rate=rate,
-                      min_timeout=min_timeout, max_timeout=max_timeout, max_parallel=max_parallel,
-                      randomize=randomize, progress=progress, keep_trace=keep_trace, seed=seed)
-        runner = _ThreadRunner(lambda: scan_async(targets, **kwargs), netns=netns)
+        runner = _ThreadRunner(lambda: _scan_here(targets, find_lab=False, **kwargs), netns=netns)
         return await runner.wait_async()
+    return await _scan_here(targets, find_lab=True, **kwargs)
 
+
+async def _scan_here(targets: Union[str, Sequence[str]], ports: PortSpec, scan_type: Union[str, ScanType], *,
+                     timing: Union[int, str, Timing], transport: Union[Transport, str, None],
+                     scenario: Any, allow: Union[str, Iterable[str]], retries: Optional[int],
+                     rate: Optional[float], min_timeout: Optional[float], max_timeout: Optional[float],
+                     max_parallel: Optional[int], randomize: bool, progress: Optional[Progress],
+                     keep_trace: bool, seed: Optional[int], find_lab: bool) -> ScanResult:
+    """The scan, in the calling thread's namespace.  With *find_lab*, targets in a
+    running lab's networks move the scan into that lab's scanner namespace."""
     kind = _scan_type(scan_type)
     plan = _timing(timing, retries=retries, rate=rate, min_timeout=min_timeout,
                    max_timeout=max_timeout, max_parallel=max_parallel)
@@ -236,6 +320,20 @@ async def scan_async(targets: Union[str, Sequence[str]], ports: PortSpec = DEFAU
         label = f", the {chosen.name} transport's hosts"
     ScopeGuard(allow, allowed_extra, extra_label=label).check(
         [t.address for t in target_list], names={t.address: t.name for t in target_list})
+
+    if find_lab and scenario is None and not allowed_extra:
+        # A packet-sending scan of a running lab's hosts: they are reachable only from
+        # the lab's scanner namespace, so the scan goes there (as netns= would).
+        lab_netns = lab_netns_for([t.address for t in target_list])
+        if lab_netns is not None:
+            _require_netns_privilege(lab_netns, f"the targets are in a running lab, reachable "
+                                                f"only from inside it")
+            again = dict(ports=ports, scan_type=scan_type, timing=timing, transport=transport,
+                         scenario=scenario, allow=allow, retries=retries, rate=rate,
+                         min_timeout=min_timeout, max_timeout=max_timeout, max_parallel=max_parallel,
+                         randomize=randomize, progress=progress, keep_trace=keep_trace, seed=seed)
+            runner = _ThreadRunner(lambda: _scan_here(targets, find_lab=False, **again), netns=lab_netns)
+            return await runner.wait_async()
 
     if chosen is None:
         name = transport if isinstance(transport, str) else DEFAULT_TRANSPORT[kind]
@@ -277,7 +375,10 @@ def scan(targets: Union[str, Sequence[str]], ports: PortSpec = DEFAULT_PORTS,
     ``scan_type``: ``connect`` (no privilege), ``syn`` or ``udp`` (root / CAP_NET_RAW).
     ``scenario``: a scenario file or object: scan its simulated network, send nothing.
     ``allow``: CIDR blocks outside loopback/labs that you are authorized to scan.
-    ``netns``: run the scan inside that network namespace (the live lab; root).
+    ``netns``: run the scan inside that network namespace (the live lab; root).  Not
+    needed for a running lab's hosts: a scan whose targets lie in one running lab's
+    networks runs in that lab's scanner namespace by itself (targets in two labs, or
+    in a lab and elsewhere, are BadInput; without root, MissingPrivilege).
 
     Works inside Jupyter (where an event loop is already running) by running the scan
     on a worker thread with its own loop.
