@@ -230,31 +230,39 @@ class _Collector:
 def assemble(scan_type: ScanType, transport_name: str, started: datetime, elapsed: float,
              targets: Sequence[Target], exchanges: Iterable[Exchange], keep_trace: bool) -> ScanResult:
     """Classify every exchange and build the result, sorted by address then port."""
-    from .registry import service_name
+    from .registry import default as registry_default
 
     names = {t.address: t.name for t in targets}
     hosts: dict[str, HostResult] = {t.address: HostResult(t.address, t.name) for t in targets}
     protocol = scan_type.protocol
     verdicts: dict[tuple, Any] = {}   # (kind, detail) -> verdict: classify once per distinct reply
-    services: dict[int, Optional[str]] = {}
+    # Transports share one Reply object per common answer (e.g. every refused port), so a
+    # cache by identity skips even building the key; the exchanges keep the objects alive.
+    by_reply: dict[int, Any] = {}
+    name_of = registry_default().service_name
     probes_sent = retries = 0
+    current_address: Optional[str] = None
+    current: Optional[list] = None
     for ex in exchanges:
-        reply = ex.reply
-        key = (reply.kind, reply.icmp_code, reply.errno)
-        verdict = verdicts.get(key)
+        probe, reply, tries, rtt, trace = ex
+        verdict = by_reply.get(id(reply))
         if verdict is None:
-            verdict = verdicts[key] = classify(scan_type, reply)
-        port = ex.probe.port
-        service = services.get(port, "")
-        if service == "":
-            service = services[port] = service_name(port, protocol)
-        host = hosts.get(ex.probe.target)
-        if host is None:  # a transport answered for an address we did not list: keep it
-            host = hosts[ex.probe.target] = HostResult(ex.probe.target, names.get(ex.probe.target))
-        host.ports.append(PortResult(port, protocol, verdict.state, verdict.reason, service,
-                                     ex.tries, ex.rtt, ex.trace if keep_trace else ()))
-        probes_sent += ex.tries
-        retries += max(0, ex.tries - 1)
+            key = (reply.kind, reply.icmp_code, reply.errno)
+            verdict = verdicts.get(key)
+            if verdict is None:
+                verdict = verdicts[key] = classify(scan_type, reply)
+            by_reply[id(reply)] = verdict
+        address, port = probe[0], probe[1]
+        if address != current_address:
+            host = hosts.get(address)
+            if host is None:  # a transport answered for an address we did not list: keep it
+                host = hosts[address] = HostResult(address, names.get(address))
+            current_address, current = address, host.ports
+        current.append(PortResult(port, protocol, verdict.state, verdict.reason, name_of(port, protocol),
+                                  tries, rtt, trace if keep_trace else ()))
+        probes_sent += tries
+        if tries > 1:
+            retries += tries - 1
     ordered = sorted(hosts.values(), key=lambda h: sort_key(h.address))
     for host in ordered:
         host.ports.sort(key=lambda p: p.port)
