@@ -1,7 +1,8 @@
 """The connect transport: ask each port with an ordinary non-blocking ``connect()``.
 
-Needs no privilege and works on any OS with epoll (Linux) or select.  One worker
-thread runs a tight loop: keep up to N sockets connecting; ask each for its outcome
+Needs no privilege and works on any OS with epoll (Linux) or select.  A worker
+thread (one per usable core, at most two, for large scans: see ``shards``) runs a
+tight loop: keep up to N sockets connecting; ask each for its outcome
 at once with a second ``connect()`` (on loopback the kernel usually has it already),
 else wait for writability with epoll and read ``getsockopt(SO_ERROR)``.  A socket
 whose connection was refused is reused for the next probe (Linux allows it), which
