@@ -50,6 +50,7 @@ from ..timing import Timing
 from .base import Exchange, Report, TraceEvent, Transport
 
 _LINGER_RESET = struct.pack("ii", 1, 0)   # on close: send RST, skip TIME_WAIT
+_LAUNCH_BURST = 256                       # probes launched between two looks at the answers
 _POLL_SLICE = 0.05                        # how often the loop looks at the stop flag
 _NONBLOCK = getattr(socket, "SOCK_NONBLOCK", 0)
 # Linux lets a TCP socket whose connect() was refused connect() again; other systems
@@ -356,8 +357,13 @@ class ConnectTransport(Transport):
         try:
             while not stop.is_set():
                 now = monotonic()
-                # 1. Launch probes while there is room (and the pacing allows).
-                while queue and len(inflight) < limit:
+                # 1. Launch probes while there is room (and the pacing allows), at most
+                # _LAUNCH_BURST before looking at the answers: refused ports never fill
+                # the room, and answers left unread meanwhile would time as slow RTTs
+                # (a long srtt stretches every timeout after it) and expire late.
+                launched = 0
+                while queue and len(inflight) < limit and launched < _LAUNCH_BURST:
+                    launched += 1
                     if interval:
                         if now < next_send:
                             break
@@ -433,8 +439,8 @@ class ConnectTransport(Transport):
                 wait = _POLL_SLICE
                 if deadlines:
                     wait = min(wait, max(0.0, deadlines[0][0] - now))
-                if queue and interval and len(inflight) < limit:
-                    wait = min(wait, max(0.0, next_send - now))
+                if queue and len(inflight) < limit:
+                    wait = min(wait, max(0.0, next_send - now)) if interval else 0.0
                 for fd in poll(wait):
                     att = inflight.pop(fd, None)
                     if att is not None:
