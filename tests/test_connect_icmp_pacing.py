@@ -19,7 +19,9 @@ from portlab.transports.connect import IcmpBucket, _PACED_MAX
 REJECTED = range(5000, 5012)       # 12 ports: twice the ICMP burst
 
 _SKIP = netns_skip_reason()
-live = pytest.mark.skipif(_SKIP is not None, reason=_SKIP or "")
+def live(test):
+    """A test that builds namespaces: root and Linux, skipped with the reason otherwise."""
+    return pytest.mark.netns(pytest.mark.skipif(_SKIP is not None, reason=_SKIP or "")(test))
 
 
 def ruleset(extra: str = "") -> str:

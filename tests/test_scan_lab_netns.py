@@ -22,7 +22,9 @@ from portlab.lab.run import Lab
 from portlab.states import PortState
 
 SKIP = netns_skip_reason()
-live = pytest.mark.skipif(SKIP is not None, reason=SKIP or "")
+def live(test):
+    """A test that builds a lab: root and Linux, skipped with the reason otherwise."""
+    return pytest.mark.netns(pytest.mark.skipif(SKIP is not None, reason=SKIP or "")(test))
 
 
 @pytest.fixture(autouse=True)
