@@ -402,7 +402,8 @@ def scan(targets: Union[str, Sequence[str]], ports: PortSpec = DEFAULT_PORTS,
         loop_running = False
     if netns is None and not loop_running:
         return asyncio.run(scan_async(targets, **kwargs))
-    return _ThreadRunner(lambda: scan_async(targets, **kwargs), netns=netns).wait()
+    # Inside netns= the caller has said where to scan from: no looking for a lab.
+    return _ThreadRunner(lambda: _scan_here(targets, find_lab=netns is None, **kwargs), netns=netns).wait()
 
 
 class _ThreadRunner:

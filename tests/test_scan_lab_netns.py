@@ -131,3 +131,15 @@ def test_a_running_labs_hosts_are_scanned_from_its_scanner_namespace():
     finally:
         lab.down()
     assert lab_netns_for(["10.77.0.2"]) is None   # its state file is gone with it
+
+
+@live
+def test_netns_given_wins_even_where_two_labs_share_the_address():
+    # Two labs of one scenario share its addresses: netns= says which one to scan.
+    s = scenario_mod.load(scenario_mod.shipped()["single-host"])
+    with Lab(s) as a, Lab(s) as b:
+        with pytest.raises(BadInput, match="several running labs"):
+            scan("10.77.0.2", "22", "connect")
+        ra = a.scan("10.77.0.2", "22", "connect")
+        rb = b.scan("10.77.0.2", "22", "connect")
+    assert ra.hosts[0].ports[0].state is rb.hosts[0].ports[0].state is PortState.OPEN
