@@ -46,7 +46,8 @@ def register(subparsers) -> None:
     p.add_argument("--max-parallelism", type=_whole, metavar="N", dest="max_parallel",
                    help="probes in flight at once")
     p.add_argument("--no-randomize", action="store_true", help="probe ports in order, not shuffled")
-    p.add_argument("--netns", metavar="NAME", help="run the scan inside that network namespace (the lab; root)")
+    p.add_argument("--netns", metavar="NAME", help="run the scan inside that network namespace (root); "
+                   "targets in a running lab go to its scanner namespace without it")
     p.add_argument("--trace", action="store_true", help="keep a packet trace per port (JSON output)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
