@@ -45,3 +45,27 @@ def template(level: int | str) -> Timing:
         return TEMPLATES[key]
     except (ValueError, KeyError):
         raise BadInput(f"timing template {level!r}: expected 0-5 (as in -T0 .. -T5)") from None
+
+
+class RttEstimator:
+    """RFC 6298 smoothed round-trip time, and nmap's timeout rule built on it:
+    srtt + 4·rttvar within the Timing's bounds, ``initial_timeout`` until the first
+    sample.  Every packet-sending transport keeps one per scan."""
+
+    __slots__ = ("timing", "srtt", "rttvar", "timeout")
+
+    def __init__(self, timing: Timing) -> None:
+        self.timing = timing
+        self.srtt: Optional[float] = None
+        self.rttvar = 0.0
+        # An attribute, not a property: the transports read it once per probe.
+        self.timeout = timing.initial_timeout
+
+    def sample(self, rtt: float) -> None:
+        if self.srtt is None:
+            self.srtt, self.rttvar = rtt, rtt / 2
+        else:
+            self.rttvar = 0.75 * self.rttvar + 0.25 * abs(self.srtt - rtt)
+            self.srtt = 0.875 * self.srtt + 0.125 * rtt
+        t = self.timing
+        self.timeout = min(max(self.srtt + 4 * self.rttvar, t.min_timeout), t.max_timeout)

@@ -46,7 +46,7 @@ from typing import Optional, Sequence
 
 from ..errors import BadInput
 from ..states import Probe, Reply, ReplyKind, ScanType
-from ..timing import Timing
+from ..timing import RttEstimator, Timing
 from .base import Exchange, Report, TraceEvent, Transport
 
 _LINGER_RESET = struct.pack("ii", 1, 0)   # on close: send RST, skip TIME_WAIT
@@ -71,25 +71,6 @@ def _usable_cores() -> int:
 
 
 _LOCAL_SHORTAGE = {_errno.EMFILE, _errno.ENFILE, _errno.ENOBUFS, _errno.ENOMEM, _errno.EADDRNOTAVAIL}
-
-
-class RttEstimator:
-    """RFC 6298 smoothed round-trip time; nmap's per-scan timeout rule."""
-
-    def __init__(self, timing: Timing):
-        self.timing = timing
-        self.srtt: Optional[float] = None
-        self.rttvar = 0.0
-        self.timeout = timing.initial_timeout
-
-    def sample(self, rtt: float) -> None:
-        if self.srtt is None:
-            self.srtt, self.rttvar = rtt, rtt / 2
-        else:
-            self.rttvar = 0.75 * self.rttvar + 0.25 * abs(self.srtt - rtt)
-            self.srtt = 0.875 * self.srtt + 0.125 * rtt
-        t = self.timing
-        self.timeout = min(max(self.srtt + 4 * self.rttvar, t.min_timeout), t.max_timeout)
 
 
 # The paced last tries (see the module docstring).  The bound on their cost: per host

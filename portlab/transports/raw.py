@@ -37,7 +37,7 @@ from ..errors import BadInput
 from ..packets import SynTemplate
 from ..privilege import require_raw_privilege
 from ..states import Probe, Reply, ReplyKind, ScanType
-from ..timing import Timing
+from ..timing import RttEstimator, Timing
 from .base import Exchange, Report, TraceEvent, Transport
 
 RCVBUF_BYTES = 16 * 1024 * 1024
@@ -143,31 +143,6 @@ async def wait_readable(socks: Iterable[socket.socket], timeout: float) -> None:
     finally:
         for fd in fds:
             loop.remove_reader(fd)
-
-
-class RttEstimator:
-    """RFC 6298 smoothed RTT; the timeout is srtt + 4·rttvar within the Timing bounds."""
-
-    __slots__ = ("srtt", "rttvar", "timing")
-
-    def __init__(self, timing: Timing) -> None:
-        self.srtt: Optional[float] = None
-        self.rttvar = 0.0
-        self.timing = timing
-
-    def sample(self, rtt: float) -> None:
-        if self.srtt is None:
-            self.srtt, self.rttvar = rtt, rtt / 2
-        else:
-            self.rttvar = 0.75 * self.rttvar + 0.25 * abs(self.srtt - rtt)
-            self.srtt = 0.875 * self.srtt + 0.125 * rtt
-
-    @property
-    def timeout(self) -> float:
-        t = self.timing
-        if self.srtt is None:
-            return t.initial_timeout
-        return min(max(self.srtt + 4 * self.rttvar, t.min_timeout), t.max_timeout)
 
 
 class Pacer:
