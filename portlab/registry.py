@@ -26,11 +26,12 @@ from typing import TYPE_CHECKING, Iterable, Optional
 
 from .errors import BadInput
 from .ranges import check_port, parse_port, port_range
+from .paths import DATA_DIR
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas
 
-CSV_PATH = Path(__file__).resolve().parent.parent / "data" / "iana-service-names-port-numbers.csv"
+CSV_PATH = DATA_DIR / "iana-service-names-port-numbers.csv"
 PROTOCOLS = ("tcp", "udp", "sctp", "dccp")
 HEADER = (
     "Service Name", "Port Number", "Transport Protocol", "Description", "Assignee", "Contact",

@@ -25,6 +25,7 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 from .errors import BadInput
+from .paths import DATA_DIR
 
 __all__ = [
     "PortSet", "Rule", "Firewall", "Network", "Scanner", "Host", "Interface", "Forward",
@@ -58,7 +59,7 @@ ALLOWED_RANGES = tuple(IPv4Network(c) for c in (
     "192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24",  # RFC 5737 documentation
 ))
 
-SCENARIO_DIR = Path(__file__).resolve().parent.parent / "data" / "scenarios"
+SCENARIO_DIR = DATA_DIR / "scenarios"
 
 _SCENARIO_NAME = re.compile(r"[a-z0-9-]{1,24}")
 _MACHINE_NAME = re.compile(r"[a-z0-9-]{1,12}")

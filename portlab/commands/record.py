@@ -6,7 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-DEFAULT_OUT = Path(__file__).resolve().parents[2] / "data" / "recordings"
+from ..paths import DATA_DIR
+
+DEFAULT_OUT = DATA_DIR / "recordings"
 
 
 def register(subparsers) -> None:
