@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import Optional, Sequence
+from typing import NoReturn, Optional, Sequence
 
 from . import __version__
 from .errors import EXIT_BAD_INPUT, PortlabError
@@ -20,7 +20,7 @@ COMMANDS = ("lookup", "scan", "show", "lab", "record")
 class OneLineParser(argparse.ArgumentParser):
     """argparse prints a usage block on error; we promise one line."""
 
-    def error(self, message: str) -> "NoReturn":  # type: ignore[name-defined]
+    def error(self, message: str) -> NoReturn:
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
 
 

@@ -13,7 +13,6 @@ import asyncio
 import importlib
 import inspect
 import ipaddress
-import json
 import os
 import random
 import threading
@@ -27,7 +26,7 @@ from .fdlimit import max_in_flight
 from .portspec import PortSpec, parse_ports
 from .progress import Progress, Throttle
 from .results import HostResult, PortResult, ScanResult
-from .scope import ScopeGuard, state_dir
+from .scope import ScopeGuard, running_labs
 from .states import Probe, ScanType, classify
 from .targets import Target, parse_targets, sort_key
 from .timing import Timing, template
@@ -137,25 +136,9 @@ CAP_SYS_ADMIN = 21   # linux/capability.h: what setns() into a network namespace
 
 
 def _running_lab_routes(directory: Optional[Path] = None) -> list[tuple[str, str, list]]:
-    """(lab prefix, scanner namespace, networks) of every running lab on record.  A lab
-    is listed once it is complete (its ``networks`` are written last, as for the scope
-    guard); a file that cannot be read is skipped."""
-    directory = state_dir() if directory is None else Path(directory)
-    labs = []
-    try:
-        files = sorted(directory.glob("*.json"))
-    except OSError:
-        return labs
-    for path in files:
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            netns = data.get("scanner_netns")
-            networks = [ipaddress.ip_network(c, strict=False) for c in data.get("networks", [])]
-        except (OSError, ValueError, AttributeError, TypeError):
-            continue
-        if isinstance(netns, str) and netns and networks:
-            labs.append((str(data.get("prefix") or path.stem), netns, networks))
-    return labs
+    """(lab prefix, scanner namespace, networks) of every complete running lab."""
+    return [(lab.prefix, lab.scanner_netns, lab.networks) for lab in running_labs(directory)
+            if lab.scanner_netns and lab.networks]
 
 
 def lab_netns_for(addresses: Sequence[str], directory: Optional[Path] = None) -> Optional[str]:
@@ -334,8 +317,8 @@ async def _scan_here(targets: Union[str, Sequence[str]], ports: PortSpec, scan_t
         # the lab's scanner namespace, so the scan goes there (as netns= would).
         lab_netns = lab_netns_for([t.address for t in target_list])
         if lab_netns is not None:
-            _require_netns_privilege(lab_netns, f"the targets are in a running lab, reachable "
-                                                f"only from inside it")
+            _require_netns_privilege(lab_netns, "the targets are in a running lab, reachable "
+                                                "only from inside it")
             again = dict(ports=ports, scan_type=scan_type, timing=timing, transport=transport,
                          scenario=scenario, allow=allow, retries=retries, rate=rate,
                          min_timeout=min_timeout, max_timeout=max_timeout, max_parallel=max_parallel,

@@ -10,7 +10,6 @@ must never silently build a different network.
 from __future__ import annotations
 
 import difflib
-import ipaddress
 import math
 import re
 import sys

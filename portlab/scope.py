@@ -14,7 +14,7 @@ import ipaddress
 import json
 import os
 from pathlib import Path
-from typing import Iterable, Optional, Union
+from typing import Iterable, NamedTuple, Optional, Union
 
 from .errors import BadInput, ScopeRefused
 
@@ -30,23 +30,37 @@ def state_dir() -> Path:
     return Path(os.environ.get("PORTLAB_STATE_DIR", DEFAULT_STATE_DIR))
 
 
-def lab_networks(directory: Optional[Path] = None) -> list[Network]:
-    """The networks of every running lab.  A file that cannot be read is skipped: a
-    half-written or foreign file must not widen the scope, and narrowing it is safe."""
+class RunningLab(NamedTuple):
+    prefix: str
+    scanner_netns: Optional[str]
+    networks: list[Network]
+
+
+def running_labs(directory: Optional[Path] = None) -> list[RunningLab]:
+    """Every running lab on record.  A file that cannot be read is skipped: a
+    half-written or foreign file must not widen the scope, and narrowing it is safe.
+    (A lab writes its ``networks`` last, once it is complete.)"""
     directory = state_dir() if directory is None else Path(directory)
-    networks: list[Network] = []
+    labs: list[RunningLab] = []
     try:
         files = sorted(directory.glob("*.json"))
     except OSError:
-        return networks
+        return labs
     for path in files:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            for cidr in data.get("networks", []):
-                networks.append(ipaddress.ip_network(cidr, strict=False))
+            networks = [ipaddress.ip_network(cidr, strict=False) for cidr in data.get("networks", [])]
+            netns = data.get("scanner_netns")
         except (OSError, ValueError, AttributeError, TypeError):
             continue
-    return networks
+        labs.append(RunningLab(str(data.get("prefix") or path.stem),
+                               netns if isinstance(netns, str) and netns else None, networks))
+    return labs
+
+
+def lab_networks(directory: Optional[Path] = None) -> list[Network]:
+    """The networks of every running lab."""
+    return [net for lab in running_labs(directory) for net in lab.networks]
 
 
 def parse_allow(allow: Union[str, Iterable[str], None]) -> list[Network]:
