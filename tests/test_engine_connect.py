@@ -291,6 +291,21 @@ def test_rate_cap_paces_probes():
     assert took >= 0.25   # 30 probes at 100/s take about 0.3 s
 
 
+def listening_tcp_ports() -> set[int]:
+    """Ports with a TCP listener on this machine (/proc/net/tcp, state 0A = LISTEN)."""
+    ports = set()
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = open(name).read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] == "0A":
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
 def test_full_range_scan_leaks_no_descriptors(listeners):
     fds_before = open_fds()
     closed_before = fd_count()
@@ -300,7 +315,10 @@ def test_full_range_scan_leaks_no_descriptors(listeners):
     assert len(ports) == 65535
     opened = {p.port for p in ports if p.state is PortState.OPEN}
     assert set(listeners.ports) <= opened
-    assert {p.state for p in ports} <= {PortState.OPEN, PortState.CLOSED}
+    # Only a listener (of some other process: a full accept queue drops SYNs) may be
+    # anything but open or closed on loopback.
+    odd = {p.port for p in ports if p.state not in (PortState.OPEN, PortState.CLOSED)}
+    assert odd <= listening_tcp_ports(), odd
     # Every socket opened was closed (refused sockets are reused on Linux, so far fewer
     # than 65535 are opened; the fd count below is the real check).
     assert transport.sockets_opened == transport.sockets_closed >= 1
