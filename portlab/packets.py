@@ -233,6 +233,33 @@ def parse_icmp(message: bytes) -> IcmpMessage:
     return IcmpMessage(icmp_type, code)
 
 
+def unreachable_quote(packet: bytes, protocol: int, quote_len: int) -> Optional[tuple[int, int]]:
+    """For a raw-socket ICMP packet (IP header included): if it is a destination
+    unreachable (type 3) quoting an IPv4 packet of *protocol* with at least
+    *quote_len* bytes of its transport header, ``(code, offset)`` where *offset* is
+    where that quoted header starts in *packet*; otherwise None.
+
+    The SYN and UDP scans call this for every ICMP packet they read, so it slices
+    bytes instead of building header objects (``parse_icmp`` is the readable form).
+    The quoted destination address is at ``offset - inner_ihl + 16``; callers use
+    :func:`quoted_destination`.
+    """
+    ihl = (packet[0] & 0x0F) << 2
+    if len(packet) < ihl + 8 + 20 or packet[ihl] != 3:
+        return None
+    inner = ihl + 8
+    inner_ihl = (packet[inner] & 0x0F) << 2
+    if packet[inner + 9] != protocol or len(packet) < inner + inner_ihl + quote_len:
+        return None
+    return packet[ihl + 1], inner + inner_ihl
+
+
+def quoted_destination(packet: bytes) -> bytes:
+    """The destination address (4 bytes) of the IPv4 packet an ICMP error quotes."""
+    inner = ((packet[0] & 0x0F) << 2) + 8
+    return packet[inner + 16:inner + 20]
+
+
 def build_icmp_unreachable(code: int, original: bytes) -> bytes:
     """An ICMP destination-unreachable quoting *original* (IP header + 8 bytes), as a router
     or firewall sends it.  Scanners never send this; tests use it to check the parser."""

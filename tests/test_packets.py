@@ -108,3 +108,13 @@ def test_kernel_accepts_our_udp_checksum():
         with pytest.raises(socket.timeout):
             sink.settimeout(0.3)
             sink.recvfrom(100)
+
+
+def test_unreachable_quote_finds_the_quoted_header():
+    original = P.build_ipv4("10.0.0.1", "10.0.0.2", 17, P.build_udp("10.0.0.1", "10.0.0.2", 40000, 53))
+    icmp = P.build_ipv4("10.0.0.2", "10.0.0.1", 1, P.build_icmp_unreachable(3, original))
+    code, offset = P.unreachable_quote(icmp, 17, 4)
+    assert code == 3 and icmp[offset:offset + 4] == (40000).to_bytes(2, "big") + (53).to_bytes(2, "big")
+    assert P.quoted_destination(icmp) == bytes([10, 0, 0, 2])
+    assert P.unreachable_quote(icmp, 6, 8) is None            # it quotes UDP, not TCP
+    assert P.unreachable_quote(icmp[:40], 17, 4) is None      # truncated

@@ -34,7 +34,7 @@ import time
 from typing import Iterable, Optional, Sequence
 
 from ..errors import BadInput
-from ..packets import SynTemplate
+from ..packets import SynTemplate, quoted_destination, unreachable_quote
 from ..privilege import require_raw_privilege
 from ..states import Probe, Reply, ReplyKind, ScanType
 from ..timing import RttEstimator, Timing
@@ -473,16 +473,12 @@ class _SynScan:
                 packet = recv(576)
             except (BlockingIOError, InterruptedError):
                 return
-            ihl = (packet[0] & 0x0F) << 2
-            if len(packet) < ihl + 8 + 20 or packet[ihl] != 3:
+            quote = unreachable_quote(packet, socket.IPPROTO_TCP, 8)
+            if quote is None:
                 continue
-            code = packet[ihl + 1]
-            inner = ihl + 8
-            inner_ihl = (packet[inner] & 0x0F) << 2
-            if packet[inner + 9] != socket.IPPROTO_TCP or len(packet) < inner + inner_ihl + 8:
-                continue
-            dst = packet[inner + 16:inner + 20]
-            q_sport, q_dport, q_seq = _QUOTED_TCP.unpack_from(packet, inner + inner_ihl)
+            code, offset = quote
+            dst = quoted_destination(packet)
+            q_sport, q_dport, q_seq = _QUOTED_TCP.unpack_from(packet, offset)
             if q_sport != self.sport or dst not in self.targets:
                 continue
             i = self.index.get((dst, q_dport))

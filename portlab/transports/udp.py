@@ -44,6 +44,7 @@ import time
 from typing import Optional, Sequence
 
 from ..errors import BadInput, MissingPrivilege
+from ..packets import quoted_destination, unreachable_quote
 from ..privilege import has_raw_socket_privilege
 from ..states import Probe, Reply, ReplyKind, ScanType
 from ..timing import Timing
@@ -353,18 +354,14 @@ class _UdpScan:
                 packet = recv(576)
             except (BlockingIOError, InterruptedError):
                 return
-            ihl = (packet[0] & 0x0F) << 2
-            if len(packet) < ihl + 8 + 20 or packet[ihl] != 3:
+            quote = unreachable_quote(packet, socket.IPPROTO_UDP, 4)
+            if quote is None:
                 continue
-            code = packet[ihl + 1]
-            inner = ihl + 8
-            inner_ihl = (packet[inner] & 0x0F) << 2
-            if packet[inner + 9] != socket.IPPROTO_UDP or len(packet) < inner + inner_ihl + 4:
-                continue
-            q_sport, q_dport = _QUOTED_PORTS.unpack_from(packet, inner + inner_ihl)
+            code, offset = quote
+            q_sport, q_dport = _QUOTED_PORTS.unpack_from(packet, offset)
             if q_sport != self.sport:
                 continue
-            dst = socket.inet_ntoa(packet[inner + 16:inner + 20])
+            dst = socket.inet_ntoa(quoted_destination(packet))
             self._icmp(dst, q_dport, code, socket.inet_ntoa(packet[12:16]))
 
     def _receive_errqueue(self) -> None:
