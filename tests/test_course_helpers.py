@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from portlab import charts, exercises, registry
+from portlab import registry
+from portlab.course import exercises
+from portlab.course.charts import registry as charts
 from portlab.errors import BadInput
 from portlab.ranges import RANGES, USER
 
@@ -36,7 +38,7 @@ def test_figures_render_to_png(make, tmp_path):
 
 
 def test_lookup_widget_follows_the_text_box():
-    from portlab.widgets import lookup_box
+    from portlab.course.widgets.lookup import lookup_box
 
     box = lookup_box("443")
     (text, protocol), result = box.children[0].children, box.children[1]

@@ -12,9 +12,9 @@ from typing import Optional
 
 import ipywidgets as widgets
 
-from . import registry
-from .errors import BadInput
-from .ranges import port_range
+from ... import registry
+from ...errors import BadInput
+from ...ranges import port_range
 
 MAX_ROWS = 40  # a long name or a wide range can match hundreds of rows
 

@@ -14,8 +14,8 @@ from typing import Optional
 
 from matplotlib.figure import Figure
 
-from . import registry
-from .ranges import RANGES, PortRange, ephemeral_range
+from ... import registry
+from ...ranges import RANGES, PortRange, ephemeral_range
 
 # One colour per meaning, used the same way in every figure of the course.
 COLOURS = {
