@@ -1,0 +1,121 @@
+"""What this machine allows, and so which modes a notebook can use.
+
+The course runs in one of four modes (``../shared/COURSE.md``):
+
+* ``sim``: a scenario's simulated network; anywhere, sends nothing;
+* ``replay``: recordings made in the live lab (``data/recordings/``); anywhere;
+* ``live-loopback``: real scans of this machine's own loopback; anywhere a socket opens;
+* ``live-lab``: real scans of a lab of Linux network namespaces; Linux and root
+  (raw SYN/UDP scans need root or CAP_NET_RAW as well).
+
+Everything here only looks (``/proc``, ``PATH``, the lab's state files); it sends
+nothing and changes nothing, so a notebook's first cell can call it freely.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from dataclasses import dataclass, field
+from typing import Optional
+
+MODES = ("sim", "replay", "live-loopback", "live-lab")
+
+MODE_NAMES = {
+    "sim": "simulated (a scenario's network, computed; no packet is sent)",
+    "replay": "recorded (scans captured earlier in the live lab, read back)",
+    "live-loopback": "live on loopback (real sockets on this machine's 127.0.0.1)",
+    "live-lab": "live lab (real packets between Linux network namespaces on this machine)",
+}
+
+
+@dataclass(frozen=True)
+class Machine:
+    linux: bool
+    root: bool
+    raw_sockets: bool             # SYN and UDP scans with raw packets
+    netns: bool                   # can build network namespaces (the live lab)
+    nmap: Optional[str]           # path of nmap, if installed
+    labs: tuple[str, ...] = ()    # prefixes of labs running now
+    why_not: dict[str, str] = field(default_factory=dict)   # mode -> one-line reason it is unavailable
+
+    def allows(self, mode: str) -> bool:
+        if mode not in MODES:
+            raise ValueError(f"mode {mode!r}: expected one of {', '.join(MODES)}")
+        return mode not in self.why_not
+
+
+def machine() -> Machine:
+    """Look at this machine now."""
+    from ..privilege import effective_capabilities, has_raw_socket_privilege
+    from ..scope import running_labs
+
+    linux = sys.platform.startswith("linux")
+    root = hasattr(os, "geteuid") and os.geteuid() == 0
+    raw = has_raw_socket_privilege()
+    cap_sys_admin = bool(effective_capabilities() & (1 << 21))  # CAP_SYS_ADMIN: needed for `ip netns add`
+    netns = linux and (root or cap_sys_admin) and shutil.which("ip") is not None
+    try:
+        labs = tuple(lab.prefix for lab in running_labs())
+    except OSError:
+        labs = ()
+    why_not: dict[str, str] = {}
+    if not netns:
+        if not linux:
+            why_not["live-lab"] = "the live lab uses Linux network namespaces, and this is not Linux"
+        elif not (root or cap_sys_admin):
+            why_not["live-lab"] = "the live lab needs root to create network namespaces (this notebook's kernel runs as a normal user)"
+        else:
+            why_not["live-lab"] = "the live lab needs the `ip` command (Debian/Ubuntu: apt-get install iproute2)"
+    return Machine(linux, root, raw, netns, shutil.which("nmap"), labs, why_not)
+
+
+def describe(m: Optional[Machine] = None) -> str:
+    """A few lines a learner can read: what this machine allows and why not the rest."""
+    m = m or machine()
+    lines = [
+        f"operating system: {'Linux' if m.linux else sys.platform}",
+        f"running as root: {'yes' if m.root else 'no'}",
+        f"raw packets (SYN and UDP scans): {'yes' if m.raw_sockets else 'no (needs root or CAP_NET_RAW)'}",
+        f"network namespaces (the live lab): {'yes' if m.netns else 'no'}",
+        f"nmap installed: {'yes' if m.nmap else 'no (only needed to compare with nmap)'}",
+        f"labs running now: {', '.join(m.labs) if m.labs else 'none'}",
+    ]
+    for mode in MODES:
+        lines.append(f"  {mode:14} {'available' if m.allows(mode) else 'not here: ' + m.why_not[mode]}")
+    return "\n".join(lines)
+
+
+def mode_line(mode: str, wants: Optional[str] = None, m: Optional[Machine] = None) -> str:
+    """One notebook's mode, said once at the top: which mode, and why.
+
+    *mode* is what the notebook runs in by default; *wants* a richer mode it uses
+    where it can (e.g. ``"live-lab"``): the line says whether this machine allows it.
+    """
+    m = m or machine()
+    text = f"This notebook runs {MODE_NAMES[mode]}, so it works the same on any laptop."
+    if wants:
+        if m.allows(wants):
+            text += f" This machine also allows {MODE_NAMES[wants]}: the cells marked LIVE run for real."
+        else:
+            text += f" Cells marked LIVE need {wants}, which this machine does not allow ({m.why_not[wants]}); they print why and skip."
+    return text
+
+
+def show_mode(mode: str = "sim", wants: Optional[str] = None) -> None:
+    """Print the mode line (for a notebook's first code cell)."""
+    print(mode_line(mode, wants))
+
+
+def live(mode: str = "live-lab") -> bool:
+    """For a LIVE cell: True when this machine allows *mode*; else print why the cell skips.
+
+    ``if live("live-lab"): ...`` keeps a cell that needs root from failing for a
+    learner without it, and says so instead of passing silently.
+    """
+    m = machine()
+    if m.allows(mode):
+        return True
+    print(f"LIVE cell skipped: {m.why_not[mode]}. The simulated and recorded results above show the same thing.")
+    return False
