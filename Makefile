@@ -21,7 +21,7 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab $(ROOT_FLAG) notebooks/
 
 test: $(STAMP)
-	$(BIN)/python -m pytest --nbval-lax --nbval-sanitize-with notebooks/nbval-sanitize.cfg tests notebooks
+	PORTLAB_PROGRESS=$(CURDIR)/.pytest_cache/progress.json $(BIN)/python -m pytest --nbval-lax --nbval-sanitize-with notebooks/nbval-sanitize.cfg tests notebooks
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py

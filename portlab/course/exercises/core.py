@@ -18,7 +18,9 @@ An exercise may give, beside its checker:
   checker's own hint, aimed at the wrong answer given, comes first);
 * ``solution``: an answer that passes the check, shown only when asked for on
   purpose (a test checks that every solution passes its own check), and
-  ``explanation``: why it is the answer.
+  ``explanation``: why it is the answer;
+* ``reveal``: for ``"predict"`` exercises, a function that runs the scan (in the
+  simulator) and returns what it found, shown after the learner has predicted.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class Exercise:
     hints: tuple[str, ...] = ()
     solution: object = None
     explanation: str = ""
+    reveal: Optional[Callable[[], object]] = None
 
     @property
     def notebook(self) -> str:
@@ -59,18 +62,20 @@ NO_ANSWER_HINT = "no answer yet. Put your answer into `answer` (instead of None)
 
 def exercise(exercise_id: str, question: str, *, kind: str = "text", choices: Sequence[str] = (),
              hints: Sequence[str] = (), solution: object = None,
-             explanation: str = "") -> Callable[[Checker], Checker]:
+             explanation: str = "", reveal: Optional[Callable[[], object]] = None) -> Callable[[Checker], Checker]:
     """Decorator that registers a checker under ``exercise_id``."""
     if kind not in KINDS:
         raise ValueError(f"exercise {exercise_id!r}: kind {kind!r} is not one of {', '.join(KINDS)}")
     if kind == "choice" and not choices:
         raise ValueError(f"exercise {exercise_id!r}: a choice exercise needs choices")
+    if kind == "predict" and reveal is None:
+        raise ValueError(f"exercise {exercise_id!r}: a predict exercise needs reveal (the scan that shows the truth)")
 
     def register(checker: Checker) -> Checker:
         if exercise_id in EXERCISES:
             raise ValueError(f"exercise id {exercise_id!r} is registered twice")
         EXERCISES[exercise_id] = Exercise(exercise_id, question, checker, kind, tuple(choices), tuple(hints),
-                                          solution, explanation)
+                                          solution, explanation, reveal)
         return checker
 
     return register
