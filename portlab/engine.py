@@ -13,7 +13,6 @@ import asyncio
 import importlib
 import inspect
 import ipaddress
-import os
 import random
 import threading
 import time
@@ -132,8 +131,6 @@ def _scan_type(scan_type: Union[str, ScanType]) -> ScanType:
         raise BadInput(f"scan type {scan_type!r}: expected connect, syn or udp") from None
 
 
-CAP_SYS_ADMIN = 21   # linux/capability.h: what setns() into a network namespace needs
-
 
 def _running_lab_routes(directory: Optional[Path] = None) -> list[tuple[str, str, list]]:
     """(lab prefix, scanner namespace, networks) of every complete running lab."""
@@ -180,9 +177,10 @@ def lab_netns_for(addresses: Sequence[str], directory: Optional[Path] = None) ->
 
 
 def _require_netns_privilege(netns: str, why: str) -> None:
-    from .privilege import effective_capabilities
+    from .privilege import CAP_SYS_ADMIN, has_capability
 
-    if os.geteuid() != 0 and not effective_capabilities() & (1 << CAP_SYS_ADMIN):
+    # CAP_SYS_ADMIN: what setns() into a network namespace needs.
+    if not has_capability(CAP_SYS_ADMIN):
         raise MissingPrivilege(f"{why}; entering its namespace {netns} needs root "
                                f"(CAP_SYS_ADMIN): run the scan as root (e.g. sudo)")
 

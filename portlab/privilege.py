@@ -11,7 +11,10 @@ import sys
 
 from .errors import MissingPrivilege
 
-CAP_NET_RAW = 13  # linux/capability.h
+# linux/capability.h
+CAP_NET_ADMIN = 12
+CAP_NET_RAW = 13
+CAP_SYS_ADMIN = 21
 
 
 def effective_capabilities(status_path: str = "/proc/self/status") -> int:
@@ -24,6 +27,16 @@ def effective_capabilities(status_path: str = "/proc/self/status") -> int:
     except (OSError, ValueError, IndexError):
         pass
     return 0
+
+
+def has_capability(cap: int, status_path: str = "/proc/self/status") -> bool:
+    """True when *cap* is in this process's effective set.
+
+    The one capability check: root normally holds them all, but a root whose
+    capabilities were dropped (a container, ``setpriv``) cannot build namespaces,
+    so the bit, not the user id, decides.
+    """
+    return bool(effective_capabilities(status_path) >> cap & 1)
 
 
 def has_raw_socket_privilege(status_path: str = "/proc/self/status") -> bool:

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from netlab import netns_skip_reason
+from unprivileged import learner_argv
 from portlab import scenario as scenario_mod
 from portlab.errors import MissingPrivilege
 from portlab.lab import names, run
@@ -251,8 +252,8 @@ def test_nmap_in_the_lab_shows_the_measured_table(flag, tmp_path):
 def portlab_cli(*args: str, env=None, user: bool = False) -> subprocess.CompletedProcess:
     argv = [sys.executable, "-m", "portlab", *args]
     if user:
-        # As nobody, with no capabilities: what a student without sudo gets.
-        argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", *argv]
+        # Without capabilities (as nobody where the checkout allows): what a student without sudo gets.
+        argv = learner_argv(argv)
     return subprocess.run(argv, capture_output=True, text=True, timeout=60,
                           env={**os.environ, **(env or {}), "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
 

@@ -48,14 +48,16 @@ class Machine:
 
 def machine() -> Machine:
     """Look at this machine now."""
-    from ..privilege import effective_capabilities, has_raw_socket_privilege
+    from ..privilege import CAP_NET_ADMIN, CAP_SYS_ADMIN, has_capability, has_raw_socket_privilege
     from ..scope import running_labs
 
     linux = sys.platform.startswith("linux")
     root = hasattr(os, "geteuid") and os.geteuid() == 0
     raw = has_raw_socket_privilege()
-    cap_sys_admin = bool(effective_capabilities() & (1 << 21))  # CAP_SYS_ADMIN: needed for `ip netns add`
-    netns = linux and (root or cap_sys_admin) and shutil.which("ip") is not None
+    # `ip netns add` mounts (CAP_SYS_ADMIN) and the lab configures links (CAP_NET_ADMIN);
+    # the capabilities decide, not the user id (a root in a container may have neither).
+    caps = linux and has_capability(CAP_SYS_ADMIN) and has_capability(CAP_NET_ADMIN)
+    netns = caps and shutil.which("ip") is not None
     try:
         labs = tuple(lab.prefix for lab in running_labs())
     except OSError:
@@ -64,8 +66,9 @@ def machine() -> Machine:
     if not netns:
         if not linux:
             why_not["live-lab"] = "the live lab uses Linux network namespaces, and this is not Linux"
-        elif not (root or cap_sys_admin):
-            why_not["live-lab"] = "the live lab needs root to create network namespaces (this notebook's kernel runs as a normal user)"
+        elif not caps:
+            why_not["live-lab"] = ("the live lab needs root to create network namespaces (this notebook's kernel "
+                                   "runs as a normal user, or without root's capabilities)")
         else:
             why_not["live-lab"] = "the live lab needs the `ip` command (Debian/Ubuntu: apt-get install iproute2)"
     return Machine(linux, root, raw, netns, shutil.which("nmap"), labs, why_not)

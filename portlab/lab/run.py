@@ -28,13 +28,13 @@ from pathlib import Path
 from typing import Optional
 
 from ..errors import MissingPrivilege, PortlabError
+from ..privilege import CAP_NET_ADMIN, has_capability
 from . import names, plan as plan_mod
 
 STEP_TIMEOUT_S = 30.0
 READY_TIMEOUT_S = 15.0
 ICMP_SYSCTLS = ("net.ipv4.icmp_ratelimit", "net.ipv4.icmp_msgs_per_sec", "net.ipv4.icmp_msgs_burst",
                 "net.ipv4.icmp_ratemask")
-CAP_NET_ADMIN = 12
 
 
 class LabFailed(PortlabError):
@@ -48,13 +48,7 @@ def state_dir() -> Path:
 
 
 def _has_net_admin() -> bool:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("CapEff:"):
-                return bool(int(line.split()[1], 16) >> CAP_NET_ADMIN & 1)
-    except OSError:
-        pass
-    return False
+    return has_capability(CAP_NET_ADMIN)
 
 
 def check_privilege() -> None:
@@ -62,7 +56,7 @@ def check_privilege() -> None:
     if platform.system() != "Linux":
         raise MissingPrivilege(f"the live lab needs Linux network namespaces (this is {platform.system()}); "
                                "use the simulator instead: portlab scan --scenario FILE")
-    if os.geteuid() != 0 and not _has_net_admin():
+    if not _has_net_admin():
         raise MissingPrivilege("the live lab needs root (or CAP_NET_ADMIN) to create network namespaces; "
                                "run it with sudo, or use the simulator: portlab scan --scenario FILE")
     import shutil

@@ -9,11 +9,18 @@ per probe, and the engine classifies it with :func:`portlab.states.classify`.
 from __future__ import annotations
 
 import abc
+import errno
 from dataclasses import dataclass
 from typing import Callable, ClassVar, NamedTuple, Optional, Sequence
 
 from ..states import Probe, Reply, ScanType
 from ..timing import Timing
+
+
+#: What ``sendto`` says when this machine's own output firewall drops the packet
+#: (netfilter's NF_DROP on a locally generated packet is EPERM; some rules give EACCES).
+#: A transport counts such a probe as sent and unanswered, as nmap does.
+LOCAL_FIREWALL_ERRNOS = frozenset({errno.EPERM, errno.EACCES})
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,7 +38,7 @@ from ..packets import SynTemplate, quoted_destination, unreachable_quote
 from ..privilege import require_raw_privilege
 from ..states import Probe, Reply, ReplyKind, ScanType
 from ..timing import RttEstimator, Timing
-from .base import Exchange, Report, TraceEvent, Transport
+from .base import LOCAL_FIREWALL_ERRNOS, Exchange, Report, TraceEvent, Transport
 
 RCVBUF_BYTES = 16 * 1024 * 1024
 SEND_BATCH = 256
@@ -376,7 +376,11 @@ class _SynScan:
             if err.errno in (errno.ENOBUFS, errno.EAGAIN):
                 self._backoff_until = now + 0.001  # the device queue is full; let it drain
                 return False
-            raise
+            if err.errno not in LOCAL_FIREWALL_ERRNOS:
+                raise
+            # This machine's own output firewall dropped the SYN (netfilter answers the
+            # sender with EPERM).  nmap counts it as sent and unanswered: filtered,
+            # no-response after the retries.  So do we.
         self.tries[i] = tryno + 1
         self.sent_at[i] = now
         self.in_flight.append((now, i, tryno + 1))

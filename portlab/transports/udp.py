@@ -49,7 +49,7 @@ from ..privilege import has_raw_socket_privilege
 from ..states import Probe, Reply, ReplyKind, ScanType
 from ..timing import Timing
 from ..udp_payloads import payload_for
-from .base import Exchange, Report, TraceEvent, Transport
+from .base import LOCAL_FIREWALL_ERRNOS, Exchange, Report, TraceEvent, Transport
 from .raw import (Pacer, RttEstimator, allowed_tries, ipv4_targets, local_icmp_ratelimit, open_raw,
                   wait_readable)
 
@@ -249,10 +249,14 @@ class _UdpScan:
             if err.errno in (errno.ENOBUFS, errno.EAGAIN):
                 self._backoff_until = now + 0.001
                 return False
-            # With IP_RECVERR a pending ICMP error is also reported by the next send,
-            # which then sends nothing; the error itself waits in the error queue.
-            self._backoff_until = now
-            return False
+            if err.errno not in LOCAL_FIREWALL_ERRNOS:
+                # With IP_RECVERR a pending ICMP error is also reported by the next send,
+                # which then sends nothing; the error itself waits in the error queue.
+                self._backoff_until = now
+                return False
+            # This machine's own output firewall dropped the datagram.  To the scan
+            # that is a probe sent and never answered, as nmap counts it: it times out
+            # and is retried like any other, instead of being offered again forever.
         tryno = self.tries[i] + 1
         self.tries[i] = tryno
         self.sent_at[i] = now
