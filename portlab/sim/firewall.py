@@ -168,6 +168,17 @@ def compile_rule(rule, index: int, own_networks) -> CompiledRule:
     )
 
 
+class Decision(NamedTuple):
+    """Which rule of a chain decided a packet: its *index* in the chain's rules
+    (``None`` when no rule matched and the policy decided), the *action*, and the
+    port range ``[lo, hi]`` around the asked port with the same answer."""
+
+    action: Action
+    index: Optional[int]
+    lo: int
+    hi: int
+
+
 class CompiledChain:
     """One direction's rules and policy, ready to judge packets quickly."""
 
@@ -182,8 +193,17 @@ class CompiledChain:
         *protocol* is ``"tcp"``, ``"udp"`` or ``"icmp"``; an ICMP packet (no ports)
         matches only rules that name neither a protocol nor ports.
         """
+        decision = self.decision(protocol, src, dst, dport)
+        return decision.action, decision.lo, decision.hi
+
+    def decision(self, protocol: str, src: int, dst: int, dport: Optional[int]) -> "Decision":
+        """:meth:`decide` with the position of the deciding rule (``None``: the policy).
+
+        The one place a chain is evaluated: the simulator's verdicts and the course's
+        "which rule decided" charts both come from here.
+        """
         lo, hi = ALL_PORTS
-        for rule in self.rules:
+        for index, rule in enumerate(self.rules):
             if rule.protocol is not None and rule.protocol != protocol:
                 continue
             if rule.source is not None and not rule.source(src):
@@ -202,8 +222,8 @@ class CompiledChain:
                 # A TCP reset cannot answer UDP; nft refuses such a rule, the scenario
                 # loader too.  Should one slip through, answer as plain reject does.
                 action = action._replace(icmp_code=ICMP_PORT_UNREACH)
-            return action, lo, hi
-        return self.policy, lo, hi
+            return Decision(action, index, lo, hi)
+        return Decision(self.policy, None, lo, hi)
 
 
 class CompiledFirewall:
@@ -279,6 +299,22 @@ def compile_firewall(firewall, own_networks=()):
     if firewall is None:
         return OPEN
     return CompiledFirewall(firewall, own_networks)
+
+
+def deciding_rule(firewall, protocol: str, port: Optional[int], source, destination,
+                  *, direction: str = INBOUND, own_networks=()) -> Decision:
+    """Which rule of *firewall* (a :class:`portlab.scenario.Firewall`, a compiled one, or
+    ``None`` for no firewall) decides a new *protocol* packet from *source* to
+    *destination*:*port*, in *direction*; see :class:`Decision`.
+
+    For an AWS security group or an Azure NSG the index counts in the normalised rule
+    list (an NSG's rules sorted by priority, Azure's defaults appended), the list
+    ``firewall.rules`` holds.  Only *new* packets are judged here: a stateful firewall
+    lets replies to tracked flows through before any rule (:mod:`portlab.sim.network`).
+    """
+    compiled = firewall if isinstance(firewall, (CompiledFirewall, _OpenFirewall)) else \
+        compile_firewall(firewall, own_networks)
+    return compiled.chain(direction).decision(protocol, ip_int(source), ip_int(destination), port)
 
 
 def ip_int(address) -> int:
