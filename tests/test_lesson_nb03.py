@@ -1,0 +1,143 @@
+"""Notebook 03's experiment: the service logs a connect scan, only the capture sees a SYN scan.
+
+The recording in data/recordings/logging is checked line by line; the logging
+service runs for real on loopback; the live experiment (root) runs in a lab.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+import portlab
+from netlab import netns_skip_reason
+from portlab.course.lessons import nb03
+
+
+@pytest.fixture(scope="module")
+def recorded():
+    return nb03.load_recording()
+
+
+def check_claim(exp: nb03.LoggingExperiment) -> None:
+    """What the notebook teaches, asserted on one run (recorded or live)."""
+    rows = {row["scan"]: row for row in exp.counts()}
+    # Both scans probed every open port: the capture holds a SYN for each, in each scan.
+    for scan in ("connect", "syn"):
+        probed = {p.port for p in exp.packets(scan) if p.to_target and p.flags == "S"}
+        assert probed == set(nb03.PORTS), (scan, probed)
+        assert rows[scan]["probes of open ports"] == len(nb03.OPEN_PORTS)
+    # The connect scan completed every handshake and the service logged each one...
+    assert rows["connect"]["handshakes completed"] == len(nb03.OPEN_PORTS)
+    assert sorted(e.port for e in exp.entries("connect")) == sorted(nb03.OPEN_PORTS)
+    # ...the very connections the capture saw: same client port, final ACK on the wire.
+    acks = {(p.sport, p.dport) for p in exp.packets("connect") if p.to_target and p.flags == "."}
+    assert {(e.sport, e.port) for e in exp.entries("connect")} == acks
+    # The SYN scan answered each SYN/ACK with a RST, never the final ACK, and left no log line.
+    syn = exp.packets("syn")
+    assert not [p for p in syn if p.to_target and p.flags == "."]
+    for port in nb03.OPEN_PORTS:
+        assert [p.kind for p in syn if p.port == port] == ["SYN", "SYN/ACK", "RST"]
+    assert exp.entries("syn") == [] and exp.service_log("syn") == []
+    assert rows["syn"]["lines in the service's log"] == 0
+    # Every log line belongs to one of the scans (nothing else talked to the service).
+    assert len(exp.entries()) == len(exp.entries("connect"))
+    assert exp.states["connect"][nb03.CLOSED_PORT] == "closed (conn-refused)"
+    assert exp.states["syn"][nb03.CLOSED_PORT] == "closed (reset)"
+    for port in nb03.OPEN_PORTS:
+        assert exp.states["connect"][port] == exp.states["syn"][port] == "open (syn-ack)"
+
+
+def test_recording_shows_the_claim(recorded):
+    assert recorded.source == "recorded"
+    check_claim(recorded)
+
+
+def test_recording_is_small_and_says_how_it_was_made(recorded):
+    for name in ("service.log", "capture.txt", "meta.json"):
+        assert (nb03.RECORDING_DIR / name).stat().st_size < 20_000
+    for key in ("how", "scenario", "kernel", "tcpdump", "made", "phases"):
+        assert recorded.meta[key]
+    assert recorded.meta["open_ports"] == list(nb03.OPEN_PORTS)
+
+
+def test_views_of_the_recording(recorded):
+    assert recorded.conversation("connect") == [
+        "scanner -> target  SYN", "target  -> scanner  SYN/ACK", "scanner -> target  ACK",
+        "target  -> scanner  FIN/ACK", "scanner -> target  RST/ACK"]
+    assert recorded.conversation("syn", nb03.CLOSED_PORT) == ["scanner -> target  SYN", "target  -> scanner  RST/ACK"]
+    frame = recorded.side_by_side("connect")
+    assert list(frame["ms"]) == sorted(frame["ms"])
+    assert (frame["seen by"] == "service log").sum() == 3
+    assert (recorded.side_by_side("syn")["seen by"] == "service log").sum() == 0
+    assert len(recorded.capture("syn")) == len(recorded.packets("syn"))
+    assert recorded.counts_frame().loc["syn", "lines in the service's log"] == 0
+
+
+def test_chart_of_the_recording(recorded):
+    chart = nb03.chart(recorded)
+    assert chart.data["scans"] == ["connect", "syn"]
+    assert chart.data["lines in the service's log"] == [3, 0]
+    assert all(n > 0 for n in chart.data["packets captured"])
+    assert "syn scan" in chart.text and "0 lines" in chart.text
+    fig = chart.figure("dark")
+    assert len(fig.axes) == 2
+    assert chart.png("light")[:4] == b"\x89PNG"
+
+
+def test_parse_lines():
+    line = ("1795932712.635468 eth0  In  IP 10.77.9.1.53518 > 10.77.9.2.22: Flags [R], seq 2945113672, "
+            "win 0, length 0")
+    (packet,) = nb03.parse_capture([line, "tcpdump: verbose output suppressed", ""])
+    assert (packet.src, packet.sport, packet.dport, packet.kind, packet.port, packet.to_target) == \
+        ("10.77.9.1", 53518, 22, "RST", 22, True)
+    (entry,) = nb03.parse_service_log(["2026-11-29T06:11:52.122499+00:00 tinyd[1]: accepted connection "
+                                       "from 10.77.9.1 port 60694 on port 22", "ready"])
+    assert (entry.src, entry.sport, entry.port) == ("10.77.9.1", 60694, 22)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_logging_service_logs_a_connect_scan_on_loopback():
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", nb03.MODULE, "serve", "--ports", str(port),
+                             "--address", "127.0.0.1"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        result = portlab.scan("127.0.0.1", ports=[port])
+        assert str(result.hosts[0].ports[0].state) == "open"
+        time.sleep(0.3)     # the service polls every 50 ms
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=5)
+    entries = nb03.parse_service_log(out.splitlines())
+    assert [(e.src, e.port) for e in entries] == [("127.0.0.1", port)]
+    assert proc.returncode == 0
+
+
+SKIP = netns_skip_reason() or nb03.live_skip_reason()
+
+
+@pytest.mark.netns
+@pytest.mark.skipif(SKIP is not None, reason=SKIP or "")
+def test_live_experiment(tmp_path, monkeypatch):
+    monkeypatch.setenv("PORTLAB_STATE_DIR", str(tmp_path / "labs"))
+    exp = nb03.run_live()
+    assert exp.source == "live"
+    check_claim(exp)
+    assert not list((tmp_path / "labs").glob("*.json"))     # the lab is gone again
+
+
+def test_live_refuses_without_root(monkeypatch):
+    monkeypatch.setattr(nb03.os, "geteuid", lambda: 1000)
+    assert "root" in nb03.live_skip_reason()
+    with pytest.raises(RuntimeError, match="cannot run here"):
+        nb03.run_live()
