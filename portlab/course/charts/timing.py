@@ -28,7 +28,7 @@ from typing import Iterable, Optional, Sequence
 from ...paths import DATA_DIR
 from ...scenario import Scenario, loads
 from ...timing import TEMPLATE_NAMES, TEMPLATES
-from ..theme import STATE_COLOURS, Chart, Theme, new_figure
+from ..theme import Chart, Theme, new_figure
 
 TARGET = "10.77.0.2"
 #: Open ports of the timing scenario's host: a host that answers something gets the
