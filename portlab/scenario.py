@@ -272,6 +272,9 @@ class Scanner:
     address: IPv4Address
     network: str
     gateway: Optional[IPv4Address] = None
+    #: The scanning machine's own firewall: its output chain can stop probes before
+    #: they leave (what a scan of a host behind an egress filter sees).
+    firewall: Optional["Firewall"] = None
 
     def __post_init__(self) -> None:
         _set(self, "address", IPv4Address(self.address))
@@ -557,7 +560,7 @@ class _Reader:
             self.fail("name", f"name {name!r} is not allowed (expected 1-24 characters from a-z, 0-9 and -)")
         description = self.string(doc, "description", "", "")
         scanner_table = self.table(doc["scanner"], "scanner")
-        self.keys(scanner_table, "scanner", ("address", "network", "gateway"), required=("address",))
+        self.keys(scanner_table, "scanner", ("address", "network", "gateway", "firewall"), required=("address",))
         scanner_address = self.address(scanner_table["address"], "scanner.address")
 
         networks = self.networks(doc, scanner_address)
@@ -598,10 +601,14 @@ class _Reader:
                       for i, t in enumerate(raw_hosts))
         # Gateways are checked once every router is known.
         gateway = self.gateway(scanner_table, "scanner", scanner_network, routers)
+        scanner_firewall = None
+        if "firewall" in scanner_table:
+            scanner_firewall = self.firewall(self.table(scanner_table["firewall"], "scanner.firewall"),
+                                             "scanner.firewall")
         hosts = tuple(_replace(h, gateway=self.gateway(raw_hosts[i], f"hosts[{i}]", h.network, routers))
                       for i, h in enumerate(hosts))
         return Scenario(name=name, description=description,
-                        scanner=Scanner(scanner_address, scanner_network, gateway),
+                        scanner=Scanner(scanner_address, scanner_network, gateway, scanner_firewall),
                         networks=networks, hosts=hosts, routers=routers)
 
     def networks(self, doc: dict, scanner_address: IPv4Address) -> tuple[Network, ...]:
@@ -1060,6 +1067,8 @@ def to_toml(scenario: Scenario) -> str:
              f"network = {_quote(scenario.scanner.network)}"]
     if scenario.scanner.gateway:
         lines.append(f"gateway = {_quote(str(scenario.scanner.gateway))}")
+    if scenario.scanner.firewall:
+        lines += [""] + _firewall_lines("scanner.firewall", scenario.scanner.firewall)
     for net in scenario.networks:
         lines += ["", "[[networks]]", f"name = {_quote(net.name)}", f"cidr = {_quote(str(net.cidr))}"]
     for host in scenario.hosts:

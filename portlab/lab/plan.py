@@ -146,6 +146,10 @@ def build(scenario, prefix: str) -> Plan:
 
     rulesets: dict[str, str] = {}
     sysctls: list[Step] = []
+    text = nftables.firewall_ruleset(scenario.scanner.firewall, (cidr[scenario.scanner.network],),
+                                     f"{file}: scanner.firewall")
+    if text:
+        rulesets[scanner_ns] = text
     for i, host in enumerate(scenario.hosts):
         text = nftables.firewall_ruleset(host.firewall, (cidr[host.network],), f"{file}: hosts[{i}].firewall")
         if text:

@@ -173,6 +173,7 @@ class SimNetwork:
 
         scanner = scenario.scanner
         self._add(SimMachine("scanner", "scanner", {scanner.network: int(scanner.address)},
+                             firewall=compile_firewall(scanner.firewall, (self.cidrs[scanner.network],)),
                              gateway=int(scanner.gateway) if scanner.gateway else None))
         for host in scenario.hosts:
             own = (self.cidrs[host.network],)
@@ -307,7 +308,10 @@ class SimNetwork:
             walk.narrow(lo, hi)
             path.append(f"{sender.name} output: {action.describe()}")
             if action.kind == DROP:
-                if proto == "udp":
+                # A program's sendto() is told EPERM; a scanner counts the probe as sent
+                # and unanswered (nmap does; so do portlab's transports), so to a scan it
+                # is silence.
+                if proto == "udp" and sender.kind != "scanner":
                     return self._done(walk, Answer(LOCAL_ERROR, errno=_errno.EPERM))
                 return self._done(walk, Answer(SILENCE))
             if action.kind != ACCEPT:
