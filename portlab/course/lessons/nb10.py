@@ -1,0 +1,431 @@
+"""Notebook 10 (the capstone): the written requirement, the learner's rules, and the audit.
+
+The ``capstone`` scenario is a small company network that offers too much to too
+many.  :data:`REQUIREMENT` says, as data, which service must be reachable from
+where (the same table the notebook shows in words).  :func:`audit` applies the
+learner's firewall rules to the scenario, tries every service from every place
+(the simulated network, or the live lab with :func:`live_audit`) and compares
+what it found with the requirement, one :class:`Finding` per (service, place).
+The audit passes only when every required service is reachable from where it
+should be and nothing else is; each failure says port, from where, expected and
+found.
+
+Rules are written as TOML, one table per machine, in the scenario file's own
+firewall format (``docs/scenario-format.md``)::
+
+    [web]
+    policy = "drop"
+    rules = [ { action = "accept", protocol = "tcp", ports = "80,443" } ]
+
+A machine the rules do not name keeps the firewall it has.
+"""
+
+from __future__ import annotations
+
+import html
+import tomllib
+from dataclasses import dataclass, replace
+from typing import Iterable, Mapping, Optional, Union
+
+from ...errors import BadInput
+from ...scenario import Firewall, Scenario, _Reader
+from ...sim.network import SimNetwork, load_scenario
+from ...states import PortState, ScanType, classify
+
+SCENARIO = "capstone"
+
+#: Where a connection can come from: a place's name -> the scenario machine that stands for it.
+PLACES: dict[str, str] = {"internet": "scanner", "web": "web", "db": "db", "ws": "ws"}
+PLACE_TEXT: dict[str, str] = {
+    "internet": "anyone on the Internet (the scanner, 10.77.0.1)",
+    "web": "the web server (dmz, 10.77.20.10)",
+    "db": "the database server (office, 192.168.77.20)",
+    "ws": "the admin workstation (office, 192.168.77.50)",
+}
+EVERYONE = tuple(PLACES)
+NOBODY: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Need:
+    """One listening service and the places that must reach it (all others must not)."""
+
+    machine: str
+    port: int
+    protocol: str
+    service: str
+    allowed_from: tuple[str, ...]
+    why: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.machine} {self.port}/{self.protocol}"
+
+
+#: The written requirement: every service that listens in the capstone network.
+REQUIREMENT: tuple[Need, ...] = (
+    Need("web", 80, "tcp", "HTTP", EVERYONE, "the public web site (it redirects to HTTPS)"),
+    Need("web", 443, "tcp", "HTTPS", EVERYONE, "the public web site"),
+    Need("web", 22, "tcp", "SSH", ("ws",), "administration, from the admin workstation only"),
+    Need("web", 8080, "tcp", "admin console", ("ws",), "the site's admin console, admins only"),
+    Need("web", 3306, "tcp", "MySQL", NOBODY, "a leftover database the site uses only on the machine itself"),
+    Need("db", 5432, "tcp", "PostgreSQL", ("web",), "the site's database: the web server is its only client"),
+    Need("db", 22, "tcp", "SSH", ("ws",), "administration, from the admin workstation only"),
+    Need("ws", 445, "tcp", "SMB", NOBODY, "a workstation serves no files to anyone"),
+    Need("ws", 3389, "tcp", "RDP", NOBODY, "nobody works remotely on the admin workstation"),
+    Need("ws", 137, "udp", "NetBIOS", NOBODY, "old Windows name service, not needed"),
+    Need("core", 22, "tcp", "SSH", ("ws",), "the router's administration, admin workstation only"),
+    Need("core", 80, "tcp", "router admin page", ("ws",), "the router's web page, admin workstation only"),
+    Need("core", 161, "udp", "SNMP", NOBODY, "monitoring nobody uses: switch it off or block it"),
+)
+
+#: A start for the learner: the format, with one machine written out.
+STARTER = '''# One table per machine: [web], [db], [ws], [core].  A machine you leave out
+# keeps the firewall it has now.  Rules run top to bottom; the first match wins.
+[web]
+policy = "accept"
+rules = [
+  { action = "accept", protocol = "tcp", ports = "80,443" },
+]
+'''
+
+#: Least privilege: a rule set that passes the audit (the exercise's solution).
+SOLUTION = '''[web]
+policy = "drop"
+rules = [
+  { action = "accept", protocol = "tcp", ports = "80,443", name = "the public site" },
+  { action = "accept", protocol = "tcp", ports = "22,8080", source = "192.168.77.50", name = "admins" },
+]
+
+[db]
+policy = "drop"
+rules = [
+  { action = "accept", protocol = "tcp", ports = "5432", source = "10.77.20.10", name = "the site's database" },
+  { action = "accept", protocol = "tcp", ports = "22", source = "192.168.77.50", name = "admins" },
+]
+
+[ws]
+policy = "drop"
+
+[core]
+policy = "drop"
+rules = [
+  { action = "accept", protocol = "tcp", ports = "22,80", source = "192.168.77.50", name = "admins" },
+]
+'''
+
+
+def requirement_table():
+    """The requirement as a DataFrame: one row a service, who must reach it and why."""
+    import pandas as pd
+    rows = [{"machine": n.machine, "port": f"{n.port}/{n.protocol}", "service": n.service,
+             "who must reach it": ", ".join(n.allowed_from) if n.allowed_from != EVERYONE else "everyone",
+             "why": n.why} for n in REQUIREMENT]
+    rows = [{**r, "who must reach it": r["who must reach it"] or "nobody"} for r in rows]
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------- the learner's rules
+
+RulesInput = Union[None, str, Mapping[str, object]]
+
+
+def parse_rules(rules: RulesInput, scenario=SCENARIO) -> dict[str, Firewall]:
+    """The learner's rules as ``{machine: Firewall}``.
+
+    *rules* is TOML text (one table per machine), a mapping ``machine -> Firewall``
+    (what a firewall editor gives) or ``machine -> dict`` (a parsed table), or
+    ``None`` (no change).  Errors are one :class:`BadInput` line naming the machine and key.
+    """
+    if rules is None:
+        return {}
+    scn = load_scenario(scenario)
+    machines = [h.name for h in scn.hosts] + [r.name for r in scn.routers]
+    if isinstance(rules, str):
+        try:
+            doc = tomllib.loads(rules)
+        except tomllib.TOMLDecodeError as err:
+            raise BadInput(f"your rules: TOML syntax error: {err} (expected one [machine] table per machine)") from None
+    elif isinstance(rules, Mapping):
+        doc = dict(rules)
+    else:
+        raise BadInput(f"your rules: got a {type(rules).__name__} (expected TOML text, as in the example)")
+    reader = _Reader("your rules")
+    out: dict[str, Firewall] = {}
+    for name, table in doc.items():
+        if name not in machines:
+            raise BadInput(f"your rules: [{name}] is not a machine of {scn.name} "
+                           f"(expected one of {', '.join(machines)})")
+        if isinstance(table, Firewall):
+            out[name] = table
+        elif isinstance(table, dict):
+            out[name] = reader.firewall(table, name)
+        else:
+            raise BadInput(f"your rules: [{name}] is a {type(table).__name__} (expected a table of firewall keys)")
+    return out
+
+
+def apply_rules(rules: RulesInput, scenario=SCENARIO) -> Scenario:
+    """The scenario with the learner's firewalls in place of the machines' own."""
+    scn = load_scenario(scenario)
+    firewalls = parse_rules(rules, scn)
+    hosts = tuple(replace(h, firewall=firewalls[h.name]) if h.name in firewalls else h for h in scn.hosts)
+    routers = tuple(replace(r, firewall=firewalls[r.name]) if r.name in firewalls else r for r in scn.routers)
+    return replace(scn, hosts=hosts, routers=routers)
+
+
+# ---------------------------------------------------------------- the audit
+
+@dataclass(frozen=True)
+class Finding:
+    """One service tried from one place: what the requirement wants and what was found."""
+
+    need: Need
+    place: str
+    address: str
+    state: str
+    reason: str
+
+    @property
+    def expected(self) -> bool:
+        return self.place in self.need.allowed_from
+
+    @property
+    def reachable(self) -> bool:
+        return self.state == PortState.OPEN.value
+
+    @property
+    def ok(self) -> bool:
+        return self.expected == self.reachable
+
+    def explain(self) -> str:
+        """One line: port, from where, expected vs found, and what usually causes it."""
+        n = self.need
+        head = (f"{n.machine} {n.port}/{n.protocol} ({n.service}, {self.address}) from {self.place}: "
+                f"expected {'reachable' if self.expected else 'blocked'}, found {self.state} ({self.reason})")
+        if self.ok:
+            return head
+        if self.expected:
+            return head + (f". {n.machine} needs an accept rule for {n.port}/{n.protocol} from "
+                           f"{_source_address(self.place)}, above anything that blocks it")
+        who = "nobody" if not n.allowed_from else ("only " + ", ".join(n.allowed_from))
+        return head + f". {who} should ({n.why}): {n.machine}'s policy accepts, or an accept rule is too wide"
+
+
+def _source_address(place: str) -> str:
+    return {"internet": "anywhere", "web": "10.77.20.10", "db": "192.168.77.20", "ws": "192.168.77.50"}[place]
+
+
+def _target_address(scn: Scenario, machine: str, place: str) -> str:
+    """The address *place* uses for *machine*: a router's interface on the place's own network if any."""
+    m = scn.machine(machine)
+    if hasattr(m, "interfaces"):
+        src = scn.machine(PLACES[place]) if PLACES[place] != "scanner" else scn.scanner
+        for iface in m.interfaces:
+            if iface.network == src.network:
+                return str(iface.address)
+        return str(m.interfaces[0].address)
+    return str(m.address)
+
+
+def _pairs(scn: Scenario) -> list[tuple[Need, str, str]]:
+    """Every (service, place, address) to try: every place but the service's own machine."""
+    return [(need, place, _target_address(scn, need.machine, place))
+            for need in REQUIREMENT for place in PLACES if PLACES[place] != need.machine]
+
+
+@dataclass(frozen=True)
+class Audit:
+    """Every finding of one audit; ``passed`` only when all of them are as required."""
+
+    findings: tuple[Finding, ...]
+    mode: str = "sim"
+
+    @property
+    def failures(self) -> list[Finding]:
+        return [f for f in self.findings if not f.ok]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def exposed(self) -> list[Finding]:
+        """What the Internet reaches."""
+        return [f for f in self.findings if f.place == "internet" and f.reachable]
+
+    def to_dataframe(self):
+        import pandas as pd
+        return pd.DataFrame([{"machine": f.need.machine, "port": f"{f.need.port}/{f.need.protocol}",
+                              "service": f.need.service, "from": f.place, "address": f.address,
+                              "expected": "reachable" if f.expected else "blocked",
+                              "found": f.state, "reason": f.reason, "ok": f.ok} for f in self.findings])
+
+    def matrix(self) -> dict[str, dict[str, Optional[Finding]]]:
+        """``{service label: {place: finding or None}}`` (None: the machine itself), for the chart."""
+        out: dict[str, dict[str, Optional[Finding]]] = {n.label: {p: None for p in PLACES} for n in REQUIREMENT}
+        for f in self.findings:
+            out[f.need.label][f.place] = f
+        return out
+
+    def report(self) -> str:
+        n = len(self.findings)
+        if self.passed:
+            return (f"PASS ({self.mode}): all {n} checks as required: every service is reachable from "
+                    "where it should be, and from nowhere else.")
+        lines = [f"FAIL ({self.mode}): {len(self.failures)} of {n} checks differ from the requirement:"]
+        lines += [f"  - {f.explain()}" for f in self.failures]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.report()
+
+
+def _sim_verdict(net: SimNetwork, sender: str, address: str, port: int, protocol: str) -> tuple[str, str]:
+    from ...transports.sim import reply_for
+    scan_type = ScanType.CONNECT if protocol == "tcp" else ScanType.UDP
+    answer = net.send(sender, address, port, protocol)
+    verdict = classify(scan_type, reply_for(answer, scan_type))
+    return verdict.state.value, verdict.reason
+
+
+def audit(rules: RulesInput = None, scenario=SCENARIO) -> Audit:
+    """Apply *rules*, then try every service from every place on the simulated network.
+
+    TCP is tried as a connect scan would (a program's ``connect()``), UDP as a UDP
+    scan; only ``open`` counts as reachable.
+    """
+    scn = apply_rules(rules, scenario)
+    net = SimNetwork(scn)
+    findings = []
+    for need, place, address in _pairs(scn):
+        state, reason = _sim_verdict(net, PLACES[place], address, need.port, need.protocol)
+        findings.append(Finding(need, place, address, state, reason))
+    return Audit(tuple(findings), "sim")
+
+
+def live_audit(rules: RulesInput = None, scenario=SCENARIO, *, timing: int = 5,
+               max_timeout: float = 0.2, retries: int = 0) -> Audit:
+    """The same audit on the live lab (Linux, root): build the network with the rules,
+    scan from each place's own namespace (connect for TCP, UDP scan for UDP), tear down.
+
+    The lab's links answer in microseconds and lose nothing, so a short *max_timeout*
+    and no retries are safe, and keep the dropped ports (which never answer) from
+    making the audit slow."""
+    from ...engine import scan
+    from ...lab.run import Lab
+
+    scn = apply_rules(rules, scenario)
+    pairs = _pairs(scn)
+    findings = {}
+    with Lab(scn) as lab:
+        for place, machine in PLACES.items():
+            mine = [(need, address) for need, p, address in pairs if p == place]
+            for protocol, scan_type in (("tcp", "connect"), ("udp", "udp")):
+                wanted = [(need, address) for need, address in mine if need.protocol == protocol]
+                if not wanted:
+                    continue
+                targets = sorted({address for _, address in wanted})
+                ports = sorted({need.port for need, _ in wanted})
+                result = scan(targets, ports, scan_type, netns=lab.netns(machine), timing=timing,
+                              max_timeout=max_timeout, retries=retries,
+                              keep_trace=False, randomize=False)
+                got = {(h.address, p.port): p for h in result.hosts for p in h.ports}
+                for need, address in wanted:
+                    port = got[(address, need.port)]
+                    findings[(need.label, place)] = Finding(need, place, address, str(port.state.value
+                                                            if hasattr(port.state, "value") else port.state),
+                                                            port.reason)
+    ordered = tuple(findings[(need.label, place)] for need, place, _ in pairs)
+    return Audit(ordered, "live lab")
+
+
+def exposed_from_internet(scenario=SCENARIO) -> list[str]:
+    """``"machine port/proto"`` of every service the Internet reaches in the scenario as shipped."""
+    return [f"{f.need.machine} {f.need.port}/{f.need.protocol}" for f in audit(None, scenario).exposed()]
+
+
+# ---------------------------------------------------------------- chart and widget
+
+def audit_chart(result: Audit, title: str = ""):
+    """The reachability matrix: a row per service, a column per place; a cell's colour is
+    what was found (open or not), its mark whether that is what the requirement wants."""
+    from ..theme import STATE_COLOURS, Chart, new_figure, text_on
+
+    matrix = result.matrix()
+    labels = list(matrix)
+    places = list(PLACES)
+    data = {label: {p: (None if f is None else {"found": f.state, "expected": f.expected, "ok": f.ok})
+                    for p, f in row.items()} for label, row in matrix.items()}
+
+    def build(th):
+        fig = new_figure(7.5, 0.36 * len(labels) + 1.3)
+        ax = fig.add_subplot()
+        for y, label in enumerate(labels):
+            for x, place in enumerate(places):
+                f = matrix[label][place]
+                if f is None:
+                    ax.add_patch(_rect(x, y, "none", th.muted, hatch="//"))
+                    continue
+                fill = STATE_COLOURS["open"] if f.reachable else STATE_COLOURS["filtered"] \
+                    if f.state != "closed" else STATE_COLOURS["closed"]
+                ax.add_patch(_rect(x, y, fill, th.foreground if not f.ok else fill, lw=2.5 if not f.ok else 0.5))
+                mark = "ok" if f.ok else ("MISSING" if f.expected else "EXPOSED")
+                ax.text(x, y, mark, ha="center", va="center", fontsize=8.5, color=text_on(fill),
+                        fontweight="bold" if not f.ok else "normal")
+        ax.set_xlim(-0.5, len(places) - 0.5)
+        ax.set_ylim(len(labels) - 0.5, -0.5)
+        ax.set_xticks(range(len(places)), [f"from {p}" for p in places])
+        ax.set_yticks(range(len(labels)), labels)
+        ax.xaxis.tick_top()
+        ax.tick_params(length=0)
+        for side in ax.spines.values():
+            side.set_visible(False)
+        verdict = "passes" if result.passed else f"{len(result.failures)} failures"
+        ax.set_title(title or f"Who reaches what ({result.mode}): {verdict}", pad=24)
+        from matplotlib.patches import Patch
+        ax.legend(handles=[Patch(color=STATE_COLOURS["open"], label="open (reachable)"),
+                           Patch(color=STATE_COLOURS["closed"], label="closed"),
+                           Patch(color=STATE_COLOURS["filtered"], label="filtered / no answer")],
+                  loc="upper center", bbox_to_anchor=(0.5, -0.01), ncol=3, frameon=False)
+        return fig
+
+    bad = "; ".join(f"{f.need.label} from {f.place} is {'not reachable' if f.expected else 'reachable'}"
+                    for f in result.failures[:8])
+    more = f" and {len(result.failures) - 8} more" if len(result.failures) > 8 else ""
+    text = (f"A grid of {len(labels)} services (rows) by {len(places)} places a connection comes from "
+            f"(columns: {', '.join(places)}). "
+            + ("Every cell is as the requirement says." if result.passed
+               else f"{len(result.failures)} cells differ from the requirement: {bad}{more}."))
+    return Chart(build, text, data, title or "capstone audit")
+
+
+def _rect(x, y, fill, edge, lw=0.5, hatch=None):
+    from matplotlib.patches import Rectangle
+    return Rectangle((x - 0.46, y - 0.42), 0.92, 0.84, facecolor=fill, edgecolor=edge, linewidth=lw, hatch=hatch)
+
+
+def rules_box(initial: str = STARTER):
+    """A text area for the rules and a button that runs the audit on the simulator.
+
+    ``box.children == (textarea, button, output_html)``; tests set ``textarea.value``
+    and call ``button.click()``.
+    """
+    import ipywidgets as widgets
+
+    area = widgets.Textarea(value=initial, layout=widgets.Layout(width="100%", height="260px"))
+    button = widgets.Button(description="Audit these rules", button_style="primary")
+    out = widgets.HTML()
+
+    def run(_=None):
+        try:
+            text = audit(area.value).report()
+        except BadInput as err:
+            text = f"Your rules could not be read: {err}"
+        out.value = f"<pre style='white-space:pre-wrap'>{html.escape(text)}</pre>"
+
+    button.on_click(run)
+    return widgets.VBox([area, button, out])
+
+
+def findings_for(result: Audit, machine: str) -> Iterable[Finding]:
+    return [f for f in result.findings if f.need.machine == machine]

@@ -1,0 +1,133 @@
+"""Notebook 10's capstone: the requirement, the learner's rules, the audit (simulated and live)."""
+
+from __future__ import annotations
+
+import pytest
+from netlab import netns_skip_reason
+
+from portlab.course.exercises import feedback, get
+from portlab.course.lessons import nb10
+from portlab.errors import BadInput
+from portlab.sim.network import load_scenario
+
+ADMIN = "192.168.77.50"
+WEB = "10.77.20.10"
+
+
+def test_the_requirement_names_every_listening_service_of_the_scenario():
+    scn = load_scenario("capstone")
+    listening = {(m.name, p, proto) for m in (*scn.hosts, *scn.routers)
+                 for proto in ("tcp", "udp") for p in getattr(m, proto)}
+    assert {(n.machine, n.port, n.protocol) for n in nb10.REQUIREMENT} == listening
+    table = nb10.requirement_table()
+    assert len(table) == len(listening)
+    assert table.set_index(["machine", "port"]).loc[("db", "5432/tcp"), "who must reach it"] == "web"
+
+
+def test_as_shipped_the_internet_reaches_every_service():
+    result = nb10.audit(None)
+    assert not result.passed
+    assert len(result.exposed()) == len(nb10.REQUIREMENT)
+    assert nb10.exposed_from_internet()[:2] == ["web 80/tcp", "web 443/tcp"]
+
+
+def test_the_solution_passes_and_the_internet_reaches_only_the_site():
+    result = nb10.audit(nb10.SOLUTION)
+    assert result.passed, result.report()
+    assert [f.need.label for f in result.exposed()] == ["web 80/tcp", "web 443/tcp"]
+    assert "PASS" in result.report()
+    # Least privilege, not a wall: the admin still reaches db's SSH, web still reaches its database.
+    found = {(f.need.label, f.place): f.state for f in result.findings}
+    assert found[("db 22/tcp", "ws")] == "open" and found[("db 5432/tcp", "web")] == "open"
+    assert found[("db 5432/tcp", "ws")] == "filtered"
+
+
+def _without(rule_fragment: str) -> str:
+    assert rule_fragment in nb10.SOLUTION
+    return nb10.SOLUTION.replace(rule_fragment, "")
+
+
+@pytest.mark.parametrize("rules, label, place, expected, found", [
+    # Forgot HTTPS: the site breaks for everyone.
+    (nb10.SOLUTION.replace('ports = "80,443"', 'ports = "80"'), "web 443/tcp", "internet", True, "filtered"),
+    # SSH from the whole office instead of the admin workstation: db may now log in to web.
+    (nb10.SOLUTION.replace('ports = "22,8080", source = "192.168.77.50"',
+                           'ports = "22,8080", source = "192.168.77.0/24"'), "web 22/tcp", "db", False, "open"),
+    # The database open to all.
+    (nb10.SOLUTION.replace(', source = "10.77.20.10"', ''), "db 5432/tcp", "internet", False, "open"),
+    # The router left alone: SNMP and its admin page face the Internet.
+    (nb10.SOLUTION[:nb10.SOLUTION.index("[core]")], "core 161/udp", "internet", False, "open"),
+    # Reject instead of drop is fine for blocking, but an accept-all policy on ws is not.
+    (nb10.SOLUTION.replace('[ws]\npolicy = "drop"', '[ws]\npolicy = "accept"'), "ws 3389/tcp", "web", False, "open"),
+])
+def test_wrong_rule_sets_fail_and_say_port_place_expected_and_found(rules, label, place, expected, found):
+    result = nb10.audit(rules)
+    assert not result.passed
+    bad = {(f.need.label, f.place): f for f in result.failures}
+    f = bad[(label, place)]
+    assert (f.expected, f.state) == (expected, found)
+    line = f.explain()
+    port = label.split()[1]
+    assert port in line and f"from {place}" in line
+    assert ("expected reachable" if expected else "expected blocked") in line and f"found {found}" in line
+    assert line in result.report()
+
+
+def test_reject_rules_block_as_well_as_drop():
+    rules = nb10.SOLUTION.replace('[ws]\npolicy = "drop"',
+                                  '[ws]\npolicy = "drop"\nrules = [ { action = "reject", protocol = "tcp" } ]')
+    result = nb10.audit(rules)
+    assert result.passed, result.report()
+    assert {f.state for f in result.findings if f.need.machine == "ws" and f.need.protocol == "tcp"} == {"closed"}
+
+
+def test_rules_come_as_toml_or_as_firewall_objects_and_errors_name_the_machine():
+    fws = nb10.parse_rules(nb10.SOLUTION)
+    assert set(fws) == {"web", "db", "ws", "core"} and fws["web"].policy == "drop"
+    assert nb10.audit(fws).passed
+    with pytest.raises(BadInput, match=r"\[mail\] is not a machine of capstone"):
+        nb10.parse_rules('[mail]\npolicy = "drop"')
+    with pytest.raises(BadInput, match=r"web.rules\[0\]"):
+        nb10.parse_rules('[web]\nrules = [ { protocol = "tcp" } ]')
+    with pytest.raises(BadInput, match="TOML syntax error"):
+        nb10.parse_rules('[web\npolicy = "drop"')
+    # A machine left out keeps its own firewall: web's reject of 23 is still there.
+    scn = nb10.apply_rules('[db]\npolicy = "drop"')
+    assert scn.machine("web").firewall.rules[0].ports is not None
+    assert scn.machine("db").firewall.policy == "drop"
+
+
+def test_exercises_check_the_audit():
+    assert feedback("10-least-privilege", get("10-least-privilege").solution) is None
+    hint = feedback("10-least-privilege", nb10.STARTER)
+    assert hint and "checks fail" in hint and "expected" in hint
+    assert "could not be read" in feedback("10-least-privilege", "[nope]\npolicy='drop'")
+    assert get("10-predict-mysql").reveal() == "open"
+    assert feedback("10-internet-needs", 13) and feedback("10-internet-needs", 2) is None
+
+
+def test_chart_and_widget():
+    chart = nb10.audit_chart(nb10.audit(nb10.SOLUTION))
+    assert chart.png("dark")[:4] == b"\x89PNG" and "as the requirement says" in chart.text
+    bad = nb10.audit_chart(nb10.audit(None))
+    assert bad.data["db 5432/tcp"]["internet"] == {"found": "open", "expected": False, "ok": False}
+    assert bad.data["db 5432/tcp"]["db"] is None and "30 cells differ" in bad.text
+    box = nb10.rules_box()
+    area, button, out = box.children
+    area.value = nb10.SOLUTION
+    button.click()
+    assert "PASS" in out.value
+    area.value = "[web"
+    button.click()
+    assert "could not be read" in out.value
+
+
+@pytest.mark.netns
+@pytest.mark.skipif(netns_skip_reason() is not None, reason=netns_skip_reason() or "")
+def test_live_audit_agrees_with_the_simulator():
+    for rules in (None, nb10.SOLUTION):
+        live = nb10.live_audit(rules)
+        sim = nb10.audit(rules)
+        assert [(f.need.label, f.place, f.reachable) for f in live.findings] == \
+               [(f.need.label, f.place, f.reachable) for f in sim.findings]
+    assert live.passed and live.mode == "live lab"
