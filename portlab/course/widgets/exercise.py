@@ -1,0 +1,234 @@
+"""The exercise widget: ``ask("03-syn-reply")`` shows a registered exercise to answer.
+
+The widget shows the question, an input that fits the exercise's kind (radio
+buttons or a menu for a choice, a box for a number or a word, a menu of the six
+port states and a Scan button for "predict, then scan"), a Check button, the
+feedback ("correct", or a hint that says more on each wrong try), and a "Show
+solution" button that wants a second click, so that nobody sees a solution by
+accident.  Each try is counted in the learner's progress file; when that cannot be
+saved, one line under the exercise says why.
+
+All the behaviour is in :class:`ExerciseSession` and the functions beside it,
+which know nothing about widgets: tests (and a learner in plain Python) use them
+directly, and :class:`ExerciseWidget` only wires buttons to them.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from typing import Optional
+
+import ipywidgets as widgets
+
+from ...states import PortState
+from ..exercises import core, progress
+
+#: The six port states, in nmap's order, for "predict" exercises without their own choices.
+STATES: tuple[str, ...] = tuple(s.value for s in PortState)
+
+CONFIRM = "Are you sure? Click again to see the solution."
+PREDICT_FIRST = "Predict first: choose a state, then press Scan (or Check) to see whether you were right."
+OFF = "progress is switched off (PORTLAB_PROGRESS=off)"
+
+
+def parse_answer(kind: str, raw: object) -> object:
+    """What the learner typed or picked, as the checker wants it.
+
+    A number box gives text: "993" becomes 993 and "1.5" becomes 1.5; anything
+    else stays text, so that the checker can say what it expected.  Blank stays
+    blank (None), which the checks answer with "no answer yet".
+    """
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        raw = raw.strip()
+        if not raw:
+            return None
+        if kind == "number":
+            try:
+                return int(raw)
+            except ValueError:
+                try:
+                    return float(raw)
+                except ValueError:
+                    return raw
+    return raw
+
+
+def save_try(exercise_id: str, solved: bool) -> Optional[str]:
+    """Count one try in the progress file; None when saved, else the one line to show.
+
+    A corrupt file is started afresh (the try is saved in a new file) and the line
+    says so; a file that cannot be written leaves the lesson running, "not saved".
+    """
+    if progress.path() is None:
+        return f"not saved: {OFF}"
+    # last_problem is sticky across calls; clear it so that only this read counts.
+    progress.last_problem = None
+    progress.load()
+    read_problem = progress.last_problem
+    if not progress.record(exercise_id, solved):
+        why = progress.last_problem or "the progress file could not be written"
+        return "not saved: " + why.removeprefix("progress not saved to ")
+    if read_problem:
+        return read_problem.split(" (starting afresh")[0] + " (it was not a progress file; a new one was started)"
+    return None
+
+
+def revealed_text(found: object) -> tuple[Optional[str], str]:
+    """``(state, text)`` for what a predict exercise's scan returned (a state, or a port result)."""
+    state = core.as_state(getattr(found, "state", found))
+    reason = getattr(found, "reason", None)
+    shown = state or str(found)
+    return state, f"The scan says: {shown}" + (f" ({reason})" if reason else "") + "."
+
+
+@dataclass
+class Attempt:
+    """What one press of Check gives the learner."""
+    correct: Optional[bool]    # None: there was no answer to check
+    message: str               # "correct ..." or "not yet: <hint>"
+    status: Optional[str]      # one line when progress was not saved, else None
+
+
+class ExerciseSession:
+    """One learner working on one exercise: tries, hints, the guarded solution, the scan."""
+
+    def __init__(self, exercise_id: str):
+        self.exercise = core.get(exercise_id)
+        self.wrong_tries = 0
+        self.solved = False
+        self.solution_armed = False     # the first click on "Show solution" happened
+        self.solution_shown = False
+        self.last_checked: object = None
+        self.revealed: Optional[str] = None
+
+    @property
+    def id(self) -> str:
+        return self.exercise.id
+
+    def check(self, answer: object) -> Attempt:
+        """Check ``answer``: "correct", or a hint that gets more specific on each wrong try."""
+        if core.is_blank(answer):
+            return Attempt(None, f"not yet: {core.NO_ANSWER_HINT}" if self.exercise.kind in ("text", "number")
+                           else "not yet: pick an answer first, then press Check.", None)
+        hint = core.hint_for(self.id, answer, self.wrong_tries + 1)
+        self.last_checked = answer
+        if hint is None:
+            self.solved = True
+            status = save_try(self.id, True)
+            more = f" {self.exercise.explanation}" if self.exercise.explanation else ""
+            return Attempt(True, f"correct.{more}", status)
+        self.wrong_tries += 1
+        status = save_try(self.id, False)
+        return Attempt(False, f"not yet: {hint}", status)
+
+    def ask_solution(self) -> tuple[bool, str]:
+        """``(shown, text)``: the first call asks to confirm, the second gives the solution."""
+        if not self.solution_armed:
+            self.solution_armed = True
+            return False, CONFIRM
+        self.solution_shown = True
+        return True, core.solution(self.id)
+
+    def scan(self, prediction: object) -> tuple[Optional[Attempt], str]:
+        """For a predict exercise: check ``prediction`` (if not checked yet), then run the scan.
+
+        Returns the attempt (None if the prediction was already checked) and the
+        line that says what the scan found and whether the prediction matched.
+        """
+        if self.exercise.reveal is None:
+            raise ValueError(f"exercise {self.id!r} has no scan to run (it is not a predict exercise)")
+        if core.is_blank(prediction):
+            return None, PREDICT_FIRST
+        attempt = None if prediction == self.last_checked else self.check(prediction)
+        state, text = revealed_text(self.exercise.reveal())
+        self.revealed = state
+        predicted = core.as_state(prediction)
+        if predicted == state:
+            text += f" You predicted {predicted}: right."
+        else:
+            text += f" You predicted {predicted or prediction}: look at the hint, and at why the scan says {state}."
+        return attempt, text
+
+
+def _line(text: str, colour: Optional[str] = None, small: bool = False) -> str:
+    style = []
+    if colour:
+        style.append(f"color:{colour}")
+    if small:
+        style.append("font-size:90%")
+    return f"<div style='{';'.join(style)}'>{html.escape(text)}</div>" if text else ""
+
+
+# Feedback colours: the theme's state colours read on light and dark pages alike.
+_GOOD, _TRY, _NOTE = "#009E73", "#D55E00", "#888888"
+
+
+def _input_for(ex: core.Exercise) -> widgets.ValueWidget:
+    if ex.kind == "choice":
+        if len(ex.choices) <= 5:
+            return widgets.RadioButtons(options=list(ex.choices), value=None, layout={"width": "max-content"})
+        return widgets.Dropdown(options=list(ex.choices), value=None, description="Answer")
+    if ex.kind == "predict":
+        return widgets.Dropdown(options=list(ex.choices or STATES), value=None, description="I predict")
+    placeholder = "a number" if ex.kind == "number" else "your answer"
+    return widgets.Text(value="", placeholder=placeholder, description="Answer")
+
+
+class ExerciseWidget(widgets.VBox):
+    """The skin over :class:`ExerciseSession`.  Parts tests and notebooks can reach:
+    ``answer``, ``check_button``, ``scan_button`` (predict only, else None),
+    ``solution_button``, ``feedback``, ``scan_result``, ``solution_box``, ``status``."""
+
+    def __init__(self, exercise_id: str):
+        session = ExerciseSession(exercise_id)
+        ex = session.exercise
+        question = widgets.HTML(f"<b>Exercise {html.escape(ex.id)}</b>: {html.escape(ex.question)}")
+        answer = _input_for(ex)
+        check_button = widgets.Button(description="Check", button_style="primary", icon="check")
+        scan_button = widgets.Button(description="Scan", icon="search") if ex.kind == "predict" else None
+        solution_button = widgets.Button(description="Show solution", icon="eye")
+        feedback, scan_result, solution_box, status = (widgets.HTML() for _ in range(4))
+        buttons = [b for b in (check_button, scan_button, solution_button) if b is not None]
+        super().__init__([question, answer, widgets.HBox(buttons), feedback, scan_result, solution_box, status])
+        self.session = session
+        self.answer, self.check_button, self.scan_button = answer, check_button, scan_button
+        self.solution_button = solution_button
+        self.feedback, self.scan_result, self.solution_box, self.status = feedback, scan_result, solution_box, status
+        check_button.on_click(self._on_check)
+        solution_button.on_click(self._on_solution)
+        if scan_button is not None:
+            scan_button.on_click(self._on_scan)
+
+    def _value(self) -> object:
+        return parse_answer(self.session.exercise.kind, self.answer.value)
+
+    def _show(self, attempt: Attempt) -> None:
+        colour = _GOOD if attempt.correct else _TRY if attempt.correct is False else None
+        self.feedback.value = _line(attempt.message, colour)
+        if attempt.correct is not None:
+            self.status.value = _line(attempt.status or "", _NOTE, small=True)
+
+    def _on_check(self, _button: object = None) -> None:
+        self._show(self.session.check(self._value()))
+
+    def _on_scan(self, _button: object = None) -> None:
+        attempt, text = self.session.scan(self._value())
+        if attempt is not None:
+            self._show(attempt)
+        self.scan_result.value = _line(text)
+
+    def _on_solution(self, _button: object = None) -> None:
+        shown, text = self.session.ask_solution()
+        self.solution_box.value = _line(text, None if shown else _TRY)
+        if shown:
+            self.solution_button.disabled = True
+        else:
+            self.solution_button.description = "Yes, show it"
+
+
+def ask(exercise_id: str) -> ExerciseWidget:
+    """The widget for exercise ``exercise_id`` (as registered in ``portlab.course.exercises.nbNN``)."""
+    return ExerciseWidget(exercise_id)
