@@ -147,3 +147,16 @@ def test_solutions_pass_and_wrong_answers_get_hints(exercise_id):
 def test_predict_reveal_runs_the_scan():
     assert core.get("05-predict-reject").reveal() == "closed"
     assert core.get("05-cc-on-443").solution == "allowed"
+
+
+def _netns_skip():
+    from netlab import netns_skip_reason
+    return netns_skip_reason()
+
+
+@pytest.mark.netns
+@pytest.mark.skipif(_netns_skip() is not None, reason=_netns_skip() or "")
+def test_live_lab_shows_the_same_table(table):
+    live, seconds = nb05.live_action_table()
+    assert nb05.compare_tables(table, live).empty, nb05.compare_tables(table, live)
+    assert seconds > 0
