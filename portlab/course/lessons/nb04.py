@@ -1,0 +1,185 @@
+"""Notebook 04 (scan results and timing): the helpers its cells stand on.
+
+* :func:`tries_table` -- one port's tries, read from its trace: when each probe
+  left, what (if anything) came back, and how long the scanner waited;
+* :func:`dropped_port_cost` -- what one silent port costs under a timing template;
+* :class:`LoopbackServices` -- a few listening sockets on 127.0.0.1 (ports the OS
+  picks) that a notebook can scan live, stop one of, and scan again;
+* :func:`save_recording` / :func:`compare` -- keep a scan as portlab JSON and
+  compare a later scan with it, port by port;
+* :func:`recording_files` / :func:`recordings_frame` -- the recordings of one
+  scenario (portlab JSON and nmap XML) as one pandas DataFrame.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Optional, Union
+
+from ...paths import DATA_DIR
+from ...results import ScanResult, load
+from ...timing import TEMPLATES, template
+
+
+def tries_table(result: ScanResult, port: int, protocol: Optional[str] = None):
+    """One port's trace as a table: ``event, t_ms, direction, what, waited_ms``.
+
+    ``waited_ms`` is the time since the previous event: for a retry, how long the
+    scanner waited for an answer that never came.  A silent port ends with a row
+    ``gave up`` after the last wait (the port's ``tries`` say how many probes went).
+    """
+    import pandas as pd
+    found = None
+    for host in result.hosts:
+        found = host.port(port, protocol)
+        if found is not None:
+            break
+    if found is None:
+        raise KeyError(f"port {port} is not in this result")
+    if not found.trace:
+        raise ValueError(f"port {port} has no trace: scan with keep_trace=True")
+    rows, last = [], found.trace[0].t
+    for i, event in enumerate(found.trace, 1):
+        rows.append({"event": i, "t_ms": round(event.t * 1000, 3), "direction": event.direction,
+                     "what": event.summary, "waited_ms": round((event.t - last) * 1000, 3)})
+        last = event.t
+    if found.trace[-1].direction == "sent" and found.tries > 1:
+        # The scanner waited as long after the last try as between the tries, then gave up.
+        wait = found.trace[-1].t - found.trace[-2].t
+        rows.append({"event": len(rows) + 1, "t_ms": round((last + wait) * 1000, 3), "direction": "-",
+                     "what": f"no answer: gave up after {found.tries} tries -> {found.state.value} ({found.reason})",
+                     "waited_ms": round(wait * 1000, 3)})
+    return pd.DataFrame(rows)
+
+
+def dropped_port_cost(level: Union[int, str] = 3, host_answered: bool = True, tries: int = 2) -> dict:
+    """What one dropped (silent) port costs under template *level*.
+
+    The scanner waits a timeout for each try.  Until the host has answered anything,
+    it knows no round-trip time and waits ``initial_timeout``; after that, the
+    timeout shrinks towards the measured RTT but never below ``min_timeout``.
+    *tries* is a try and its retry (what nmap does for a silent port, at most
+    ``max_retries`` + 1).  Returns the timeout used, the tries and the total.
+    """
+    timing = template(level)
+    tries = max(1, min(tries, 1 + timing.max_retries))
+    timeout = timing.min_timeout if host_answered else timing.initial_timeout
+    return {"template": timing.template, "timeout_s": timeout, "tries": tries, "cost_s": round(tries * timeout, 6),
+            "scan_delay_s": timing.scan_delay, "max_parallel": timing.max_parallel}
+
+
+def template_table():
+    """The six templates' settings as a DataFrame (nmap's numbers, from :mod:`portlab.timing`)."""
+    import pandas as pd
+    from ...timing import TEMPLATE_NAMES
+    return pd.DataFrame([{"template": f"-T{t.template}", "name": TEMPLATE_NAMES[t.template],
+                          "initial_timeout_s": t.initial_timeout, "min_timeout_s": t.min_timeout,
+                          "max_timeout_s": t.max_timeout, "max_retries": t.max_retries,
+                          "scan_delay_s": t.scan_delay, "max_parallel": t.max_parallel}
+                         for t in TEMPLATES.values()]).set_index("template")
+
+
+class LoopbackServices:
+    """Listening TCP sockets on 127.0.0.1, on ports the operating system picks.
+
+    ``with LoopbackServices(["web", "db", "cache"]) as svc:`` opens one listener per
+    name; ``svc.ports`` maps name -> port, ``svc.stop("db")`` closes one (its port
+    then answers "connection refused": closed).  Every socket is closed on exit,
+    also when the block fails.  A connect scan needs nothing more than a listener:
+    the kernel completes the handshake before any program calls ``accept()``.
+    """
+
+    def __init__(self, names=("web", "db", "cache"), host: str = "127.0.0.1") -> None:
+        self.host = host
+        self.names = tuple(names)
+        self._socks: dict[str, socket.socket] = {}
+        self.ports: dict[str, int] = {}
+
+    def start(self) -> "LoopbackServices":
+        try:
+            for name in self.names:
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                sock.bind((self.host, 0))       # port 0: the OS picks a free port
+                sock.listen()
+                self._socks[name] = sock
+                self.ports[name] = sock.getsockname()[1]
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def stop(self, name: str) -> int:
+        """Close one listener; returns its port (now closed)."""
+        self._socks.pop(name).close()
+        return self.ports[name]
+
+    def running(self) -> list[str]:
+        return [name for name in self.names if name in self._socks]
+
+    def close(self) -> None:
+        for sock in self._socks.values():
+            sock.close()
+        self._socks.clear()
+
+    def __enter__(self) -> "LoopbackServices":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def scan(self, **kwargs) -> ScanResult:
+        """A live connect scan of these services' ports (open ones and stopped ones)."""
+        from ...engine import scan
+        return scan(self.host, sorted(self.ports.values()), "connect", **kwargs)
+
+    def name_of(self, port: int) -> Optional[str]:
+        return next((n for n, p in self.ports.items() if p == port), None)
+
+
+def save_recording(result: ScanResult, path: Union[str, Path]) -> Path:
+    """Write *result* as portlab JSON (the recording format); returns the path."""
+    path = Path(path)
+    path.write_text(result.to_json())
+    return path
+
+
+def compare(recorded: ScanResult, now: ScanResult, names: Optional[dict] = None):
+    """Port by port: the recorded state, the state now, and whether it changed.
+
+    *names* (port -> label) adds a ``service`` column.  A DataFrame
+    ``port, service, recorded, now, changed`` sorted by port.
+    """
+    import pandas as pd
+    then = {(p.port, p.protocol): f"{p.state.value} ({p.reason})" for _, p in recorded.ports()}
+    later = {(p.port, p.protocol): f"{p.state.value} ({p.reason})" for _, p in now.ports()}
+    rows = []
+    for key in sorted(set(then) | set(later)):
+        rows.append({"port": key[0], "service": (names or {}).get(key[0]),
+                     "recorded": then.get(key, "not scanned"), "now": later.get(key, "not scanned"),
+                     "changed": then.get(key) != later.get(key)})
+    return pd.DataFrame(rows, columns=["port", "service", "recorded", "now", "changed"])
+
+
+def recording_files(scenario: str, root: Optional[Path] = None) -> dict[str, Path]:
+    """The recordings of *scenario*: ``{"connect.json": path, "nmap-syn.xml": path, ...}``."""
+    folder = Path(root or DATA_DIR / "recordings") / scenario
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no recordings for scenario {scenario!r} in {folder.parent}")
+    return {p.name: p for p in sorted(folder.iterdir())
+            if (p.suffix == ".json" and p.name != "meta.json") or (p.suffix == ".xml" and p.name.startswith("nmap-"))}
+
+
+def recordings_frame(scenario: str, root: Optional[Path] = None):
+    """Every recording of *scenario* in one DataFrame, one row a (file, host, port),
+    with columns ``file, scanner, scan_type`` in front of the result's own."""
+    import pandas as pd
+    frames = []
+    for name, path in recording_files(scenario, root).items():
+        result = load(path)
+        frame = result.to_dataframe()
+        frame.insert(0, "scan_type", result.scan_type.value)
+        frame.insert(0, "scanner", "nmap" if name.startswith("nmap-") else "portlab")
+        frame.insert(0, "file", name)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)

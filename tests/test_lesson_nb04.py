@@ -1,0 +1,99 @@
+"""Notebook 04's helpers, on real results: simulated traces, live loopback listeners, the recordings."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+import portlab
+from portlab.course.exercises import core
+from portlab.course.lessons import nb04
+from portlab.results import load
+
+
+@pytest.fixture(scope="module")
+def single_host():
+    return portlab.scan("10.77.0.2", ports=[22, 81, 9000, 9001], scan_type="syn", scenario="single-host", timing=4)
+
+
+def test_tries_table_of_a_dropped_port_shows_the_retry_and_the_give_up(single_host):
+    table = nb04.tries_table(single_host, 9000)
+    assert table["direction"].tolist() == ["sent", "sent", "-"]
+    assert table["what"].iloc[0] == table["what"].iloc[1]            # the same SYN, sent again
+    assert table["waited_ms"].iloc[1] == pytest.approx(100.0)        # -T4's min timeout: the host answered others
+    assert "gave up after 2 tries" in table["what"].iloc[2] and "filtered (no-response)" in table["what"].iloc[2]
+
+
+def test_tries_table_of_an_open_port_is_one_exchange(single_host):
+    table = nb04.tries_table(single_host, 22)
+    assert table["direction"].tolist() == ["sent", "recv"]
+    assert table["what"].iloc[1].startswith("SYN/ACK")
+    with pytest.raises(KeyError):
+        nb04.tries_table(single_host, 23)
+
+
+def test_dropped_port_cost_follows_the_template_and_what_the_host_answered():
+    assert nb04.dropped_port_cost(4)["cost_s"] == pytest.approx(0.2)
+    assert nb04.dropped_port_cost(4, host_answered=False)["cost_s"] == pytest.approx(1.0)
+    # the simulator charges the same: one dropped port on a host that answers nothing else
+    alone = portlab.scan("10.77.0.2", ports=[9000], scan_type="syn", scenario="single-host", timing=4)
+    assert alone.elapsed_s == pytest.approx(nb04.dropped_port_cost(4, host_answered=False)["cost_s"], abs=0.01)
+    assert nb04.dropped_port_cost(5, tries=10)["tries"] == 3            # -T5: at most 2 retries
+    table = nb04.template_table()
+    assert list(table.index) == [f"-T{i}" for i in range(6)]
+    assert table.loc["-T0", "scan_delay_s"] == 300.0
+
+
+def test_loopback_services_live_scan_and_compare(tmp_path):
+    with nb04.LoopbackServices(["web", "db"]) as services:
+        before = services.scan()
+        assert sorted(before.open_ports()) == sorted(services.ports.values())
+        path = nb04.save_recording(before, tmp_path / "loopback.json")
+        port = services.stop("db")
+        assert services.running() == ["web"]
+        after = services.scan()
+    recorded = load(path)                                  # the recording reads back losslessly
+    diff = nb04.compare(recorded, after, {p: n for n, p in services.ports.items()})
+    changed = diff[diff["changed"]]
+    assert changed["port"].tolist() == [port] and changed["service"].tolist() == ["db"]
+    assert changed["recorded"].iloc[0] == "open (syn-ack)" and changed["now"].iloc[0] == "closed (conn-refused)"
+    # every listener is closed after the block: the web port is free to bind again
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind(("127.0.0.1", services.ports["web"]))
+
+
+def test_loopback_services_close_on_error():
+    services = nb04.LoopbackServices(["a"])
+    with pytest.raises(RuntimeError):
+        with services:
+            raise RuntimeError("boom")
+    assert services.running() == []
+
+
+def test_recordings_frame_reads_json_and_nmap_xml():
+    files = nb04.recording_files("web-server")
+    assert {"connect.json", "syn.json", "nmap-syn.xml", "nmap-udp.xml"} <= set(files)
+    assert "meta.json" not in files
+    frame = nb04.recordings_frame("web-server")
+    counts = frame.groupby(["file", "state"]).size()
+    assert counts["nmap-syn.xml", "open"] == 2 and counts["syn.json", "open"] == 2
+    # portlab and nmap agree on every TCP port's state in this recording
+    syn = frame[frame["scan_type"] == "syn"].pivot_table(index=["address", "port"], columns="scanner", values="state",
+                                                          aggfunc="first")
+    assert (syn["nmap"] == syn["portlab"]).all()
+    with pytest.raises(FileNotFoundError):
+        nb04.recording_files("no-such-scenario")
+
+
+def test_exercises_solutions_pass_and_wrong_answers_get_hints():
+    for ex_id in ("04-predict-udp-silence", "04-polite-minutes", "04-slowest-scan", "04-open-in-recording"):
+        ex = core.get(ex_id)
+        assert core.feedback(ex_id, ex.solution) is None
+    assert core.get("04-predict-udp-silence").reveal() == "open|filtered"
+    assert "TCP scan" in core.feedback("04-predict-udp-silence", "filtered")
+    assert "seconds" in core.feedback("04-polite-minutes", 400)
+    assert core.feedback("04-polite-minutes", "6.7 min") is None
+    assert core.feedback("04-slowest-scan", core.get("04-slowest-scan").choices[0]) is not None
+    assert core.feedback("04-open-in-recording", 208) is not None
