@@ -7,14 +7,13 @@ The target keeps the kernel's default ICMP rate limit (a burst of 6, then 1/s).
 
 from __future__ import annotations
 
-import time
 
 import pytest
 
 from netlab import netlab, netns_skip_reason
 from portlab.engine import scan
 from portlab.states import PortState
-from portlab.transports.connect import IcmpBucket, _PACED_MAX
+from portlab.transports.connect import _PACED_MAX, _PACED_TRIES, IcmpBucket
 
 REJECTED = range(5000, 5012)       # 12 ports: twice the ICMP burst
 
@@ -58,17 +57,16 @@ def test_a_silent_try_gives_its_token_back():
 @live
 def test_every_icmp_rejected_port_gets_its_reason_despite_the_rate_limit():
     with netlab("pace", tcp=[22], ruleset=ruleset()) as lab:
-        t0 = time.monotonic()
         result = lab.run_in(lab.scanner_ns, lambda: scan(
             lab.target_addr, f"22,81,{REJECTED.start}-{REJECTED.stop - 1}", "connect",
             allow=["10.199.0.0/24"]))
-        took = time.monotonic() - t0
     states = by_port(result)
     assert {p: states[p] for p in REJECTED} == {p: (PortState.FILTERED, "host-unreach") for p in REJECTED}
     assert states[22] == (PortState.OPEN, "syn-ack")
     assert states[81] == (PortState.CLOSED, "conn-refused")
-    # 6 answered from the burst, the other 6 about one per second: well under the bound.
-    assert took < 15, took
+    # 6 answered from the burst, the others in paced tries: bounded in number, not by a
+    # wall clock (a loaded machine is slow, not wrong).
+    assert max(p.tries for h in result.hosts for p in h.ports) <= 1 + 1 + _PACED_TRIES
 
 
 @live
@@ -78,26 +76,23 @@ def test_a_dropped_range_is_not_paced_so_the_scan_stays_short():
     # bounds the time, documented in portlab/transports/connect.py).
     dropped = f"6000-{6000 + _PACED_MAX + 4}"
     with netlab("nopace", ruleset=ruleset(f"    tcp dport {dropped} drop\n")) as lab:
-        t0 = time.monotonic()
         result = lab.run_in(lab.scanner_ns, lambda: scan(
             lab.target_addr, f"{REJECTED.start}-{REJECTED.stop - 1},{dropped}", "connect",
             allow=["10.199.0.0/24"]))
-        took = time.monotonic() - t0
     states = by_port(result)
     assert all(states[p] == (PortState.FILTERED, "no-response") for p in range(6000, 6000 + _PACED_MAX + 5))
     assert all(states[p][0] is PortState.FILTERED for p in REJECTED)
-    assert took < 5, took
+    # No paced tries for the dropped range: the main rounds' tries only (3 here, as
+    # answered retries raise nmap's retry cap); paced extras would make 4 or 5.
+    assert all(p.tries <= 3 for h in result.hosts for p in h.ports if p.port >= 6000)
 
 
 @live
 def test_silence_without_any_icmp_is_not_paced():
     with netlab("drop", ruleset="table inet t {\n  chain input {\n    type filter hook input priority 0;"
                                 " policy accept;\n    tcp dport 7000-7003 drop\n  }\n}\n") as lab:
-        t0 = time.monotonic()
         result = lab.run_in(lab.scanner_ns, lambda: scan(
             lab.target_addr, "80,7000-7003", "connect", allow=["10.199.0.0/24"]))
-        took = time.monotonic() - t0
     states = by_port(result)
     assert all(states[p] == (PortState.FILTERED, "no-response") for p in range(7000, 7004))
     assert all(p.tries == 2 for h in result.hosts for p in h.ports if p.port >= 7000)
-    assert took < 4, took

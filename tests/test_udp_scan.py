@@ -158,17 +158,16 @@ def test_rate_limited_closed_ports_are_closed_not_open_filtered(privileged, rate
         naive = lab.run_in(lab.scanner_ns, lambda: udp_scan(closed, lab.target_addr, naive_timing, privileged)[0])
         lost = [p for p, e in naive.items() if classify("udp", e.reply).state is PortState.OPEN_FILTERED]
         assert lost, "the kernel did not rate-limit ICMP: this test no longer shows the effect"
-        t0 = time.monotonic()
         got, transport = lab.run_in(lab.scanner_ns,
                                     lambda: udp_scan(closed + [3100], lab.target_addr, 4, privileged))
-        elapsed = time.monotonic() - t0
     states = {p: classify("udp", e.reply).state for p, e in got.items()}
     assert states[3100] is PortState.OPEN
     assert all(states[p] is PortState.CLOSED for p in closed), states
     gap = ratelimit_ms / 1000
     assert transport.gaps[lab.target_addr] == pytest.approx(gap, rel=0.1)
-    # One gap per closed port at most (the bucket was emptied by the naive scan), plus slack.
-    assert elapsed < len(closed) * gap + 1.5
+    # Paced, not flooded: no port needed more tries than the template allows (counts,
+    # not a wall clock: a loaded machine is slower, not wrong).
+    assert all(e.tries <= 1 + template(4).max_retries for e in got.values())
 
 
 def test_cancellation_closes_every_socket():
