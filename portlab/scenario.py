@@ -955,6 +955,13 @@ def loads(text: str, filename: str = "<string>") -> Scenario:
         what = _TOML_LINE.sub("", message).replace("(at end of document)", "").strip()
         raise BadInput(f"{filename}: {where}: TOML syntax error: {what} "
                        f"(expected valid TOML, see docs/scenario-format.md)") from None
+    return from_dict(doc, filename)
+
+
+def from_dict(doc: dict, filename: str = "<dict>") -> Scenario:
+    """A scenario from a parsed TOML document (what :func:`tomllib.loads` returns), checked
+    exactly as a file is: any problem is one :class:`BadInput` line naming *filename* and
+    the key.  For code that edits a scenario as data (the course's firewall editor)."""
     return _Reader(filename).scenario(doc)
 
 
