@@ -21,6 +21,10 @@ class OneLineParser(argparse.ArgumentParser):
     """argparse prints a usage block on error; we promise one line."""
 
     def error(self, message: str) -> NoReturn:
+        if message.startswith("the following arguments are required"):
+            # Something is missing: say what a whole command looks like, still on one line.
+            usage = " ".join(self.format_usage().split())
+            message = f"{message} ({usage}; more: {self.prog} --help)"
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
 
 

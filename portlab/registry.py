@@ -296,7 +296,8 @@ def _port_status(protocol: str) -> tuple[str, ...]:
 
 
 def search(query: str, protocol: Optional[str] = None) -> list[Service]:
-    """Interpret user text: ``"443"`` a port, ``"80-90"`` a range, else a service name.
+    """Interpret user text: ``"443"`` a port, ``"80-90"`` a range (``"22-"``: 22-65535,
+    as ``scan -p`` reads it), else a service name.
 
     Raises :class:`BadInput` for text that is none of those (``"70000"``, ``"-1"``,
     ``"abc!"``, ``""``).  An unknown but well-formed name returns ``[]``.
@@ -306,6 +307,12 @@ def search(query: str, protocol: Optional[str] = None) -> list[Service]:
         raise BadInput(f"lookup query {query!r} is empty: expected a port (443), a range (80-90) or a name (ssh)")
     if re.fullmatch(r"-?[0-9]+", text):
         return lookup(parse_port(text), protocol)
+    if re.fullmatch(r"[0-9]+\s*-", text):
+        # "22-" is open at the top, as `portlab scan -p 22-` reads it (22-65535):
+        # the scan's own parser decides, so the two commands agree.
+        from .portspec import parse_ports
+        ports = parse_ports(text.replace(" ", ""))
+        return in_range(ports[0], ports[-1], protocol)
     pair = _RANGE_TEXT.fullmatch(text)
     if pair:
         return in_range(parse_port(pair[1], "range start"), parse_port(pair[2], "range end"), protocol)

@@ -57,7 +57,8 @@ def test_csv_quotes_what_needs_quoting():
 def test_table_folds_a_state_with_more_than_25_ports_like_nmap():
     text = result_of(host_with(MAX_SHOWN_PER_STATE + 1)).table()
     lines = text.splitlines()
-    assert lines[0] == "portlab 0.1.0: connect scan via connect, started 2026-03-04T05:06:07Z"
+    assert lines[0] == ("portlab 0.1.0: TCP connect scan, live, with the operating system's connect(); "
+                        "started 2026-03-04T05:06:07Z")
     assert "portlab scan report for web (10.77.0.2)" in lines
     assert "Not shown: 26 closed tcp ports (conn-refused)" in lines
     header = lines.index("PORT   STATE SERVICE REASON")

@@ -84,3 +84,30 @@ def test_help_documents_exit_status_and_json_keys():
     res = lookup("--help")
     assert res.returncode == 0
     assert "exit status" in res.stdout and '"lo-hi"' in res.stdout
+
+
+def test_open_ended_range_reads_as_the_scan_reads_it():
+    # `portlab scan -p 49000-` scans 49000-65535; lookup takes the same text the same way.
+    from portlab.portspec import parse_ports
+
+    res = lookup("49000-", "-f", "json")
+    assert res.returncode == 0, res.stderr
+    rows = json.loads(res.stdout)
+    ports = parse_ports("49000-")
+    assert (ports[0], ports[-1]) == (49000, 65535)
+    assert rows and len(rows) == len(registry.in_range(49000, 65535))
+    assert lookup("22-", "-f", "json").returncode == 0
+    empty = lookup("65530-")
+    assert empty.returncode == 1 and "65530-65535" in empty.stderr and "dynamic range" in empty.stderr
+    bad = lookup("70000-")
+    assert bad.returncode == 2 and "out of range" in bad.stderr
+
+
+def test_a_name_only_row_is_labelled_and_explained():
+    # IANA registers some names with no port (ssh has one such row): say so, not "-".
+    res = lookup("ssh")
+    assert res.returncode == 0, res.stderr
+    rows = [line.split() for line in res.stdout.splitlines()]
+    assert ["name", "only", "tcp", "ssh"] == rows[4][:4]
+    assert "note: 'name only' rows register a service name without a port" in res.stdout
+    assert "note:" not in lookup("443").stdout

@@ -47,7 +47,7 @@ def test_top_n_is_the_registry_helpers_list():
     ("80-70000", "port 70000 in '80-70000'"),
     ("100-20", "start 100 is above end 20"),
     ("22,,80", "empty item"),
-    ("ssh", "'ssh'"),
+    ("no-such-service", "'no-such-service'"),
     ("22-80-90", "'22-80-90'"),
     ("-1-", "'-1-'"),
     ("", "empty"),
@@ -64,3 +64,26 @@ def test_bad_specs_name_the_token_in_one_line(spec, fragment):
     assert fragment in message
     assert "\n" not in message
     assert "expected" in message or "above" in message or "N >= 1" in message
+
+
+def test_service_names_and_wildcards_as_nmap_reads_them(tmp_path, monkeypatch):
+    # nmap's -p takes names from nmap-services, * and ? as globs, case-insensitive.
+    services = tmp_path / "nmap-services"
+    services.write_text("http\t80/tcp\t0.48\t# web\nhttp\t8008/tcp\t0.006\nhttps\t443/tcp\t0.2\n"
+                        "domain\t53/udp\t0.2\nssh\t22/tcp\t0.18\n")
+    monkeypatch.setenv("PORTLAB_NMAP_SERVICES", str(services))
+    assert parse_ports("http") == (80, 8008)
+    assert parse_ports("HTTP,22") == (22, 80, 8008)
+    assert parse_ports("http*") == (80, 443, 8008)
+    assert parse_ports("ht?p") == (80, 8008)
+    assert parse_ports("domain", "udp") == (53,)
+    with pytest.raises(BadInput, match="no tcp service of that name in nmap's services file"):
+        parse_ports("domain")
+
+
+def test_service_names_fall_back_to_iana_without_nmap(monkeypatch):
+    monkeypatch.setenv("PORTLAB_NMAP_SERVICES", "")
+    assert parse_ports("http") == (80,)
+    assert 5432 in parse_ports("postgres*")
+    with pytest.raises(BadInput, match="IANA's registry"):
+        parse_ports("no-such-service")

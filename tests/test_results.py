@@ -116,7 +116,7 @@ def test_repr_is_short_and_says_what_matters():
 
 def test_jupyter_shows_the_table():
     shown = sample()._repr_html_()
-    assert shown.startswith("<pre>portlab 0.1.0: syn scan via raw") and shown.endswith("</pre>")
+    assert shown.startswith("<pre>portlab 0.1.0: TCP SYN scan, live, with hand-built packets") and shown.endswith("</pre>")
     assert "9000/tcp filtered unknown no-response" in shown
 
 
@@ -144,7 +144,7 @@ def test_empty_result_still_makes_a_frame_and_json():
 def test_save_picks_the_format_from_the_extension(tmp_path, suffix):
     path = sample().save(tmp_path / f"scan{suffix}")
     text = path.read_text()
-    first = {".json": "{", ".xml": "<?xml", ".csv": "address,name,port", ".txt": "portlab 0.1.0: syn scan"}
+    first = {".json": "{", ".xml": "<?xml", ".csv": "address,name,port", ".txt": "portlab 0.1.0: TCP SYN scan"}
     assert text.startswith(first[suffix])
 
 

@@ -146,3 +146,24 @@ def test_a_directory_and_a_bad_format_choice(tmp_path, recording):
     path, _ = recording
     run = show(path, "--format", "yaml")
     assert run.returncode == 2 and "invalid choice: 'yaml'" in run.stderr and run.stderr.count("\n") == 1
+
+
+def test_a_recordings_meta_json_is_named_for_what_it_is():
+    from portlab.paths import DATA_DIR
+
+    meta = DATA_DIR / "recordings" / "home-nat-forward" / "meta.json"
+    run = show(meta)
+    assert run.returncode == 2 and run.stdout == "" and run.stderr.count("\n") == 1
+    assert "not a scan result but a recording's description" in run.stderr
+    assert "connect.json" in run.stderr and "portlab show reads a scan result" in run.stderr
+    assert "started: missing" not in run.stderr
+
+
+def test_a_recording_says_how_it_was_made():
+    from portlab.paths import DATA_DIR
+
+    run = show(DATA_DIR / "recordings" / "single-host" / "connect.json")
+    assert run.returncode == 0, run.stderr
+    head = run.stdout.splitlines()[0]
+    assert "TCP connect scan, live, with the operating system's connect()" in head
+    assert "via connect" not in head

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from typing import Optional
 
@@ -14,7 +15,8 @@ from ..registry import Service
 EXIT_NO_MATCH = 1  # like grep: the query was fine, nothing matched
 
 EPILOG = f"""\
-QUERY is a port (443), a range (80-90) or a service name (postgresql, any case).
+QUERY is a port (443), a range (80-90, or 49000- for 49000-65535 as scan -p reads it)
+or a service name (postgresql, any case).
 
 JSON output is a list of objects with exactly these keys:
   port         an int for a single port, a string "lo-hi" for a range row,
@@ -61,6 +63,11 @@ def no_match_message(query: str, protocol: Optional[str]) -> str:
     if query.isdigit() and port_range(int(query)).key == "dynamic":
         return (f"no entries for port {query}{where}: it is in the dynamic range 49152-65535, "
                 "where IANA assigns nothing")
+    span = re.fullmatch(r"([0-9]+)\s*-\s*([0-9]*)", query)
+    if span and port_range(int(span[1])).key == "dynamic":
+        hi = span[2] or "65535"
+        return (f"no entries for ports {span[1]}-{hi}{where}: they are in the dynamic range 49152-65535, "
+                "where IANA assigns nothing")
     return f"no entries for {query!r}{where} in the IANA registry"
 
 
@@ -90,10 +97,22 @@ def _short(text: Optional[str]) -> str:
     return line if len(line) <= DESCRIPTION_WIDTH else line[: DESCRIPTION_WIDTH - 1] + "…"
 
 
+#: What a registry row without a port number is, in one line (CLI and notebook widget).
+NAME_ONLY_NOTE = ("'name only' rows register a service name without a port: a program finds that "
+                  "service's port another way (DNS service discovery, RFC 6763), so no port is reserved.")
+
+
+def port_cell(svc: Service) -> str:
+    """The PORT column: the port, the range, or ``name only`` for a port-less row."""
+    return svc.port_text or "name only"
+
+
 def format_table(hits: list[Service]) -> str:
     rows = [("PORT", "PROTO", "SERVICE", "RANGE", "DESCRIPTION")]
-    rows += [(svc.port_text or "-", svc.protocol or "any", svc.name or f"({svc.status})",
+    rows += [(port_cell(svc), svc.protocol or "any", svc.name or f"({svc.status})",
               range_key(svc) or "-", _short(svc.description)) for svc in hits]
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[4] for row in rows]
+    if any(svc.port_start is None for svc in hits):
+        lines += ["", f"note: {NAME_ONLY_NOTE}"]
     return "\n".join(line.rstrip() for line in lines) + "\n"

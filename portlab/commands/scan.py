@@ -1,29 +1,51 @@
-"""``portlab scan TARGET... -p PORTS [-s connect|syn|udp] [-T 0-5] [--format ...] [-o FILE]``.
+"""portlab scan TARGET... [-p PORTS] [-s connect|syn|udp] [-T 0-5] [--format ...] [-o FILE]
 
-Prints the nmap-style table (or JSON/CSV/XML) of a scan.  ``--scenario FILE`` scans the
-simulated network of a scenario and sends nothing; ``--allow-target CIDR`` states that
-you are authorized to scan a block outside the default scope (loopback and running labs).
+Scan ports and print nmap's table (or JSON, CSV, XML).  --scenario NAME scans the
+simulated network of a scenario and sends nothing.  Targets outside the default scope
+(loopback and the labs portlab runs) need --allow-target CIDR, by which you state that
+you are authorized to scan them.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
-from ..errors import BadInput
+from ..errors import BadInput, ScopeRefused
 
 FORMATS = ("table", "json", "csv", "xml")
+
+USAGE = "portlab scan TARGET... [-p PORTS] [-s connect|syn|udp] [-T 0-5] [--scenario NAME] [options]"
+DESCRIPTION = """\
+Scan ports and print a table as nmap does (or JSON, CSV, XML).
+
+  portlab scan 127.0.0.1 -p 1-10000                        live, on this machine's loopback
+  portlab scan 10.77.0.2 --scenario single-host -p 1-1024  simulated: sends nothing
+
+Targets outside the default scope (loopback and the labs portlab runs) are refused
+unless you name them with --allow-target CIDR, by which you state that you are
+authorized to scan them."""
+EPILOG = """\
+In the table, SERVICE is the name IANA's registry gives the port number, not what
+answered on it: a web server listening on 22 still shows as ssh.
+
+exit status: 0 done; 2 bad input; 3 refused by the scope guard; 4 missing privilege;
+130 interrupted."""
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("scan", help="scan ports (connect, SYN or UDP; live or simulated)",
-                              description=__doc__)
+                              usage=USAGE, description=DESCRIPTION, epilog=EPILOG,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("targets", nargs="+", metavar="TARGET",
                    help="an address, a hostname or a CIDR block (10.0.0.0/30)")
     p.add_argument("-p", "--ports", default="top1000", metavar="PORTS",
-                   help="22 | 22,80,443 | 1-1024 | - (all) | top100 (default: top1000, as nmap)")
+                   help="22 | 22,80,443 | 1-1024 | 1000- | - (all) | top100 | http | 'http*' "
+                        "(default: top1000, as nmap)")
     p.add_argument("-s", "--scan-type", default="connect", type=_scan_type, metavar="connect|syn|udp",
                    help="connect needs no privilege; syn needs root or CAP_NET_RAW; udp reads ICMP "
                         "with a raw socket when privileged, else via IP_RECVERR (nmap's -sT, -sS, -sU work too)")
@@ -34,7 +56,8 @@ def register(subparsers) -> None:
                    help="also write the result to FILE in --format (json if --format is table); "
                         "the table is printed")
     p.add_argument("--scenario", metavar="FILE",
-                   help="scan the simulated network of this scenario (a file or a shipped name); sends nothing")
+                   help="scan the simulated network of this scenario (a file or a shipped name: "
+                        "single-host, web-server, ...); sends nothing")
     p.add_argument("--allow-target", action="append", default=[], metavar="CIDR",
                    help="you are authorized to scan this block (repeatable)")
     p.add_argument("--max-retries", type=_whole, metavar="N", help="retries for unanswered probes")
@@ -58,8 +81,6 @@ _SCAN_TYPE_ALIASES = {"connect": "connect", "syn": "syn", "udp": "udp", "T": "co
 
 
 def _scan_type(text: str) -> str:
-    import argparse
-
     try:
         return _SCAN_TYPE_ALIASES[text]
     except KeyError:
@@ -67,8 +88,6 @@ def _scan_type(text: str) -> str:
 
 
 def _whole(text: str) -> int:
-    import argparse
-
     try:
         value = int(text)
     except ValueError:
@@ -79,8 +98,6 @@ def _whole(text: str) -> int:
 
 
 def _positive(text: str) -> float:
-    import argparse
-
     try:
         value = float(text)
     except ValueError:
@@ -103,14 +120,15 @@ def _scenario(text: str):
     return scenario_mod.load(path)
 
 
-def render(result, fmt: str) -> str:
+def render(result, fmt: str, wall_s: float | None = None) -> str:
     if fmt == "json":
-        return result.to_json(indent=1) + "\n"
+        return result.to_json() + "\n"
     if fmt == "csv":
         return result.to_csv()
     if fmt == "xml":
         return result.to_xml()
-    return result.table().rstrip("\n") + "\n"
+    from ..formats import table
+    return table.render(result, wall_s=wall_s).rstrip("\n") + "\n"
 
 
 def write_atomically(path: str, text: str) -> None:
@@ -122,6 +140,10 @@ def write_atomically(path: str, text: str) -> None:
         raise BadInput(f"-o {path}: directory {directory} does not exist")
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
     try:
+        # mkstemp makes the file 0600; a result is an ordinary file, readable as the umask says.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
             out.write(text)
         os.replace(tmp, target)
@@ -141,6 +163,7 @@ def run(args) -> int:
         raise BadInput(f"-T {args.timing!r}: expected a timing template 0-5")
     scenario = _scenario(args.scenario) if args.scenario else None
     bar = TerminalProgress(quiet=args.quiet)
+    t0 = time.perf_counter()
     try:
         result = scan(args.targets, args.ports, args.scan_type, timing=int(args.timing),
                       scenario=scenario, allow=args.allow_target, retries=args.max_retries,
@@ -148,15 +171,52 @@ def run(args) -> int:
                       max_parallel=args.max_parallel, randomize=not args.no_randomize,
                       progress=bar if bar.enabled else None, netns=args.netns,
                       keep_trace=args.trace)
+    except ScopeRefused as err:
+        if scenario is None:
+            hint = scenario_hint(args.targets)
+            if hint:
+                raise ScopeRefused(f"{hint}; {err}") from None
+        raise
     finally:
         bar.clear()
+    wall_s = time.perf_counter() - t0
     if args.output:
         file_format = args.format if args.format != "table" else _format_of(args.output)
         write_atomically(args.output, render(result, file_format))
-        sys.stdout.write(render(result, "table"))
+        sys.stdout.write(render(result, "table", wall_s))
     else:
-        sys.stdout.write(render(result, args.format))
+        sys.stdout.write(render(result, args.format, wall_s))
     return 0
+
+
+def scenario_hint(targets: list[str]) -> str:
+    """When a refused target is an address of a shipped scenario, the advice to simulate
+    it (``--scenario NAME``) comes before ``--allow-target``, which would send real packets."""
+    import ipaddress
+
+    from .. import scenario as scenario_mod
+
+    for target in targets:
+        try:
+            net = ipaddress.ip_network(target, strict=False)
+        except ValueError:
+            continue  # a hostname: resolving it is the engine's job
+        names = []
+        for name, path in scenario_mod.shipped().items():
+            try:
+                addresses = scenario_mod.load(path).addresses()
+            except BadInput:
+                continue
+            if any(addr in net for addr in addresses if addr.version == net.version):
+                names.append(name)
+        if names:
+            # The smallest network first: the one a newcomer most likely meant.
+            names.sort(key=lambda n: (n != "single-host", n))
+            listed = ", ".join(names)
+            what = "an address" if net.num_addresses == 1 else "a block"
+            return (f"{target} is {what} of the shipped scenario{'s' if len(names) > 1 else ''} {listed}: "
+                    f"to scan its simulated network (nothing is sent) add --scenario {names[0]}")
+    return ""
 
 
 def _format_of(path: str) -> str:

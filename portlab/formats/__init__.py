@@ -29,7 +29,7 @@ FORMATS = ("table", "json", "csv", "xml")
 def render(result: "ScanResult", format: str) -> str:
     """The result as text in one of :data:`FORMATS`."""
     if format == "json":
-        return result.to_json(indent=2) + "\n"
+        return result.to_json() + "\n"
     if format == "csv":
         return result.to_csv()
     if format == "xml":

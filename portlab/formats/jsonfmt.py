@@ -1,14 +1,23 @@
 """portlab JSON: DESIGN.md's result format, which is also the recording format.
 
-Lossless on purpose: every probed port is listed, and the extra keys a teaching
-notebook wants (``probes_sent``, ``retries``; per port ``tries``, ``rtt``,
+Lossless on purpose: every probed port can be recovered, and the extra keys a
+teaching notebook wants (``probes_sent``, ``retries``; per port ``tries``, ``rtt``,
 ``trace``; per host ``extraports`` for nmap files that only give counts) are
 written whenever they hold something, so ``from_json(to_json(r)) == r``.
+
+Compact on purpose too: one port per line, and a host's most common kind of port
+(same state, reason, protocol and tries, no trace; usually the closed ones) folded
+into one ``extraports`` entry the way nmap's XML folds them, with the port list
+written as nmap does (``"1-21,23-79"``), the service names of the folded ports as a
+``{"port": "name"}`` map and their round-trip times as a list in port order.  The
+reader expands the fold back into ordinary ports, so ``show``, the DataFrame and
+every other reader see every port.  A full-range scan is about 1.5 MB instead of 8.
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import datetime, timezone
 from typing import Any, Optional, Union
 
@@ -17,6 +26,7 @@ from ..errors import BadInput
 from ..results import ExtraPorts, HostResult, PortResult, ScanResult
 from ..states import PortState, ScanType
 from ..transports.base import TraceEvent
+from . import portlist
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -57,15 +67,55 @@ def to_dict(result: ScanResult) -> dict[str, Any]:
     return doc
 
 
+#: A host's most common kind of port is folded when it has more ports than this (nmap's
+#: table threshold); smaller results list every port, which is easier to read.
+FOLD_ABOVE = 25
+
+
+def _fold_key(port: PortResult) -> Optional[tuple]:
+    if port.trace:
+        return None  # a trace is per port; such ports stay listed
+    return (str(port.state), port.reason, port.protocol, port.tries)
+
+
+def fold(host: HostResult) -> tuple[list[PortResult], Optional[dict[str, Any]]]:
+    """(ports still listed, the extraports entry of the folded ones or None)."""
+    ports = host.ports
+    # Expansion puts folded ports back in port order, so fold only a list in that order.
+    if len(ports) <= FOLD_ABOVE or any(a.port >= b.port for a, b in zip(ports, ports[1:])):
+        return ports, None
+    tally = Counter(key for key in map(_fold_key, ports) if key is not None)
+    if not tally:
+        return ports, None
+    key, count = tally.most_common(1)[0]
+    if count <= FOLD_ABOVE:
+        return ports, None
+    folded = [p for p in ports if _fold_key(p) == key]
+    kept = [p for p in ports if _fold_key(p) != key]
+    state, reason, protocol, tries = key
+    entry: dict[str, Any] = {"state": state, "reason": reason, "protocol": protocol, "count": count,
+                             "ports": portlist.compress(p.port for p in folded)}
+    if tries != 1:
+        entry["tries"] = tries
+    entry["services"] = {str(p.port): p.service for p in folded if p.service is not None}
+    if any(p.rtt is not None for p in folded):
+        entry["rtt"] = [p.rtt for p in folded]
+    return kept, entry
+
+
 def _host_dict(host: HostResult) -> dict[str, Any]:
-    doc: dict[str, Any] = {"address": host.address, "name": host.name,
-                           "ports": [_port_dict(p) for p in host.ports]}
-    if host.extraports:
-        doc["extraports"] = [
-            {"state": str(e.state), "count": e.count, "protocol": e.protocol,
-             "reasons": dict(e.reasons), **({"ports": list(e.ports)} if e.ports is not None else {})}
-            for e in host.extraports
-        ]
+    listed, folded = fold(host)
+    doc: dict[str, Any] = {"address": host.address, "name": host.name}
+    extras = [
+        {"state": str(e.state), "count": e.count, "protocol": e.protocol,
+         "reasons": dict(e.reasons), **({"ports": list(e.ports)} if e.ports is not None else {})}
+        for e in host.extraports
+    ]
+    if folded is not None:
+        extras.append(folded)
+    if extras:
+        doc["extraports"] = extras
+    doc["ports"] = [_port_dict(p) for p in listed]
     return doc
 
 
@@ -82,7 +132,19 @@ def _port_dict(port: PortResult) -> dict[str, Any]:
 
 
 def dumps(result: ScanResult, indent: Optional[int] = None) -> str:
-    return json.dumps(to_dict(result), indent=indent)
+    """The JSON text; without *indent*, one port per line (compact, and diff- and grep-friendly)."""
+    doc = to_dict(result)
+    if indent is not None:
+        return json.dumps(doc, indent=indent)
+    hosts = doc.pop("hosts")
+    lines = [json.dumps(doc)[:-1] + ', "hosts": [']
+    for i, host in enumerate(hosts):
+        ports = host.pop("ports")
+        head = json.dumps(host)[:-1] + ', "ports": ['
+        body = ",\n".join(json.dumps(p) for p in ports)
+        lines.append(head + ("\n" + body + "\n" if body else "") + "]}" + ("," if i < len(hosts) - 1 else ""))
+    lines.append("]}")
+    return "\n".join(lines)
 
 
 # -- reading -------------------------------------------------------------------
@@ -137,6 +199,8 @@ def from_dict(doc: Any, where: str = "JSON") -> ScanResult:
         raise r.fail("top level", "an object", doc)
     if "portlab" not in doc:
         raise BadInput(f"{where}: not a portlab result (no \"portlab\" key at the top level)")
+    if "hosts" not in doc and "scan_type" not in doc:
+        raise BadInput(f"{where}: {not_a_result(doc)}")
     started_text = r.get(doc, "", "started", str, "an ISO 8601 time such as 2026-01-01T00:00:00Z")
     try:
         started = parse_time(started_text)
@@ -156,17 +220,66 @@ def from_dict(doc: Any, where: str = "JSON") -> ScanResult:
     )
 
 
+def not_a_result(doc: dict) -> str:
+    """Why a portlab JSON file without "hosts" or "scan_type" is no scan result, and what to read instead."""
+    reads = ("portlab show reads a scan result: portlab JSON (portlab scan --format json -o FILE) "
+             "or nmap -oX XML")
+    scans = doc.get("scans")
+    if isinstance(scans, dict):
+        files = [s.get("file") for s in scans.values() if isinstance(s, dict) and isinstance(s.get("file"), str)]
+        if files:
+            return (f"not a scan result but a recording's description (its scans are {', '.join(files)}, "
+                    f"in the same folder); {reads}")
+    return f"not a scan result (no \"hosts\" and no \"scan_type\"); {reads}"
+
+
 def _host(r: _Reader, doc: Any, path: str) -> HostResult:
     if not isinstance(doc, dict):
         raise r.fail(path, "an object", doc)
     ports = r.get(doc, path, "ports", list, "a list of ports")
     extras = r.get(doc, path, "extraports", list, "a list", [])
+    listed = [_port(r, p, f"{path}.ports[{i}]") for i, p in enumerate(ports)]
+    counted: list[ExtraPorts] = []
+    unfolded: list[PortResult] = []
+    for i, e in enumerate(extras):
+        where = f"{path}.extraports[{i}]"
+        if isinstance(e, dict) and isinstance(e.get("ports"), str):
+            unfolded += _unfold(r, e, where)
+        else:
+            counted.append(_extra(r, e, where))
+    if unfolded:
+        listed = sorted(listed + unfolded, key=lambda p: p.port)
     return HostResult(
         address=r.get(doc, path, "address", str, "an address"),
         name=r.get(doc, path, "name", OPT_STR, "a host name or null", None),
-        ports=[_port(r, p, f"{path}.ports[{i}]") for i, p in enumerate(ports)],
-        extraports=[_extra(r, e, f"{path}.extraports[{i}]") for i, e in enumerate(extras)],
+        ports=listed,
+        extraports=counted,
     )
+
+
+def _unfold(r: _Reader, doc: dict, path: str) -> list[PortResult]:
+    """The ports a folded extraports entry stands for, one PortResult each."""
+    try:
+        numbers = portlist.expand(doc["ports"])
+    except ValueError as err:
+        raise r.fail(f"{path}.ports", f"an nmap port list such as 1-21,23 ({err})", doc["ports"]) from None
+    count = r.get(doc, path, "count", int, "a whole number")
+    if count != len(numbers):
+        raise r.fail(f"{path}.count", f"the number of ports listed ({len(numbers)})", count)
+    state = r.enum(doc, path, "state", PortState)
+    reason = r.get(doc, path, "reason", str, "a reason such as conn-refused")
+    protocol = r.get(doc, path, "protocol", str, "tcp or udp", "tcp")
+    if protocol not in ("tcp", "udp"):
+        raise r.fail(f"{path}.protocol", "tcp or udp", protocol)
+    tries = r.get(doc, path, "tries", int, "a whole number", 1)
+    services = r.get(doc, path, "services", dict, "an object port -> service name", {})
+    rtts = r.get(doc, path, "rtt", list, "a list of round-trip times", [None] * count)
+    if len(rtts) != count or not all(t is None or (isinstance(t, (int, float)) and not isinstance(t, bool))
+                                     for t in rtts):
+        raise r.fail(f"{path}.rtt", f"{count} round-trip times (numbers or null)", rtts)
+    return [PortResult(port, protocol, state, reason, services.get(str(port)), tries,
+                       None if rtt is None else float(rtt))
+            for port, rtt in zip(numbers, rtts)]
 
 
 def _port(r: _Reader, doc: Any, path: str) -> PortResult:

@@ -77,16 +77,52 @@ def host_report(host: HostResult, show_all: bool = False) -> list[str]:
     return lines
 
 
-def render(result: ScanResult, show_all: bool = False) -> str:
+#: The scan type as a person says it.
+SCAN_NAMES = {"connect": "TCP connect scan", "syn": "TCP SYN scan", "udp": "UDP scan"}
+
+#: How the result was obtained, by transport: the header says it in words.
+TRANSPORT_WORDS = {
+    "connect": "live, with the operating system's connect()",
+    "raw": "live, with hand-built packets on a raw socket",
+    "udp": "live, with UDP datagrams and ICMP read from a raw socket",
+    "udp-unprivileged": "live, with UDP datagrams and ICMP errors the kernel reports",
+    "sim": "simulated: computed from a scenario, no packet sent",
+    "replay": "recorded earlier, read back",
+    "nmap": "made by nmap, read back from its XML",
+}
+
+#: Transports whose elapsed time is the simulator's clock, not the wall clock.
+VIRTUAL_TIME = ("sim",)
+
+
+def header(result: ScanResult) -> str:
     started = format_time(result.started.replace(microsecond=0))
-    lines = [f"portlab {result.portlab}: {ScanType(result.scan_type).value} scan via {result.transport}, started {started}"]
+    kind = ScanType(result.scan_type).value
+    how = TRANSPORT_WORDS.get(result.transport, f"via {result.transport}")
+    return f"portlab {result.portlab}: {SCAN_NAMES.get(kind, kind + ' scan')}, {how}; started {started}"
+
+
+def done_line(result: ScanResult, wall_s: float | None = None) -> str:
+    """nmap's last line; a simulated scan says its time is the simulator's clock (and,
+    when *wall_s* is given, how long the computation really took)."""
+    count = len(result.hosts)
+    text = (f"portlab done: {count} IP address{'es' if count != 1 else ''} "
+            f"({count} host{'s' if count != 1 else ''} up) scanned in {result.elapsed_s:.2f} seconds")
+    if result.transport in VIRTUAL_TIME:
+        # The simulator's clock says how long the scan would take on a real network.
+        text += " of simulated time"
+        if wall_s is not None:
+            text += f" (computed in {wall_s:.2f} s of real time)"
+    return text
+
+
+def render(result: ScanResult, show_all: bool = False, wall_s: float | None = None) -> str:
+    lines = [header(result)]
     for host in result.hosts:
         lines.append("")
         lines += host_report(host, show_all=show_all)
-    count = len(result.hosts)
-    lines += ["", f"portlab done: {count} IP address{'es' if count != 1 else ''} "
-                  f"({count} host{'s' if count != 1 else ''} up) scanned in {result.elapsed_s:.2f} seconds"]
+    lines += ["", done_line(result, wall_s)]
     return "\n".join(lines)
 
 
-__all__ = ["MAX_SHOWN_PER_STATE", "folded_states", "host_report", "not_shown", "render"]
+__all__ = ["MAX_SHOWN_PER_STATE", "done_line", "folded_states", "header", "host_report", "not_shown", "render"]
