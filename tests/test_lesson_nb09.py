@@ -1,0 +1,110 @@
+"""Notebook 09's demonstrations: real loopback services and scans, the simulated ssh-2222 scan."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+import portlab
+from portlab.course.exercises import feedback, get
+from portlab.course.lessons import nb09
+
+
+def _refused(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_banner_service_greets_like_ssh_and_closes_on_exit():
+    with nb09.BannerService() as service:
+        assert service.address == ("127.0.0.1", service.port) and service.port > 0
+        banner = nb09.grab_banner(service.port)
+        assert banner == nb09.SSH_BANNER and nb09.identify(banner) == "SSH"
+        assert nb09.first_line(banner) == "SSH-2.0-OpenSSH_9.6 portlab-toy"
+    assert service.closed and _refused(service.port)
+
+
+def test_closed_even_when_the_block_fails():
+    with pytest.raises(RuntimeError):
+        with nb09.ToyAdminConsole() as console:
+            raise RuntimeError("a cell that fails")
+    assert console.closed and _refused(console.port)
+
+
+def test_identify_names_protocols_from_their_first_bytes():
+    assert nb09.identify(b"* OK [CAPABILITY IMAP4rev1] ready\r\n") == "IMAP"
+    assert nb09.identify(b"220 mail.example ESMTP\r\n") == "SMTP or FTP"
+    assert nb09.identify(b"").startswith("silent")
+
+
+def test_a_full_loopback_scan_finds_the_service_and_its_banner_says_ssh():
+    with nb09.BannerService() as service:
+        hunt = nb09.loopback_hunt(service.port)
+        assert hunt["found"] and service.port in hunt["ssh"]
+        assert hunt["banners"][service.port] == nb09.SSH_BANNER
+
+
+def test_grab_banners_gives_empty_bytes_for_refused_ports():
+    with nb09.BannerService() as service:
+        port = service.port
+        got = nb09.grab_banners([port])
+        assert got[port] == nb09.SSH_BANNER
+    assert nb09.grab_banners([port]) == {port: b""}
+    with pytest.raises(ValueError):
+        nb09.grab_banner(22, host="10.0.0.1")
+
+
+def test_the_weak_console_falls_to_default_credentials():
+    with nb09.ToyAdminConsole() as console:
+        tries = nb09.try_defaults(console.port)
+        assert tries[-1].success and (tries[-1].user, tries[-1].password) == ("admin", "admin")
+        assert nb09.SECRET in tries[-1].answer
+        assert all(not t.success and t.answer == "access denied" for t in tries[:-1])
+
+
+def test_the_fixed_console_refuses_and_locks_but_the_scan_sees_the_same():
+    with nb09.ToyAdminConsole() as weak, nb09.ToyAdminConsole(fixed=True) as fixed:
+        assert nb09.scan_view(weak.port) == nb09.scan_view(fixed.port) == ("open", "syn-ack")
+        tries = nb09.try_defaults(fixed.port)
+        assert not any(t.success for t in tries)
+        assert tries[-1].answer.startswith("locked")
+        # Locked means locked: even the right password no longer works.
+        assert nb09.try_login(fixed.port, "admin", fixed.password).startswith("locked")
+    with nb09.ToyAdminConsole(fixed=True) as fixed:
+        assert nb09.try_login(fixed.port, "admin", fixed.password).startswith("welcome")
+
+
+def test_ssh_on_2222_is_found_by_a_full_range_simulated_scan():
+    result = portlab.scan("10.77.0.10", "-", "syn", scenario="ssh-2222", keep_trace=False)
+    open_ports = [p.port for p in result.hosts[0].ports if p.state.value == "open"]
+    assert open_ports == [80, 443, 2222]
+    top = portlab.scan("10.77.0.10", "top100", "syn", scenario="ssh-2222", keep_trace=False)
+    assert 2222 not in [p.port for p in top.hosts[0].ports]
+
+
+def test_developer_day_uses_mostly_other_ports_and_the_chart_says_so():
+    table = nb09.dev_day_table()
+    assert {"22/tcp", "53/udp", "5432/tcp", "3306/tcp", "6379/tcp"} <= set(table["port"])
+    assert (table["is it 80 or 443?"] == "no").sum() == 7
+    chart = nb09.dev_day_chart()
+    assert "7 of the 8 tasks" in chart.text and chart.png()[:4] == b"\x89PNG"
+
+
+def test_the_troubleshooting_story_times_out_on_5432():
+    result = nb09.app_to_database()
+    assert result.outcome == "dropped" and result.port == 5432 and result.destination == "192.168.77.20"
+    # As shipped (no firewall on db) the same connection works.
+    assert nb09.app_to_database("capstone").allowed
+
+
+@pytest.mark.parametrize("exercise_id", ["09-predict-2222", "09-banner-port", "09-scan-tells", "09-which-service"])
+def test_exercises_pass_their_solutions_and_hint_wrong_answers(exercise_id):
+    ex = get(exercise_id)
+    assert feedback(exercise_id, ex.solution) is None
+    wrong = {"09-predict-2222": "filtered", "09-banner-port": 993, "09-scan-tells": "closed",
+             "09-which-service": "mysql"}[exercise_id]
+    assert feedback(exercise_id, wrong)
+    if ex.reveal is not None:
+        assert ex.reveal() == ex.solution
