@@ -97,3 +97,15 @@ def test_exercises_solutions_pass_and_wrong_answers_get_hints():
     assert core.feedback("04-polite-minutes", "6.7 min") is None
     assert core.feedback("04-slowest-scan", core.get("04-slowest-scan").choices[0]) is not None
     assert core.feedback("04-open-in-recording", 208) is not None
+
+
+def test_timing_explorer_updates_when_a_control_moves():
+    box = nb04.timing_explorer(ports=1000, filtered_share=0.0, level=4)
+    count, share, tmpl, out = box.children
+    assert "1000 ports, 0 of them filtered" in out.value
+    quick = out.value
+    share.value = 0.5
+    count.value = 10000
+    assert "10000 ports, 5000 of them filtered" in out.value and out.value != quick
+    tmpl.value = 2                       # one probe at a time with pauses: hours, not seconds
+    assert "-T2 (polite)" in out.value and out.value.split(": ")[1].split(" (")[0].endswith(" h")

@@ -183,3 +183,37 @@ def recordings_frame(scenario: str, root: Optional[Path] = None):
         frame.insert(0, "file", name)
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
+
+
+# ---- the timing explorer (a widget over the simulator) ------------------------------------
+
+EXPLORER_PORTS = (100, 1000, 10000, 65535)
+
+
+def explorer_text(ports: int, filtered_share: float, level: int) -> str:
+    """What the timing explorer shows for one setting: the simulated scan's duration."""
+    from ..charts.timing import human_duration, simulate
+    from ...timing import TEMPLATE_NAMES
+    row = simulate(ports, filtered_share, level)
+    return (f"-T{level} ({TEMPLATE_NAMES[level]}), {ports} ports, {row['filtered']} of them filtered: "
+            f"{human_duration(row['duration_s'])} (simulated, {row['probes']} probes sent)")
+
+
+def timing_explorer(ports: int = 1000, filtered_share: float = 0.1, level: int = 4):
+    """Sliders for the port count, the filtered share and the template; the simulated
+    duration updates as they move.  Returns the widget (``.children``: the three
+    controls, then the result line)."""
+    import ipywidgets as widgets
+    count = widgets.SelectionSlider(options=EXPLORER_PORTS, value=ports, description="ports")
+    share = widgets.FloatSlider(value=filtered_share, min=0.0, max=0.9, step=0.1, description="filtered",
+                                readout_format=".0%")
+    tmpl = widgets.Dropdown(options=[(f"-T{t}", t) for t in sorted(TEMPLATES)], value=level, description="template")
+    out = widgets.HTML()
+
+    def update(_=None) -> None:
+        out.value = f"<b>{explorer_text(count.value, share.value, tmpl.value)}</b>"
+
+    for control in (count, share, tmpl):
+        control.observe(update, names="value")
+    update()
+    return widgets.VBox([count, share, tmpl, out])
