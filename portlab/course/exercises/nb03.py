@@ -1,0 +1,112 @@
+"""Notebook 03 (scan types): its exercises' checks."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from ...states import PortState
+from .core import as_state, exercise
+
+STATES = tuple(s.value for s in PortState)
+
+
+def _udp_9000() -> str:
+    import portlab
+    result = portlab.scan("10.77.0.2", ports=[9000], scan_type="udp", scenario="single-host")
+    return str(result.hosts[0].ports[0].state)
+
+
+@exercise("03-predict-udp-drop",
+          "single-host's firewall drops every datagram to 9000/udp, and a UDP service listens behind it. "
+          "Predict: what does a UDP scan report for 9000/udp?",
+          kind="predict", choices=STATES, solution="open|filtered",
+          hints=("The scanner hears nothing back. For UDP, what else could silence mean besides a firewall?",
+                 "A UDP service that got a datagram it did not understand often stays silent too."),
+          explanation="No reply after the retries. A firewall may have dropped the datagram, or an open service "
+                      "may simply have ignored it: UDP cannot tell these apart, so nmap says open|filtered "
+                      "(no-response), not open.",
+          reveal=_udp_9000)
+def _predict_udp_drop(answer: object) -> Optional[str]:
+    state = as_state(answer)
+    if state is None:
+        return f"answer with a port state: one of {', '.join(STATES)}."
+    if state == "open|filtered":
+        return None
+    if state == "filtered":
+        return ("that is what a TCP scan says about silence. For UDP, silence is also what many OPEN services "
+                "give. Which state says 'one of the two'?")
+    if state == "open":
+        return ("a UDP scan calls a port open only when a datagram comes back. Here nothing came back. "
+                "This is the mistake the notebook warns about.")
+    if state == "closed":
+        return "closed needs an ICMP port-unreachable from the host. Dropped datagrams get no answer."
+    return "that state belongs to other scan types (an ACK scan, an idle scan). Try again."
+
+
+SYN_REPLIES = ("ACK", "RST", "FIN", "nothing")
+
+
+@exercise("03-syn-reply",
+          "In a SYN scan, the target answers the scanner's SYN with a SYN/ACK: the port is open. "
+          "What does the scanner send next?",
+          kind="choice", choices=SYN_REPLIES, solution="RST",
+          hints=("The scanner's kernel never opened a connection: it gets a SYN/ACK it did not ask for.",),
+          explanation="A RST. The SYN went out as a hand-built raw packet, so the scanner's own kernel knows of no "
+                      "connection and resets it. The final ACK of the handshake never comes, the handshake stays "
+                      "half-open, and the service never hears of it.")
+def _syn_reply(answer: object) -> Optional[str]:
+    given = str(answer).strip().upper().replace("RESET", "RST")
+    if given in ("RST", "RST/ACK"):
+        return None
+    if given == "ACK":
+        return ("an ACK would complete the handshake: that is what a connect scan does. A SYN scan stops "
+                "half-way. Look at the sequence diagrams.")
+    if given == "FIN":
+        return "a FIN closes a connection that exists. Does the scanner's kernel know of a connection here?"
+    if given in ("NOTHING", "NONE"):
+        return ("the packet capture on the target shows a third packet from the scanner. Look at the "
+                "syn conversation above.")
+    return f"answer with one of: {', '.join(SYN_REPLIES)}."
+
+
+WHO_LOGS = ("connect", "syn", "both", "neither")
+
+
+@exercise("03-who-logs",
+          "A service writes a line to its log each time it accepts a connection. Which scan types leave lines "
+          "in that log when they probe the service's port?",
+          kind="choice", choices=WHO_LOGS, solution="connect",
+          hints=("A service hears of a connection only when the handshake is complete (accept() returns).",),
+          explanation="Only the connect scan: it completes the handshake, so the kernel hands the connection to "
+                      "the service, which logs it. The SYN scan never sends the final ACK, so the service never "
+                      "knows. A packet capture or a firewall log on the target sees both.")
+def _who_logs(answer: object) -> Optional[str]:
+    given = str(answer).strip().lower().removesuffix(" scan").removeprefix("tcp ")
+    if given in ("connect", "connect only", "only connect"):
+        return None
+    if given in ("both", "syn"):
+        return ("look at the service's log in the recorded experiment: how many lines did the SYN scan leave? "
+                "Does a SYN scan finish the handshake?")
+    if given == "neither":
+        return "one of them completes the handshake, and then the service accepts a real connection."
+    return f"answer with one of: {', '.join(WHO_LOGS)}."
+
+
+@exercise("03-icmp3-to-syn",
+          "A SYN probe is answered by ICMP type 3 code 3 (port unreachable). What state does nmap give the port?",
+          kind="choice", choices=STATES, solution="filtered",
+          hints=("A TCP port with nothing behind it answers with a RST, not with ICMP.",
+                 "Find the row syn / icmp-unreach / 3 in the state table."),
+          explanation="filtered (port-unreach). A closed TCP port answers a SYN with a RST; an ICMP error means "
+                      "something else (a firewall's reject rule) answered. The very same ICMP packet means closed "
+                      "to a UDP scan, where it is the normal answer of a port with nothing behind it.")
+def _icmp3_to_syn(answer: object) -> Optional[str]:
+    state = as_state(answer)
+    if state is None:
+        return f"answer with a port state: one of {', '.join(STATES)}."
+    if state == "filtered":
+        return None
+    if state == "closed":
+        return ("that is right for a UDP scan, where port unreachable is the normal answer of a closed port. "
+                "What does a closed TCP port answer a SYN with?")
+    return "something answered, but not the port itself. Look for the row syn / icmp-unreach / 3 in the state table."
