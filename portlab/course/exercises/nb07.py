@@ -1,0 +1,97 @@
+"""Notebook 07 (NAT and port forwarding): its exercises' checks."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from ...states import PortState
+from .core import as_port, as_state, exercise
+
+STATES = tuple(s.value for s in PortState)
+
+
+def _nas_smb_from_outside() -> str:
+    from ...engine import scan
+    result = scan("192.168.77.20", [445], "syn", scenario="home-nat", keep_trace=False)
+    return result.hosts[0].ports[0].state.value
+
+
+@exercise("07-predict-nas",
+          "In home-nat, the NAS (192.168.77.20) shares files on 445/tcp and nothing on it has a firewall. "
+          "Predict: what does a SYN scan from outside (10.77.0.1) report for 192.168.77.20 port 445?",
+          kind="predict", choices=STATES, solution="filtered",
+          hints=("The packet has to pass the home router first. What does the router do with a new "
+                 "connection from outside that nobody inside asked for?",
+                 "The router drops it without a word. What does a SYN scan call a port that never answers?"),
+          explanation="The router drops every new inbound connection to the inside (no mapping, no forward), "
+                      "silently: no SYN/ACK, no RST, no ICMP. A SYN scan that gets nothing says filtered "
+                      "(no-response), though the NAS itself would have answered.",
+          reveal=_nas_smb_from_outside)
+def _predict_nas(answer: object) -> Optional[str]:
+    state = as_state(answer)
+    if state is None:
+        return f"answer with a port state: one of {', '.join(STATES)}."
+    if state == "filtered":
+        return None
+    if state == "open":
+        return ("the NAS would answer, but does the SYN ever reach it? Think about the router between "
+                "the Internet and the home network.")
+    if state == "closed":
+        return "closed needs a RST back. Does anything answer at all?"
+    return "this is a TCP SYN scan: it says open, closed or filtered."
+
+
+@exercise("07-forward-count",
+          "home-nat-forward adds one port forward to the router. How many TCP ports will a scan of ALL "
+          "65535 ports of the router's outside address 10.77.0.2 find open?",
+          kind="number", solution=1,
+          hints=("A forward opens exactly the one outside port it names; the router's own admin page "
+                 "stays behind its firewall.",),
+          explanation="One: 8080, the forward to the NAS's web page. The router's admin page (80) and "
+                      "every other inside service stay unreachable.")
+def _forward_count(answer: object) -> Optional[str]:
+    n = as_port(answer)
+    if n is None:
+        return "answer with a number."
+    if n == 1:
+        return None
+    if n == 0:
+        return "a port forward is a door opened on purpose: what is behind it answers."
+    return ("fewer: the forward does not open the router's own services (its firewall still drops the "
+            "outside) nor any other inside service.")
+
+
+@exercise("07-eim-same-port",
+          "With endpoint-independent mapping (Linux's, and RFC 4787's recommendation), the laptop's port "
+          "50000 talks to two different servers. Do both servers see the same outside port?",
+          kind="choice", choices=("same", "different"), solution="same",
+          hints=("'Endpoint-independent' means the mapping does not depend on the remote endpoint.",),
+          explanation="Endpoint-independent mapping reuses one outside port for every remote the inside "
+                      "endpoint talks to, so both see 10.77.0.2:50000. That is what lets peer-to-peer "
+                      "programs learn their outside address from one server and use it with another.")
+def _eim_same(answer: object) -> Optional[str]:
+    given = str(answer).strip().lower()
+    if given in ("same", "the same", "yes"):
+        return None
+    if given in ("different", "no"):
+        return ("that is address-and-port-dependent mapping. What does 'independent' of the endpoint "
+                "suggest?")
+    return "answer 'same' or 'different'."
+
+
+@exercise("07-apdm-filter",
+          "Linux filters address-and-port-dependently. The laptop sent only to 203.0.113.10:443. "
+          "A packet from 203.0.113.10:8443 arrives on that mapping's outside port. Does it get in?",
+          kind="choice", choices=("yes", "no"), solution="no",
+          hints=("Address-AND-port-dependent: both the remote's address and its port must be ones the "
+                 "laptop has sent to.",),
+          explanation="No: the laptop never sent to 203.0.113.10:8443, so address-and-port-dependent "
+                      "filtering drops it. An address-dependent filter would let it in; an "
+                      "endpoint-independent one would let anybody in.")
+def _apdm(answer: object) -> Optional[str]:
+    given = str(answer).strip().lower()
+    if given in ("no", "dropped", "drop"):
+        return None
+    if given in ("yes", "in"):
+        return "the address matches, but the port does not. Which behaviour checks both?"
+    return "answer 'yes' or 'no'."

@@ -1,0 +1,146 @@
+"""Notebook 07 (NAT and port forwarding): walks, tables and experiments on the home-nat scenarios.
+
+Everything here runs on the simulator except :func:`live_forward_scan` (the lab, root).
+
+* :func:`walk`: one first packet from a machine to an address:port, told hop by hop
+  (why an unsolicited connection from outside dies at the router).
+* :func:`day_at_home`: the inside machines open connections one after another;
+  :func:`table_steps` gives the translation table after each one.
+* :func:`mapping_demo` / :func:`filtering_demo`: RFC 4787's mapping and filtering
+  behaviours, side by side, on a bare :class:`~portlab.sim.nat.NatTable`.
+* :func:`hairpin_demo`: an inside machine uses the router's outside address to
+  reach a forwarded service, with and without hairpinning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Sequence
+
+from ...sim.nat import ADM, APDM, BEHAVIOURS, EIM, NatTable
+from ...sim.network import SimNetwork, load_scenario
+
+ROUTER_OUTSIDE = "10.77.0.2"
+NAS = "192.168.77.20"
+# Servers "on the Internet": RFC 5737 documentation addresses, outside every scenario
+# network, so the simulator treats them as the world beyond the router (nothing is sent).
+SERVER_A = "203.0.113.10"
+SERVER_B = "198.51.100.7"
+
+
+@dataclass(frozen=True)
+class Walk:
+    sender: str
+    target: str
+    answer: str
+    steps: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return "\n".join([f"{self.sender} -> {self.target}: {self.answer}", *(f"   {s}" for s in self.steps)])
+
+
+def walk(scenario, sender: str, address: str, port: int, protocol: str = "tcp") -> Walk:
+    """One first packet from machine *sender* to *address*:*port* and what came back, step by step."""
+    net = SimNetwork(load_scenario(scenario))
+    answer = net.send(sender, address, port, protocol)
+    return Walk(sender, f"{address}:{port}/{protocol}", answer.describe(), tuple(answer.path))
+
+
+#: An evening at home: who opens which connection (inside host, remote, port, protocol, source port).
+EVENING: tuple[tuple[str, str, int, str, int], ...] = (
+    ("laptop", SERVER_A, 443, "tcp", 50000),     # a web page
+    ("laptop", SERVER_B, 443, "tcp", 50000),     # the same browser port, another site
+    ("nas", "203.0.113.53", 53, "udp", 41000),   # the NAS asks DNS for an update server's address
+    ("printer", SERVER_A, 443, "tcp", 50000),    # the printer phones home, from the same port number
+)
+
+
+def day_at_home(connections: Sequence[tuple] = EVENING, scenario="home-nat", interval: float = 1.0):
+    """The router's NAT table after *connections* (one per second of virtual time)."""
+    from ...sim.experiments import nat_table_after
+    return nat_table_after(scenario, connections, interval=interval)
+
+
+def table_steps(connections: Sequence[tuple] = EVENING, scenario="home-nat"):
+    """The table after the first 1, 2, ... connections: a list of DataFrames."""
+    return [day_at_home(connections[:n], scenario).to_dataframe() for n in range(1, len(connections) + 1)]
+
+
+def outside_scan(scenario, ports="1-1024,8080", scan_type: str = "syn"):
+    """A scan of the router's outside address from outside (simulated): the open ports, and the rest summed up."""
+    from ...engine import scan
+    result = scan(ROUTER_OUTSIDE, ports, scan_type, scenario=scenario, keep_trace=False)
+    return result
+
+
+def summary(result) -> str:
+    """``"1025 ports: 8080 open; 1024 filtered"`` for a one-host result."""
+    from collections import Counter
+    ports = result.hosts[0].ports
+    counts = Counter(p.state.value for p in ports)
+    opened = [str(p.port) for p in ports if p.state.value == "open"]
+    parts = [f"{', '.join(opened)} open"] if opened else ["nothing open"]
+    parts += [f"{n} {state}" for state, n in sorted(counts.items()) if state != "open"]
+    return f"{result.hosts[0].address}, {len(ports)} ports: " + "; ".join(parts)
+
+
+# ---------------------------------------------------------------- RFC 4787
+
+def _table(mapping: str = EIM, filtering: str = APDM) -> NatTable:
+    return NatTable(ROUTER_OUTSIDE, mapping=mapping, filtering=filtering, port_allocation="preserve")
+
+
+def mapping_demo():
+    """One inside endpoint (the laptop's port 50000) talks to three remotes, under each mapping
+    behaviour: the outside port each remote sees.  Endpoint-independent mapping gives one port for all."""
+    import pandas as pd
+    inside = ("192.168.77.10", 50000)
+    remotes = [(SERVER_A, 443), (SERVER_A, 8443), (SERVER_B, 443)]
+    rows = []
+    for mapping in BEHAVIOURS:
+        table = _table(mapping=mapping)
+        for t, remote in enumerate(remotes):
+            address, port = table.outbound("udp", inside, remote, now=float(t))
+            rows.append({"mapping": mapping, "to remote": f"{remote[0]}:{remote[1]}",
+                         "the remote sees": f"{address}:{port}"})
+    return pd.DataFrame(rows)
+
+
+def filtering_demo():
+    """The laptop sent to SERVER_A:443 only.  Which packets to that outside port come in,
+    under each filtering behaviour?"""
+    import pandas as pd
+    inside = ("192.168.77.10", 50000)
+    senders = [(SERVER_A, 443, "the server it talked to"), (SERVER_A, 8443, "same address, another port"),
+               (SERVER_B, 443, "another address")]
+    rows = []
+    for filtering in BEHAVIOURS:
+        table = _table(filtering=filtering)
+        _, port = table.outbound("udp", inside, (SERVER_A, 443), now=0.0)
+        for address, sport, what in senders:
+            target, why = table.lookup_inbound("udp", (address, sport), port)
+            rows.append({"filtering": filtering, "packet from": f"{address}:{sport} ({what})",
+                         "gets in": "yes" if target else f"no ({why})"})
+    return pd.DataFrame(rows)
+
+
+def hairpin_demo(scenario="home-nat-forward"):
+    """The laptop opens http://10.77.0.2:8080 (the router's outside address) from inside,
+    with hairpinning on (the default) and off: ``{"on": Walk, "off": Walk}``."""
+    scn = load_scenario(scenario)
+    router = scn.routers[0]
+    off = replace(scn, routers=(replace(router, nat=replace(router.nat, hairpin=False)),))
+    return {"on": walk(scn, "laptop", ROUTER_OUTSIDE, 8080), "off": walk(off, "laptop", ROUTER_OUTSIDE, 8080)}
+
+
+# ---------------------------------------------------------------- live
+
+def live_forward_scan(ports="1-1024,8080"):
+    """``home-nat-forward`` as a live lab (Linux, root): a connect scan of the router's outside
+    address from the lab's scanner.  Returns the result; the lab is torn down on return."""
+    from ...lab.run import Lab
+    with Lab(load_scenario("home-nat-forward")) as lab:
+        # The lab's links lose nothing and answer in microseconds: one try and a short
+        # timeout keep 1000 dropped ports from taking minutes.
+        return lab.scan(ROUTER_OUTSIDE, ports, "connect", timing=5, retries=0, max_timeout=0.2,
+                        keep_trace=False)
