@@ -278,6 +278,24 @@ class RawSynTransport(Transport):
             icmp_sock.close()
 
 
+def syn_error_quote(packet: bytes, sport: int) -> Optional[tuple[int, bytes, int, int]]:
+    """If *packet* (IPv4 with header, as a raw ICMP socket reads it) is an ICMP
+    destination-unreachable quoting a TCP segment sent from our source port *sport*:
+    ``(code, quoted destination address, quoted destination port, quoted seq)``.
+
+    Pure, so that what the SYN scan accepts is tested without a raw socket: an error
+    that quotes another source port answers someone else's connection, never our probe.
+    """
+    quote = unreachable_quote(packet, socket.IPPROTO_TCP, 8)
+    if quote is None:
+        return None
+    code, offset = quote
+    q_sport, q_dport, q_seq = _QUOTED_TCP.unpack_from(packet, offset)
+    if q_sport != sport:
+        return None
+    return code, quoted_destination(packet), q_dport, q_seq
+
+
 class _SynScan:
     """The state of one SYN scan: what is queued, in flight, answered.  Socket calls only
     in send() and receive(); everything else is bookkeeping."""
@@ -477,14 +495,10 @@ class _SynScan:
                 packet = recv(576)
             except (BlockingIOError, InterruptedError):
                 return
-            quote = unreachable_quote(packet, socket.IPPROTO_TCP, 8)
-            if quote is None:
+            quoted = syn_error_quote(packet, self.sport)
+            if quoted is None or quoted[1] not in self.targets:
                 continue
-            code, offset = quote
-            dst = quoted_destination(packet)
-            q_sport, q_dport, q_seq = _QUOTED_TCP.unpack_from(packet, offset)
-            if q_sport != self.sport or dst not in self.targets:
-                continue
+            code, dst, q_dport, q_seq = quoted
             i = self.index.get((dst, q_dport))
             if i is None or self.done[i]:
                 continue
