@@ -524,6 +524,9 @@ def policy_failures(answer, base="web-server", host: str = "web") -> list[str]:
             why = ("a rule drops or rejects it first, or no rule accepts it before the default"
                    if state == "filtered" else "no rule accepts it")
             out.append(f"{where} is {seen} but must be open: {why} (decided by {row[5]}).")
+        elif state == "open" and row[5].endswith("(policy)"):
+            out.append(f"{where} is open but must be filtered: none of your rules matches it, so the "
+                       "policy (accept) lets it in. Default deny: make the policy drop.")
         elif state == "open":
             out.append(f"{where} is open but must be filtered: {row[5]} lets it in; "
                        "narrow that rule (a source) or put a stricter rule above it.")
@@ -543,3 +546,11 @@ def policy_solution() -> dict:
         {"action": "accept", "protocol": "tcp", "ports": "22", "source": "10.77.0.5", "name": "ssh: admin"},
         {"action": "accept", "protocol": "tcp", "ports": "3306", "source": "10.77.0.20", "name": "mysql: app"},
     ]}
+
+
+def port_table(result):
+    """A one-host result as a short DataFrame: port, protocol, state, reason, service."""
+    import pandas as pd
+    rows = [{"port": p.port, "protocol": p.protocol, "state": str(p.state), "reason": p.reason,
+             "service": p.service or ""} for p in result.hosts[0].ports]
+    return pd.DataFrame(rows, columns=["port", "protocol", "state", "reason", "service"])
