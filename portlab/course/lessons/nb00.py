@@ -1,0 +1,49 @@
+"""Notebook 00 (start here): the modes table, the scope guard's verdict on a target, port 81 in the lab."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import pandas as pd
+
+from ...errors import ScopeRefused
+from ...scope import check_scope
+from ..machine import MODES, Machine, machine
+
+#: What each mode uses and what it needs, in the learner's words.
+MODE_FACTS: dict[str, tuple[str, str]] = {
+    "sim": ("a scenario file, computed in Python; no packet is sent", "nothing"),
+    "replay": ("scans recorded earlier in the live lab, read from data/recordings/", "nothing"),
+    "live-loopback": ("real sockets on 127.0.0.1, the network inside this computer", "an ordinary user"),
+    "live-lab": ("small networks of Linux network namespaces, real packets between them", "Linux and root"),
+}
+
+
+def modes_table(m: Optional[Machine] = None) -> pd.DataFrame:
+    """One row per mode: what it uses, what it needs, and whether this machine allows it (and why not)."""
+    m = m or machine()
+    rows = [(mode, *MODE_FACTS[mode], "yes" if m.allows(mode) else f"no: {m.why_not[mode]}") for mode in MODES]
+    return pd.DataFrame(rows, columns=["mode", "what it uses", "needs", "here?"]).set_index("mode")
+
+
+def scope_verdict(target: str) -> str:
+    """What the scope guard says about scanning ``target`` by default, in one line.
+
+    This only asks the guard: it builds no scanner and sends nothing, whatever the answer.
+    """
+    try:
+        check_scope([target])
+    except ScopeRefused as refused:
+        return f"{target}: refused, nothing sent. The guard says: {refused}"
+    return f"{target}: allowed (it is inside the default scope)"
+
+
+def port_81_in_the_lab():
+    """LIVE (root): build the single-host lab, connect-scan port 81 of its target, tear the lab down.
+
+    Returns the port's result, to set beside the simulator's answer.
+    """
+    from ...lab.run import Lab
+    from ...scenario import load, shipped
+    with Lab(load(shipped()["single-host"])) as lab:       # torn down on leaving the block, even on an error
+        return lab.scan("10.77.0.2", "81").hosts[0].ports[0]

@@ -1,0 +1,83 @@
+"""Notebook 00's helpers and the notebook's own content (course map, links, exercises, mode cell)."""
+
+from __future__ import annotations
+
+import re
+import socket
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from portlab.course import syllabus
+from portlab.course.exercises import core
+from portlab.course.lessons import nb00
+from portlab.course.machine import Machine, machine
+
+NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "00-start-here.ipynb"
+
+
+@pytest.fixture(scope="module")
+def nb():
+    return nbformat.read(NOTEBOOK, as_version=4)
+
+
+def test_modes_table_says_why_not():
+    learner = Machine(linux=True, root=False, raw_sockets=False, netns=False, nmap=None,
+                      why_not={"live-lab": "the live lab needs root"})
+    table = nb00.modes_table(learner)
+    assert list(table.index) == ["sim", "replay", "live-loopback", "live-lab"]
+    assert table.loc["live-lab", "here?"] == "no: the live lab needs root"
+    assert (table.loc[["sim", "replay", "live-loopback"], "here?"] == "yes").all()
+    assert table.loc["live-lab", "needs"] == "Linux and root"
+
+
+def test_scope_verdict_only_asks_the_guard(monkeypatch):
+    def no_sockets(*args, **kwargs):
+        raise AssertionError("the scope verdict must not open a socket")
+    monkeypatch.setattr(socket, "socket", no_sockets)
+    assert nb00.scope_verdict("127.0.0.1").endswith("allowed (it is inside the default scope)")
+    refused = nb00.scope_verdict("192.0.2.10")
+    assert refused.startswith("192.0.2.10: refused, nothing sent.")
+    assert "--allow-target 192.0.2.10" in refused and "\n" not in refused
+
+
+@pytest.mark.netns
+@pytest.mark.skipif(not machine().allows("live-lab"), reason="the live lab needs root and network namespaces")
+def test_port_81_in_the_lab_agrees_with_the_simulator():
+    real = nb00.port_81_in_the_lab()
+    assert (real.state.value, real.reason) == ("closed", "conn-refused")
+    assert core.get("00-predict-81").reveal() == real.state.value
+
+
+def test_first_code_cell_says_the_mode(nb):
+    first = next(c for c in nb.cells if c.cell_type == "code")
+    assert 'show_mode("sim", wants="live-lab")' in first.source
+    assert nb.cells[0].source.startswith("# 00 · Start here") and "You will learn" in nb.cells[0].source
+
+
+def test_course_map_links_every_notebook_with_its_minutes(nb):
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    for book in syllabus.NOTEBOOKS:
+        row = re.search(rf"^\| \[{book.number} · [^]]+\]\({re.escape(book.filename)}\) \|.*\| (\d+) min \|$",
+                        text, re.M)
+        assert row, f"the course map has no row linking {book.filename}"
+        assert int(row.group(1)) == book.minutes, f"{book.filename}: the table and the syllabus disagree"
+    assert "(01-ports-and-ranges.ipynb)" in nb.cells[-1].source      # the summary links the next notebook
+
+
+def test_every_exercise_of_notebook_00_is_asked_and_none_answered(nb):
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    asked = set(re.findall(r'(?:ask|check)\("(00-[\w-]+)"', code))
+    mine = {ex_id for ex_id, ex in core.load_all().items() if ex.notebook == "00"}
+    assert asked == mine and len(mine) >= 3
+    assert any(core.get(ex_id).kind == "predict" for ex_id in asked)
+    # The notebook never gives the answer away: no solution() call, every `answer =` starts as None.
+    assert "solution(" not in code
+    assert re.findall(r"^answer = (.*?)\s*(?:#.*)?$", code, re.M) == ["None"] * code.count("\nanswer = ")
+
+
+def test_stored_without_outputs(nb):
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None
