@@ -306,6 +306,109 @@ def chart(experiment: LoggingExperiment):
     return Chart(build, text, data, title="Who sees a scan: the wire or the service")
 
 
+# ---------------------------------------------------------------------- every outcome, from the simulator
+
+SINGLE_HOST = "single-host"
+SINGLE_HOST_TARGET = "10.77.0.2"
+OUTCOME_PORTS = (22, 81, *range(9000, 9009))
+
+
+def rule_for(port: int, protocol: str = "tcp", scenario: str = SINGLE_HOST) -> str:
+    """What single-host does with *port*: the firewall rule that matches it, or the service behind it."""
+    from ... import scenario as scenario_mod
+
+    scen = scenario_mod.load(scenario_mod.shipped()[scenario])
+    host = scen.hosts[0]
+    for rule in (host.firewall.rules if host.firewall else ()):
+        if rule.protocol in (None, protocol) and (rule.ports is None or port in rule.ports) and rule.source is None:
+            if rule.action == "reject":
+                return "reject" if rule.reject_with == "port-unreachable" and "default" in (rule.name or "") \
+                    else f"reject with {rule.reject_with}"
+            return rule.action
+    listening = host.tcp if protocol == "tcp" else host.udp
+    return "no rule, service listening" if port in listening else "no rule, nothing listening"
+
+
+def simulated_scans(ports: Sequence[int] = OUTCOME_PORTS, scans: Sequence[str] = ("connect", "syn", "udp")):
+    """The single-host target scanned each way in the simulator (deterministic; sends nothing)."""
+    import portlab
+    return {scan: portlab.scan(SINGLE_HOST_TARGET, ports=list(ports), scan_type=scan, scenario=SINGLE_HOST,
+                               randomize=False, keep_trace=True) for scan in scans}
+
+
+def outcomes(results=None):
+    """One row per (scan, port): the rule on the target and what the scan concluded."""
+    import pandas as pd
+
+    results = results or simulated_scans()
+    rows = []
+    for scan, result in results.items():
+        for p in result.hosts[0].ports:
+            rows.append({"scan": scan, "port": p.port, "rule on the target": rule_for(p.port, p.protocol),
+                         "state": str(p.state), "reason": p.reason, "tries": p.tries})
+    return pd.DataFrame(rows)
+
+
+def outcome_table(results=None):
+    """The outcomes side by side: one row per port, the rule, and "state (reason)" per scan type."""
+    frame = outcomes(results)
+    frame["seen"] = frame["state"] + " (" + frame["reason"] + ")"
+    wide = frame.pivot(index="port", columns="scan", values="seen")
+    wide.insert(0, "rule (tcp)", [rule_for(p, "tcp") for p in wide.index])
+    wide.insert(1, "rule (udp)", [rule_for(p, "udp") for p in wide.index])
+    wide.columns.name = None
+    return wide[["rule (tcp)", "rule (udp)", *[s for s in ("connect", "syn", "udp") if s in wide.columns]]]
+
+
+def agreement(results=None, scenario: str = SINGLE_HOST) -> list[dict[str, object]]:
+    """Simulator against the live lab's recording of the same scenario, port by port, per scan type.
+
+    Only ports both probed are compared; ``differ`` lists (port, simulated, recorded).
+    """
+    from ...results import load
+
+    results = results or simulated_scans()
+    rows = []
+    for scan, result in results.items():
+        real = load(DATA_DIR / "recordings" / scenario / f"{scan}.json").hosts[0]
+        compared, differ = 0, []
+        for p in result.hosts[0].ports:
+            q = real.port(p.port, p.protocol)
+            if q is None:
+                continue
+            compared += 1
+            if (q.state, q.reason) != (p.state, p.reason):
+                differ.append((p.port, f"{p.state} ({p.reason})", f"{q.state} ({q.reason})"))
+        rows.append({"scan": scan, "ports compared": compared, "agree": compared - len(differ), "differ": differ})
+    return rows
+
+
+def outcome_picker(results=None, scan: str = "syn", port: int = 9004):
+    """A widget: pick a scan type and a port of single-host, see that exchange's sequence diagram."""
+    import ipywidgets as widgets
+    from IPython.display import display
+
+    from ..charts.sequence import sequence_diagram
+
+    results = results or simulated_scans()
+    scan_box = widgets.ToggleButtons(options=list(results), value=scan, description="scan")
+    port_box = widgets.Dropdown(description="port", value=port,
+                                options=[(f"{p}: {rule_for(p)}", p) for p in OUTCOME_PORTS])
+    out = widgets.Output()
+
+    def show(_change=None) -> None:
+        result = results[scan_box.value]
+        protocol = "udp" if scan_box.value == "udp" else "tcp"
+        out.clear_output(wait=True)
+        with out:
+            display(sequence_diagram(result, port_box.value, protocol))
+
+    scan_box.observe(show, "value")
+    port_box.observe(show, "value")
+    show()
+    return widgets.VBox([scan_box, port_box, out])
+
+
 # ---------------------------------------------------------------------- running it live
 
 def live_skip_reason() -> Optional[str]:
