@@ -160,3 +160,17 @@ def test_live_lab_shows_the_same_table(table):
     live, seconds = nb05.live_action_table()
     assert nb05.compare_tables(table, live).empty, nb05.compare_tables(table, live)
     assert seconds > 0
+
+
+def test_the_firewall_editor_is_an_answer():
+    from portlab.course.widgets.firewall_editor import firewall_editor
+
+    editor = firewall_editor(nb05.policy_start(), "web")
+    assert editor.policy.value == "accept" and len(editor.rows) == 1
+    hint = core.feedback("05-web-policy", editor)
+    assert hint and "policy (accept) lets it in" in hint
+    solution = nb05.policy_solution()
+    editor.set_rules(solution["rules"], policy=solution["policy"])
+    assert core.feedback("05-web-policy", editor) is None
+    editor.rows[1].fields["ports"].value = "70000"          # a typo in the editor: the reader's one line
+    assert "70000" in core.feedback("05-web-policy", editor)

@@ -470,11 +470,17 @@ def policy_expected(source: str, port: int) -> str:
 
 
 def as_firewall(answer) -> Firewall:
-    """The learner's answer as a Firewall: a Firewall, an object with a ``firewall``
-    (attribute or method, as an editor has), a dict ``{"policy": ..., "rules": [...]}``,
+    """The learner's answer as a Firewall: a Firewall, the firewall editor (its edited
+    rules), an object with a ``firewall`` (attribute or method), a dict ``{"policy": ..., "rules": [...]}``,
     or a bare list of rules (then the policy is accept, as nftables' default is)."""
     if isinstance(answer, Firewall):
         return answer
+    edited, host = getattr(answer, "edited", None), getattr(answer, "host", None)
+    if callable(edited) and isinstance(host, str):
+        # The firewall editor (portlab.course.widgets.firewall_editor): its rules read back
+        # through the scenario reader, so a bad field comes back as the reader's one line.
+        machine = edited().machine(host)
+        return machine.firewall or Firewall()
     for attr in ("firewall", "to_firewall"):
         value = getattr(answer, attr, None)
         if value is not None:
@@ -537,6 +543,13 @@ def policy_failures(answer, base="web-server", host: str = "web") -> list[str]:
             out.append(f"{where} is {seen} but must be filtered silently (dropped, no answer): "
                        f"use drop, not reject (decided by {row[5]}).")
     return out
+
+
+def policy_start() -> Scenario:
+    """The exercise's starting point: web with the web rule only and a policy of accept
+    (the default-allow firewall of the notebook's section 3), for the editor to fix."""
+    return with_firewall("web-server", "web", policy="accept", rules=[
+        {"action": "accept", "protocol": "tcp", "ports": "80,443", "name": "web for everyone"}])
 
 
 def policy_solution() -> dict:
