@@ -42,6 +42,17 @@ def test_duration_grows_with_filtered_share(sweep):
     assert small[0.1] >= 2 * 0.1 > small[0.0]
 
 
+def test_simulate_agrees_with_a_full_simulated_scan():
+    import portlab
+    for ports, share, level in ((3000, 0.5, 4), (500, 0.2, 2)):
+        result = portlab.scan(timing.TARGET, f"1-{ports}", "syn", scenario=timing.timing_scenario(ports, share),
+                              timing=level, keep_trace=False)
+        row = timing.simulate(ports, share, level)
+        assert row["duration_s"] == pytest.approx(result.elapsed_s)
+        assert row["filtered"] == result.counts()["filtered"] and row["open"] == result.counts()["open"]
+        assert row["probes"] == result.probes_sent
+
+
 def test_timing_data_is_deterministic():
     a = timing.timing_data(port_counts=(1000,), filtered_shares=(0.5,), templates=(3, 5))
     b = timing.timing_data(port_counts=(1000,), filtered_shares=(0.5,), templates=(3, 5))

@@ -74,14 +74,47 @@ rules = [{", ".join(rules)}]
 
 
 def simulate(ports: int, filtered_share: float = 0.0, template: int = 4, scan_type: str = "syn") -> dict:
-    """One simulated scan of ports 1..*ports*: its virtual duration and what it found."""
-    from ...engine import scan
-    result = scan(TARGET, f"1-{ports}", scan_type, scenario=timing_scenario(ports, filtered_share),
-                  timing=template, keep_trace=False, randomize=False)
-    counts = result.counts()
-    return {"source": "simulated", "scan_type": scan_type, "template": template, "ports": ports,
-            "open": counts.get("open", 0), "filtered": counts.get("filtered", 0), "filtered_share": filtered_share,
-            "duration_s": result.elapsed_s, "probes": result.probes_sent or ports}
+    """One simulated scan of ports 1..*ports*: its virtual duration and what it found.
+
+    It drives the simulator's transport directly and only counts states (nmap's
+    classifier, :func:`portlab.states.classify`), without building a full result:
+    a sweep of many scans stays quick.  ``portlab.scan(..., scenario=...)`` gives
+    the same duration (a test checks it).
+    """
+    import asyncio
+    from collections import Counter
+
+    from ...states import Probe, ScanType, classify
+    from ...timing import template as timing_template
+    from ...transports.sim import SimTransport
+    kind = ScanType(scan_type)
+    transport = SimTransport(timing_scenario(ports, filtered_share), trace=False)
+    probes = [Probe(TARGET, port, kind) for port in range(1, ports + 1)]
+    states: Counter = Counter()
+    sent = 0
+    verdicts: dict = {}
+
+    def report(exchange) -> None:
+        nonlocal sent
+        sent += exchange.tries
+        reply = exchange.reply
+        state = verdicts.get(id(reply))
+        if state is None:
+            state = verdicts[id(reply)] = classify(kind, reply).state.value
+        states[state] += 1
+
+    coro = transport.run(probes, timing_template(template), report)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(coro)
+    else:   # inside Jupyter's running loop: run it in a fresh loop on a helper thread
+        import concurrent.futures
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, coro).result()
+    return {"source": "simulated", "scan_type": kind.value, "template": template, "ports": ports,
+            "open": states.get("open", 0), "filtered": states.get("filtered", 0) + states.get("open|filtered", 0),
+            "filtered_share": filtered_share, "duration_s": transport.virtual_elapsed, "probes": sent}
 
 
 def timing_data(port_counts: Sequence[int] = (100, 300, 1000, 3000, 10000),
@@ -197,6 +230,22 @@ def measured_loopback(port_counts: Sequence[int] = (100, 1000, 5000), host: str 
     return pd.DataFrame(rows)
 
 
+def _log_axis(axis, values, kind: str) -> None:
+    """Plain tick labels on a log axis (``1 s``, ``1 min``; ``1000`` ports), no minor ticks:
+    easier to read than powers of ten, and much quicker to draw."""
+    from matplotlib.ticker import FixedLocator, NullLocator
+    lo, hi = min(v for v in values if v > 0), max(values)
+    if kind == "seconds":
+        marks = [(0.001, "1 ms"), (0.01, "10 ms"), (0.1, "0.1 s"), (1, "1 s"), (10, "10 s"), (60, "1 min"),
+                 (3600, "1 h"), (86400, "1 day"), (86400 * 7, "1 week")]
+    else:
+        marks = [(10 ** k, f"{10 ** k:,}".replace(",", " ")) for k in range(0, 7)] + [(65535, "65 535")]
+    chosen = [(v, t) for v, t in marks if lo / 1.5 <= v <= hi * 1.5]
+    axis.set_major_locator(FixedLocator([v for v, _ in chosen]))
+    axis.set_ticklabels([t for _, t in chosen])
+    axis.set_minor_locator(NullLocator())
+
+
 # ---- charts -------------------------------------------------------------------------------
 
 def _share_label(share: float) -> str:
@@ -223,6 +272,9 @@ def duration_vs_ports(data=None, measured=None, template: int = 4) -> Chart:
                     color=th.foreground, label="measured: live loopback connect scan")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ys = list(data["duration_s"]) + (list(measured["duration_s"]) if measured is not None else [])
+        _log_axis(ax.xaxis, list(data["ports"]), "ports")
+        _log_axis(ax.yaxis, ys, "seconds")
         ax.set_xlabel("ports scanned")
         ax.set_ylabel("scan duration (seconds, log scale)")
         ax.set_title(f"More ports, and above all more filtered ports, mean a longer scan (-T{template})")
@@ -245,8 +297,8 @@ def duration_vs_ports(data=None, measured=None, template: int = 4) -> Chart:
     return Chart(build, text, data, title="scan duration against ports")
 
 
-def duration_vs_filtered(ports: int = 10000, shares: Sequence[float] = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9),
-                         templates: Sequence[int] = (3, 4, 5), data=None) -> Chart:
+def duration_vs_filtered(ports: int = 5000, shares: Sequence[float] = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9),
+                         templates: Sequence[int] = (4, 5), data=None) -> Chart:
     """Duration of one scan of *ports* ports against the share of them that is filtered,
     one line per template."""
     data = timing_data((ports,), shares, templates) if data is None else data
@@ -307,6 +359,7 @@ def templates_chart(data=None, ports: int = 1000, filtered_share: float = 0.1) -
         ax.set_yticks(ys, labels)
         ax.set_xscale("log")
         ax.set_xlim(right=rows["duration_s"].max() * 40)
+        _log_axis(ax.xaxis, list(rows["duration_s"]), "seconds")
         ax.set_xlabel("scan duration (seconds, log scale)")
         ax.set_title(f"One scan of {ports} ports ({filtered_share:.0%} filtered) under each timing template")
         ax.grid(True, axis="x", alpha=0.5)
