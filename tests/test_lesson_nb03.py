@@ -141,3 +141,50 @@ def test_live_refuses_without_root(monkeypatch):
     assert "root" in nb03.live_skip_reason()
     with pytest.raises(RuntimeError, match="cannot run here"):
         nb03.run_live()
+
+
+# ---------------------------------------------------------------- every outcome (simulator)
+
+@pytest.fixture(scope="module")
+def sim():
+    return nb03.simulated_scans()
+
+
+def test_rules_of_single_host():
+    assert nb03.rule_for(9000) == "drop"
+    assert nb03.rule_for(9001) == "reject"
+    assert nb03.rule_for(9002) == "reject with tcp-reset"
+    assert nb03.rule_for(9002, "udp") == "no rule, service listening"
+    assert nb03.rule_for(9004) == "reject with admin-prohibited"
+    assert nb03.rule_for(81) == "no rule, nothing listening"
+    assert nb03.rule_for(22) == "no rule, service listening"
+
+
+def test_outcome_table_is_the_measured_firewall_table(sim):
+    table = nb03.outcome_table(sim)
+    assert list(table.columns) == ["rule (tcp)", "rule (udp)", "connect", "syn", "udp"]
+    # DESIGN.md's measured table: a plain reject is closed to connect, filtered to SYN, closed to UDP.
+    assert tuple(table.loc[9001, ["connect", "syn", "udp"]]) == \
+        ("closed (conn-refused)", "filtered (port-unreach)", "closed (port-unreach)")
+    assert tuple(table.loc[9000, ["connect", "syn", "udp"]]) == \
+        ("filtered (no-response)", "filtered (no-response)", "open|filtered (no-response)")
+    assert table.loc[9002, "syn"] == "closed (reset)"
+    assert table.loc[9004, "connect"] == "filtered (host-unreach)" and table.loc[9004, "syn"] == "filtered (admin-prohibited)"
+    assert len(table) == len(nb03.OUTCOME_PORTS)
+
+
+def test_simulator_agrees_with_the_recordings(sim):
+    rows = {r["scan"]: r for r in nb03.agreement(sim)}
+    for scan in ("connect", "syn", "udp"):
+        assert rows[scan]["ports compared"] >= 10
+        assert rows[scan]["differ"] == [] and rows[scan]["agree"] == rows[scan]["ports compared"]
+
+
+def test_outcome_picker_draws_the_chosen_exchange(sim):
+    picker = nb03.outcome_picker(sim, scan="syn", port=9004)
+    scan_box, port_box, out = picker.children
+    assert scan_box.value == "syn" and port_box.value == 9004
+    assert "admin-prohibited" in picker.chart.text
+    port_box.value = 9000
+    scan_box.value = "udp"
+    assert picker.chart.data["state"] == "open|filtered" and "9000/udp" in picker.chart.title

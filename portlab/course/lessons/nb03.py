@@ -395,18 +395,20 @@ def outcome_picker(results=None, scan: str = "syn", port: int = 9004):
     port_box = widgets.Dropdown(description="port", value=port,
                                 options=[(f"{p}: {rule_for(p)}", p) for p in OUTCOME_PORTS])
     out = widgets.Output()
+    box = widgets.VBox([scan_box, port_box, out])
 
     def show(_change=None) -> None:
         result = results[scan_box.value]
         protocol = "udp" if scan_box.value == "udp" else "tcp"
+        box.chart = sequence_diagram(result, port_box.value, protocol)   # what is shown, for tests
         out.clear_output(wait=True)
         with out:
-            display(sequence_diagram(result, port_box.value, protocol))
+            display(box.chart)
 
     scan_box.observe(show, "value")
     port_box.observe(show, "value")
     show()
-    return widgets.VBox([scan_box, port_box, out])
+    return box
 
 
 # ---------------------------------------------------------------------- running it live
