@@ -293,3 +293,19 @@ def test_teachers_solutions_printout():
     bad = subprocess.run([sys.executable, "-m", "portlab.course.exercises.solutions", "12"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "12" in bad.stderr
+
+
+def test_a_failing_check_or_scan_shows_a_line_not_nothing(progress_file, monkeypatch):
+    def broken(answer):
+        raise KeyError("rules")
+    def no_scan():
+        raise RuntimeError("simulator unavailable")
+    ex = core.Exercise("99-broken", "?", broken, kind="predict", choices=exw.STATES, solution="open",
+                       reveal=no_scan)
+    monkeypatch.setitem(core.EXERCISES, ex.id, ex)
+    w = ask(ex.id)
+    w.answer.value = "open"
+    w.check_button.click()
+    assert "could not be checked" in w.feedback.value and "rules" in w.feedback.value
+    w.scan_button.click()
+    assert "could not run" in w.scan_result.value

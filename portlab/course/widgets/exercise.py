@@ -211,11 +211,20 @@ class ExerciseWidget(widgets.VBox):
         if attempt.correct is not None:
             self.status.value = _line(attempt.status or "", _NOTE, small=True)
 
+    # A button's callback that raises shows nothing in the notebook (the error goes to a log the
+    # learner never opens), so the skin turns any failure into a line the learner can read.
     def _on_check(self, _button: object = None) -> None:
-        self._show(self.session.check(self._value()))
+        try:
+            self._show(self.session.check(self._value()))
+        except Exception as err:  # noqa: BLE001 - see above
+            self.feedback.value = _line(f"this answer could not be checked: {err}", _TRY)
 
     def _on_scan(self, _button: object = None) -> None:
-        attempt, text = self.session.scan(self._value())
+        try:
+            attempt, text = self.session.scan(self._value())
+        except Exception as err:  # noqa: BLE001 - see above
+            self.scan_result.value = _line(f"the scan could not run: {err}", _TRY)
+            return
         if attempt is not None:
             self._show(attempt)
         self.scan_result.value = _line(text)
