@@ -351,10 +351,11 @@ def firewall_evaluation(target="web-server", probes: Optional[Iterable] = None, 
         fig = new_figure(1.6 + 0.068 * label_width + 1.1 * n_cols, 1.6 + 0.42 * n_rows)
         ax = fig.add_subplot()
         position = {r["index"]: y for y, r in enumerate(rules)}
+        checked_x, checked_y = [], []
         for x, row in enumerate(rows):
             decided_y = position[row["rule_index"]] if row["rule_index"] in position else n_rules - 1
-            for y in range(decided_y):   # checked on the way, did not match
-                ax.plot(x, y, marker="o", markersize=3.5, color=th.foreground, linestyle="none")
+            checked_x += [x] * decided_y        # the rules above it: checked on the way, no match
+            checked_y += list(range(decided_y))
             fill = VERDICT_COLOURS[row["verdict"]]
             ax.add_patch(Rectangle((x - 0.45, decided_y - 0.42), 0.9, 0.84, facecolor=fill,
                                    edgecolor=th.foreground, linewidth=1.2,
@@ -374,6 +375,7 @@ def firewall_evaluation(target="web-server", probes: Optional[Iterable] = None, 
                 # ICMP error look alike in the state column and differ here.
                 ax.text(x, y, f"{state}\n{row[scan + '_reason']}", ha="center", va="center", fontsize=8,
                         color=text_on(fill), gid=f"on:{fill}")
+        ax.plot(checked_x, checked_y, marker="o", markersize=3.5, color=th.foreground, linestyle="none")
         ax.axhline(n_rules, color=th.foreground, linewidth=0.8)
         ax.set_xlim(-0.55, n_cols - 0.45)
         ax.set_ylim(n_rows - 0.5, -0.6)
