@@ -1,0 +1,118 @@
+"""Notebook 06 (cloud firewalls): its exercises' checks."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from ...errors import BadInput
+from ...states import PortState
+from .core import as_state, exercise
+
+STATES = tuple(s.value for s in PortState)
+NSG_NAMES = ("AllowHTTPS", "AllowSSHFromAdmins", "DenyAppPorts", "AllowAppTLS", "DenyRDP", "AllowVnetInBound",
+             "AllowAzureLoadBalancerInBound", "DenyAllInBound")
+
+
+def _sg_database_state() -> str:
+    from ..lessons import nb05
+    return nb05.states(nb05.scan_from("cloud-sg", "10.77.0.1", "10.77.0.10", [5432], "syn"))[5432][0]
+
+
+@exercise("06-predict-sg",
+          "In cloud-sg, PostgreSQL listens on 5432, and no rule of the VM's security group mentions 5432. "
+          "Predict: what does a SYN scan from 10.77.0.1 report for it?",
+          kind="predict", choices=STATES, solution="filtered",
+          hints=("A security group only has allow rules. What happens to a packet none of them allows?",
+                 "It is dropped silently: no RST, no ICMP."),
+          explanation="Nothing allows 5432, so the security group drops the SYN without an answer: filtered "
+                      "(no-response), exactly like any port nobody uses. The service behind it is invisible.",
+          reveal=_sg_database_state)
+def _predict_sg(answer: object) -> Optional[str]:
+    state = as_state(answer)
+    if state is None:
+        return f"answer with a port state: one of {', '.join(STATES)}."
+    if state == "filtered":
+        return None
+    if state == "open":
+        return "the service listens, but the probe never reaches it: no rule of the group lets it in."
+    if state == "closed":
+        return ("closed needs an answer (a RST). Does a security group answer what it does not allow, or drop it?")
+    return "this is a TCP SYN scan: it reports open, closed or filtered."
+
+
+@exercise("06-which-rule",
+          "In cloud-nsg, 8443 has an allow rule (AllowAppTLS, priority 300), yet a scan from the Internet "
+          "finds 8443 filtered. Which rule really decides a SYN to 8443 from the Internet? Give its name.",
+          kind="choice", choices=NSG_NAMES, solution="DenyAppPorts",
+          hints=("Read the rules by priority, lowest number first, and stop at the first one that matches "
+                 "TCP 8443 from the Internet.",),
+          explanation="DenyAppPorts (priority 200) denies TCP 8000-8999 from anywhere, 8443 included, and "
+                      "200 is read before 300: AllowAppTLS is never reached. A broad deny with a lower "
+                      "number shadows every narrower allow behind it.")
+def _which_rule(answer: object) -> Optional[str]:
+    given = str(answer).strip().lower()
+    if given == "denyappports":
+        return None
+    if given == "allowapptls":
+        return ("AllowAppTLS would allow it, but Azure stops at the first match. Is there a rule with a lower "
+                "number that also matches 8443?")
+    if given == "denyallinbound":
+        return "65500 is the last resort, read only when nothing before it matched. Something earlier matches 8443."
+    if given in {n.lower() for n in NSG_NAMES}:
+        return "that rule does not match TCP 8443 from the Internet. Check each rule's ports."
+    return f"answer with a rule name: one of {', '.join(NSG_NAMES)}."
+
+
+@exercise("06-vnet-default",
+          "With the NSG written for the policy (AllowHTTPS 100, AllowSSHFromAdmins 110, nothing else), a VM in "
+          "the same virtual network still reaches 3389 on our VM. Which rule lets it in?",
+          kind="choice", choices=NSG_NAMES[:2] + NSG_NAMES[5:], solution="AllowVnetInBound",
+          hints=("None of the two rules we wrote matches 3389. What comes after them?",),
+          explanation="Azure appends default rules to every NSG: 65000 AllowVnetInBound allows anything from "
+                      "the virtual network, and it is read before 65500 DenyAllInBound. To shut the VNet out, "
+                      "write a deny of your own with a number below 65000.")
+def _vnet_default(answer: object) -> Optional[str]:
+    given = str(answer).strip().lower()
+    if given == "allowvnetinbound":
+        return None
+    if given in ("allowhttps", "allowsshfromadmins"):
+        return "that rule names port 443 or 22 only. Which rule matches any port?"
+    if given == "allowazureloadbalancerinbound":
+        return "that one allows only Azure's load balancer address (168.63.129.16), not a VM of the VNet."
+    if given == "denyallinbound":
+        return "that rule denies; the neighbour got in. Which rule allows, and is read before 65500?"
+    return f"answer with a rule name: one of {', '.join(NSG_NAMES[:2] + NSG_NAMES[5:])}."
+
+
+@exercise("06-nsg-fix",
+          "Fix cloud-nsg's NSG: 8443 (the app's TLS port) must be reachable from the Internet; the rest of "
+          "8000-8999 stays shut to everyone, the virtual network included; everything else stays as it is. "
+          "A rescan from the Internet, an admin address and a VM of the VNet checks it.",
+          kind="text",
+          hints=("Azure reads the lowest priority number first. Which of the two rules about 8443 must come first?",
+                 "Deleting DenyAppPorts opens 8000-8999 to the VNet: Azure's AllowVnetInBound (65000) lets it in."),
+          solution=[
+              {"priority": 100, "name": "AllowHTTPS", "action": "allow", "protocol": "tcp", "ports": "443",
+               "source": "Internet"},
+              {"priority": 110, "name": "AllowSSHFromAdmins", "action": "allow", "protocol": "tcp", "ports": "22",
+               "source": "10.77.0.64/26"},
+              {"priority": 150, "name": "AllowAppTLS", "action": "allow", "protocol": "tcp", "ports": "8443",
+               "source": "Internet"},
+              {"priority": 200, "name": "DenyAppPorts", "action": "deny", "protocol": "tcp", "ports": "8000-8999",
+               "source": "*"},
+              {"priority": 4000, "name": "DenyRDP", "action": "deny", "protocol": "tcp", "ports": "3389",
+               "source": "*"},
+          ],
+          explanation="Give AllowAppTLS a number below DenyAppPorts' 200 (here 150): Azure reads it first, so 8443 "
+                      "from the Internet is allowed, and the deny still shuts the other app ports, for the VNet "
+                      "too. (Narrowing the deny to 8000-8442,8444-8999 works as well.)")
+def _nsg_fix(answer: object) -> Optional[str]:
+    from ..lessons import nb06
+    try:
+        failures = nb06.fix_failures(answer)
+    except BadInput as err:
+        return f"the rescan could not read your NSG: {err}"
+    if not failures:
+        return None
+    more = f" (and {len(failures) - 2} more)" if len(failures) > 2 else ""
+    return " ".join(failures[:2]) + more

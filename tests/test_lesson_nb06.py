@@ -1,0 +1,109 @@
+"""Notebook 06's helpers (portlab.course.lessons.nb06) and exercises, on real simulated scans and recordings."""
+
+from __future__ import annotations
+
+import pytest
+
+from portlab.course.exercises import core
+from portlab.course.lessons import nb06
+from portlab.errors import BadInput
+
+
+@pytest.fixture(scope="module")
+def three():
+    return {style: nb06.with_style(style) for style in nb06.STYLES}
+
+
+def test_the_three_texts_build_the_three_styles(three):
+    for style, scenario in three.items():
+        assert scenario.machine("vm").firewall.style == style
+    nsg = three["azure-nsg"].machine("vm").firewall
+    assert [r.priority for r in nsg.rules][-3:] == [65000, 65001, 65500]      # Azure's defaults appended
+    assert three["aws-sg"].machine("vm").firewall.policy == "drop"
+    with pytest.raises(BadInput, match="expected 'aws-sg'"):
+        nb06.with_style("aws-sg", nb06.THREE_WAYS["nftables"])
+
+
+def test_they_agree_from_outside_and_the_vnet_default_is_the_difference(three):
+    frame = nb06.agreement(three)
+    outside = frame.drop(index="VNet neighbour 10.77.10.9", level="from")
+    assert outside["agree"].all()
+    assert frame.loc[("Internet 10.77.0.1", 443), "nftables"] == "open"
+    assert frame.loc[("Internet 10.77.0.1", 22), "aws-sg"] == "filtered"
+    assert frame.loc[("admin 10.77.0.70", 22), "azure-nsg"] == "open"
+    inside = frame.xs("VNet neighbour 10.77.10.9", level="from")
+    assert list(inside.index[~inside["agree"]]) == [22, 3389, 8080, 8443]
+    assert set(inside["azure-nsg"]) == {"open"}
+    assert nb06.which_rule(three["azure-nsg"], "10.77.10.9", 3389) == "AllowVnetInBound"
+    fixed = dict(three, **{"azure-nsg": nb06.with_style("azure-nsg", extra=[nb06.DENY_VNET])})
+    assert nb06.agreement(fixed)["agree"].all()
+
+
+def test_agreement_chart(three):
+    chart = nb06.agreement_chart(nb06.agreement(three))
+    assert "3389/tcp from VNet neighbour 10.77.10.9: nftables filtered; aws-sg filtered; azure-nsg open" in chart.text
+    assert chart.png("dark")[:4] == b"\x89PNG"
+
+
+def test_nsg_rules_in_reading_order_with_defaults():
+    rules = nb06.nsg_rules()
+    assert list(rules["priority"]) == sorted(rules["priority"])
+    assert list(rules[rules["default"]]["name"]) == ["AllowVnetInBound", "AllowAzureLoadBalancerInBound",
+                                                     "DenyAllInBound"]
+    assert rules.set_index("name").loc["DenyAppPorts", "action"] == "deny"
+    with pytest.raises(BadInput, match="no Azure NSG"):
+        nb06.nsg_rules("cloud-sg")
+
+
+def test_which_rule_finds_the_shadowing_deny():
+    table = nb06.decisions("cloud-nsg")
+    assert table.loc[8443, "Internet 10.77.0.1"] == "DenyAppPorts"
+    assert table.loc[22, "admin 10.77.0.70"] == "AllowSSHFromAdmins"
+    assert table.loc[22, "Internet 10.77.0.1"] == "DenyAllInBound"
+    assert nb06.which_rule("cloud-sg", "10.77.0.1", 5432, host="vm") == "policy"
+
+
+def test_fix_check_explains_failures():
+    from portlab.course.widgets.firewall_editor import rules_of
+    _, _, shipped = rules_of("cloud-nsg", "vm")
+    failures = nb06.fix_failures(shipped)
+    assert len(failures) == 2 and all("8443/tcp" in f and "DenyAppPorts" in f for f in failures)
+    without_deny = [r for r in shipped if r["name"] != "DenyAppPorts"]
+    failures = nb06.fix_failures(without_deny)
+    assert failures and all("VNet neighbour" in f and "AllowVnetInBound" in f for f in failures)
+    narrowed = [dict(r, ports="8000-8442,8444-8999") if r["name"] == "DenyAppPorts" else r for r in shipped]
+    assert nb06.fix_failures(narrowed) == []
+    assert nb06.fix_failures(nb06.fixed_rules()) == []
+
+
+def test_the_editor_is_an_answer():
+    from portlab.course.widgets.firewall_editor import firewall_editor
+    editor = firewall_editor("cloud-nsg", "vm")
+    assert "DenyAppPorts" in core.feedback("06-nsg-fix", editor)
+    [row] = [r for r in editor.rows if r.fields["name"].value == "AllowAppTLS"]
+    row.fields["priority"].value = 150
+    assert core.feedback("06-nsg-fix", editor) is None
+    row.fields["priority"].value = 200                   # clashes with DenyAppPorts: the reader says so
+    assert "already used" in core.feedback("06-nsg-fix", editor)
+
+
+def test_recordings_agree_with_the_simulator():
+    for name in ("cloud-sg", "cloud-nsg"):
+        frame = nb06.recorded_vs_sim(name)
+        assert (frame["agree"] == frame["ports"]).all(), frame
+        assert (frame["ports"] > 50).all()
+    assert "443" in set(nb06.recorded_vs_sim("cloud-sg")["open (live)"])
+
+
+@pytest.mark.parametrize("exercise_id, wrong", [("06-predict-sg", "closed"), ("06-which-rule", "AllowAppTLS"),
+                                                ("06-vnet-default", "DenyAllInBound"),
+                                                ("06-nsg-fix", [{"priority": 100}])])
+def test_solutions_pass_and_wrong_answers_get_hints(exercise_id, wrong):
+    ex = core.get(exercise_id)
+    assert core.feedback(exercise_id, ex.solution) is None
+    hint = core.feedback(exercise_id, wrong)
+    assert hint and len(hint) > 20
+
+
+def test_predict_reveal_runs_the_scan():
+    assert core.get("06-predict-sg").reveal() == "filtered"
