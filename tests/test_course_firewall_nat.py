@@ -76,8 +76,7 @@ def test_evaluation_names_the_rule_the_simulator_applied(scenario, host):
 def test_evaluation_states_are_what_a_real_simulated_scan_reports(scenario, host):
     rows = [r for r in fwcharts.evaluation(scenario, host=host) if r["sender"] == "scanner"]
     sc, machine = fwcharts.resolve(scenario, host)
-    target = fwcharts._address(machine) if not hasattr(machine, "interfaces") else \
-        next(i.address for i in machine.interfaces if i.network == sc.scanner.network)
+    target = fwcharts.target_address(sc, machine)
     for scan_type in ("connect", "syn", "udp"):
         asked = [r for r in rows if r[scan_type] is not None and r["source"] == str(sc.scanner.address)]
         if not asked:
@@ -373,3 +372,18 @@ def test_nat_filtering_decides_whether_a_mapping_shows_to_an_outside_scan():
         lab.open("router", "203.0.113.10", 443)
     with pytest.raises(BadInput):
         NatLab("web-server")
+
+
+def test_nat_explorer_connection_from_outside_uses_the_forward_or_is_dropped():
+    explorer = nat_explorer("home-nat")
+    assert explorer.outside_port.value == 8080
+    explorer.outside_button.click()
+    assert "<b>filtered</b>" in explorer.message.value and "dropped" in explorer.message.value
+    assert explorer.rows == [] and explorer.lab.connections == []      # turned away: left nothing
+    explorer.forward.value = True
+    explorer.outside_button.click()
+    assert "<b>open</b>" in explorer.message.value and "192.168.77.20:80" in explorer.message.value
+    [row] = explorer.rows
+    assert (row["kind"], row["inside"], row["outside"], row["inside_name"]) == \
+        ("forward", "192.168.77.20:80", "10.77.0.2:8080", "nas")
+    assert "port forward" in explorer.table.value and "port forward" in explorer.diagram.text

@@ -71,9 +71,13 @@ def resolve(target, host: Optional[str] = None) -> tuple[Scenario, Union[Host, R
     return scenario, _machine(scenario, host)
 
 
-def _address(machine) -> ipaddress.IPv4Address:
+def target_address(scenario: Scenario, machine) -> ipaddress.IPv4Address:
+    """The address a probe asks: a host's, or a router's on the scanner's side."""
     if isinstance(machine, Host):
         return machine.address
+    for iface in machine.interfaces:
+        if iface.network == scenario.scanner.network:
+            return iface.address
     return machine.interfaces[0].address
 
 
@@ -229,7 +233,7 @@ def evaluation(target, probes: Optional[Iterable] = None, *, host: Optional[str]
     fw = machine.firewall
     compiled = compile_firewall(fw, own)
     style = fw.style if fw else "none"
-    address = _address(machine)
+    address = target_address(scenario, machine)
     probe_list = [as_probe(p) for p in (probes if probes is not None else default_probes(scenario, machine.name))]
     networks: dict[Optional[str], tuple[Optional[SimNetwork], str]] = {}
     rows = []

@@ -214,7 +214,14 @@ def gallery() -> dict[str, Chart]:
                    ("laptop", "198.51.100.7", 443, "tcp", 50000),
                    ("nas", "203.0.113.53", 53, "udp", 41000),
                    ("printer", "203.0.113.10", 443, "tcp", 50000)]
+    from ..widgets.nat_explorer import NatLab   # the explorer's logic, no widgets involved
+    forwarded = NatLab("home-nat-forward")
+    forwarded.open("laptop", "203.0.113.10", 443, "tcp", 50000)
+    forwarded.connect_from_outside(8080)
     return {
         "nat-table-home": nat_table(nat_table_after("home-nat", connections)),
+        "nat-table-forward-used": nat_table(forwarded.table(),
+                                            title="NAT table of 10.77.0.2: a connection out, and one in "
+                                                  "through the port forward"),
         "nat-before-after-forward": nat_before_after("home-nat", "home-nat-forward"),
     }

@@ -26,9 +26,9 @@ from typing import Iterable, Optional, Sequence
 import ipywidgets as widgets
 
 from ...errors import BadInput
-from ...scenario import REJECT_TYPES, Host, from_dict, to_toml
+from ...scenario import REJECT_TYPES, from_dict, to_toml
 from ...sim.network import load_scenario
-from ..charts.firewall import evaluation
+from ..charts.firewall import evaluation, target_address
 from ..theme import STATE_COLOURS, text_on
 
 STYLES = ("nftables", "aws-sg", "azure-nsg")
@@ -177,15 +177,6 @@ def edited_scenario(scenario, host: str, rules: Sequence[dict], policy: str = "d
 
 # ---- before and after ------------------------------------------------------------------------
 
-def _target_address(scenario, machine) -> str:
-    if isinstance(machine, Host):
-        return str(machine.address)
-    for iface in machine.interfaces:          # a router: the side the scanner is on
-        if iface.network == scenario.scanner.network:
-            return str(iface.address)
-    return str(machine.interfaces[0].address)
-
-
 def _ports_to_scan(machines, protocol: str) -> list[int]:
     """The machine's services and every port its rules name (both ends of a long range)."""
     ports: set[int] = set()
@@ -213,7 +204,7 @@ def apply_rules(scenario, host: str, rules: Sequence[dict], scan_types: Iterable
     before = load_scenario(scenario)
     after = edited_scenario(before, host, rules, policy, style)
     machines = (before.machine(host), after.machine(host))
-    target = _target_address(after, machines[1])
+    target = str(target_address(after, machines[1]))
     rows = []
     for scan_type in scan_types:
         if scan_type not in ("connect", "syn", "udp"):

@@ -95,6 +95,26 @@ class NatLab:
                 and any(p.startswith(f"{peer}:{port}") for p in r["peers"])]
         return rows[-1] if rows else {}
 
+    def connect_from_outside(self, port: int, protocol: str = "tcp") -> dict:
+        """The scanner, a peer on the outside, opens a connection to the router's outside
+        *port*.  A forward lets it in (a ``forward`` row joins the table), and so does a
+        mapping whose filtering allows this peer; otherwise nothing answers.  Returns what
+        that peer sees: ``port, protocol, state, reason, leads_to`` (the inside endpoint
+        a forward sends it to, else ``None``)."""
+        connection = ("scanner", self.outside_address, int(port), protocol)
+        self._check(connection)
+        sessions = len(self.table())
+        self.connections.append(connection)
+        seen = self.outside_scan([int(port)], "udp" if protocol == "udp" else "syn")[0]
+        if len(self.table()) == sessions:
+            # Turned away: it left nothing in the table, so it is no part of the history
+            # to replay (a forward switched on later must not let it in after the fact).
+            self.connections.pop()
+        forward = self.forward if self.forward_on else None
+        leads = (f"{forward.to_address}:{forward.to_port}"
+                 if forward is not None and (forward.protocol, forward.port) == (protocol, int(port)) else None)
+        return {**seen, "leads_to": leads}
+
     def _check(self, connection: tuple) -> None:
         """Let the experiments API judge a new connection before it joins the list."""
         nat_table_after(self.scenario(), self.connections + [connection], seed=self.seed)
@@ -195,6 +215,7 @@ class NatExplorer(widgets.VBox):
 
     For tests: ``.host``, ``.peer``, ``.port``, ``.protocol``, ``.sport`` (controls),
     ``.open_button``, ``.mapping``, ``.filtering``, ``.forward`` (a toggle),
+    ``.outside_port`` and ``.outside_button`` (the scanner connects from outside),
     ``.scan_button``, ``.table`` (HTML), ``.rows`` (its mappings), ``.scan`` (HTML),
     ``.last_scan`` (its rows), ``.chart`` (an Output showing ``.diagram``, the
     :func:`~portlab.course.charts.nat.nat_table` chart), ``.message``, and ``.lab``
@@ -226,6 +247,11 @@ class NatExplorer(widgets.VBox):
         self.forward = widgets.ToggleButton(value=lab.forward_on, description=label, disabled=fwd is None,
                                             layout=widgets.Layout(width="auto"))
         self.scan_button = widgets.Button(description="Scan from outside")
+        self.outside_port = widgets.BoundedIntText(value=fwd.port if fwd else 8080, min=1, max=65535,
+                                                   description="Router port", style=style)
+        self.outside_button = widgets.Button(description="Connect from outside",
+                                             tooltip="the scanner, out on the Internet, connects to this "
+                                                     "port of the router's outside address")
         self.message = widgets.HTML()
         self.table = widgets.HTML()
         self.chart = widgets.Output()
@@ -235,6 +261,7 @@ class NatExplorer(widgets.VBox):
         self.open_button.on_click(lambda _b: self.open_connection())
         self.clear_button.on_click(lambda _b: self._clear())
         self.scan_button.on_click(lambda _b: self.run_scan())
+        self.outside_button.on_click(lambda _b: self.connect_from_outside())
         self.mapping.observe(self._behaviour, names="value")
         self.filtering.observe(self._behaviour, names="value")
         self.forward.observe(self._toggle_forward, names="value")
@@ -246,6 +273,7 @@ class NatExplorer(widgets.VBox):
             widgets.HBox([self.host, self.peer]), widgets.HBox([self.port, self.protocol]),
             widgets.HBox([self.sport, self.open_button, self.clear_button]),
             widgets.HBox([self.mapping, self.filtering]), widgets.HBox([self.forward, self.scan_button]),
+            widgets.HBox([self.outside_port, self.outside_button]),
             self.message, self.table, self.chart, self.scan])
 
     # -- actions
@@ -262,6 +290,27 @@ class NatExplorer(widgets.VBox):
             return
         self.message.value = ""
         self._show_table()
+
+    def connect_from_outside(self) -> dict:
+        """The scanner connects to the router's outside address on the chosen port."""
+        port = self.outside_port.value
+        try:
+            seen = self.lab.connect_from_outside(port, self.protocol.value)
+        except Exception as err:     # BadInput or worse: one line, never a traceback
+            self.message.value = f"<span style='color:#D55E00'>{html.escape(str(err))}</span>"
+            return {}
+        target = f"{self.lab.outside_address}:{port}"
+        if seen["leads_to"]:
+            what = f"got in: the port forward sends it to {seen['leads_to']}"
+        elif seen["state"] in ("open", "closed"):
+            what = "got in through a mapping an inside machine opened (its filtering lets this peer in)"
+        else:
+            what = "nothing answered: no forward and no mapping for it, so the router dropped it"
+        self.message.value = (f"Connection from outside ({html.escape(str(self.lab.base.scanner.address))}) to "
+                              f"<code>{target}</code>/{seen['protocol']}: <b>{seen['state']}</b> "
+                              f"({html.escape(seen['reason'])}): {what}.")
+        self._show_table()
+        return seen
 
     def _clear(self) -> None:
         self.lab.clear()
