@@ -134,8 +134,9 @@ def _draw(data: SideBySide, th: Theme, title: str):
             ax.add_patch(Rectangle((c + 0.04, r + 0.04), 0.92, 0.92, color=fill))
             ink = text_on(fill)
             ax.text(c + 0.5, r + 0.4, state.replace("|", "|\n"), ha="center", va="center", fontsize=8.5,
-                    fontweight="bold", color=ink)
-            ax.text(c + 0.5, r + 0.8, reason, ha="center", va="center", fontsize=6.8, color=ink)
+                    fontweight="bold", color=ink, gid=f"on-fill:{fill}")
+            ax.text(c + 0.5, r + 0.8, reason, ha="center", va="center", fontsize=6.8, color=ink,
+                    gid=f"on-fill:{fill}")
     ax.set_xlim(0, n)
     ax.set_ylim(len(data.scans), 0)
     ax.set_yticks([r + 0.5 for r in range(len(data.scans))], [NAMES[s] for s in data.scans])

@@ -270,7 +270,8 @@ def _draw(port_result: PortResult, arrows: list[Arrow], upto: int, scan_type: st
                                     facecolor=fill, edgecolor="none", zorder=2))
         ax.text(0.5, y_v, f"verdict: {port_result.state.value} ({port_result.reason}), "
                 f"after {port_result.tries} tr{'y' if port_result.tries == 1 else 'ies'}",
-                ha="center", va="center", fontsize=10.5, fontweight="bold", color=text_on(fill), zorder=4)
+                ha="center", va="center", fontsize=10.5, fontweight="bold", color=text_on(fill), zorder=4,
+                gid=f"on-fill:{fill}")
         for k, note in enumerate(notes(port_result, scan_type, arrows)):
             ax.text(-0.25, y_v + 0.75 + 0.65 * k, _wrap(note, 95), ha="left", va="top", fontsize=8.5,
                     color=th.foreground)
@@ -372,12 +373,19 @@ def explain(arrow: Arrow, port: int, protocol: str = "tcp") -> str:
         return f"A UDP reply comes back: a service on port {port} answered, so the port is open."
     if arrow.kind == "icmp":
         code = re.search(r"code (\d+)", arrow.label)
+        errno = re.search(r"\b(E[A-Z]+)\b", arrow.label)
+        if errno and errno.group(1) == "ECONNREFUSED":
+            return ("An ICMP port-unreachable comes back. The kernel turns it into ECONNREFUSED, the same error "
+                    "a RST gives, so connect() cannot tell them apart: the port is called closed.")
+        if errno:
+            return (f"An ICMP destination-unreachable comes back ({arrow.label.split(' → ')[0]}); connect() sees "
+                    f"only the error {errno.group(1)}: something refused the packet, so the port is filtered.")
         if code and code.group(1) == "3" and protocol == "udp":
             return ("An ICMP port-unreachable (type 3, code 3) comes back: the target's kernel says nothing "
                     f"listens on UDP port {port}, so it is closed.")
         return (f"An ICMP destination-unreachable comes back ({arrow.label}): a firewall or router refused "
                 "the packet and said so, so the port is filtered" + (
-                    " (a UDP scan reads code 3 as closed)" if protocol == "tcp" else "") + ".")
+                    " (a UDP scan would read code 3 as closed)" if code and code.group(1) == "3" else "") + ".")
     return f"The trace says: {arrow.label}."
 
 
