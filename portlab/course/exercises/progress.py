@@ -33,6 +33,7 @@ def path() -> Optional[Path]:
 def load() -> dict[str, dict]:
     """``{exercise id: {"tries": n, "solved": bool, "when": epoch seconds}}``; empty if none or unreadable."""
     global last_problem
+    last_problem = None   # a problem is about this read, not an earlier one
     where = path()
     if where is None or not where.exists():
         return {}
