@@ -348,7 +348,8 @@ def exposed_from_internet(scenario=SCENARIO) -> list[str]:
 
 def audit_chart(result: Audit, title: str = ""):
     """The reachability matrix: a row per service, a column per place; a cell's colour is
-    what was found (open or not), its mark whether that is what the requirement wants."""
+    what was found (open, closed, or filtered / no answer); a cell that differs from the
+    requirement is outlined and says EXPOSED (reachable, should not be) or MISSING."""
     from ..theme import STATE_COLOURS, Chart, new_figure, text_on
 
     matrix = result.matrix()
@@ -369,9 +370,9 @@ def audit_chart(result: Audit, title: str = ""):
                 fill = STATE_COLOURS["open"] if f.reachable else STATE_COLOURS["filtered"] \
                     if f.state != "closed" else STATE_COLOURS["closed"]
                 ax.add_patch(_rect(x, y, fill, th.foreground if not f.ok else fill, lw=2.5 if not f.ok else 0.5))
-                mark = "ok" if f.ok else ("MISSING" if f.expected else "EXPOSED")
-                ax.text(x, y, mark, ha="center", va="center", fontsize=8.5, color=text_on(fill),
-                        fontweight="bold" if not f.ok else "normal")
+                if not f.ok:   # only the cells to fix carry a word: fewer labels, quicker to read
+                    ax.text(x, y, "MISSING" if f.expected else "EXPOSED", ha="center", va="center",
+                            fontsize=8.5, color=text_on(fill), fontweight="bold")
         ax.set_xlim(-0.5, len(places) - 0.5)
         ax.set_ylim(len(labels) - 0.5, -0.5)
         ax.set_xticks(range(len(places)), [f"from {p}" for p in places])
@@ -385,8 +386,9 @@ def audit_chart(result: Audit, title: str = ""):
         from matplotlib.patches import Patch
         ax.legend(handles=[Patch(color=STATE_COLOURS["open"], label="open (reachable)"),
                            Patch(color=STATE_COLOURS["closed"], label="closed"),
-                           Patch(color=STATE_COLOURS["filtered"], label="filtered / no answer")],
-                  loc="upper center", bbox_to_anchor=(0.5, -0.01), ncol=3, frameon=False)
+                           Patch(color=STATE_COLOURS["filtered"], label="filtered / no answer"),
+                           Patch(facecolor="none", edgecolor=th.muted, hatch="//", label="itself")],
+                  loc="upper center", bbox_to_anchor=(0.5, -0.01), ncol=4, frameon=False)
         return fig
 
     bad = "; ".join(f"{f.need.label} from {f.place} is {'not reachable' if f.expected else 'reachable'}"
@@ -429,3 +431,20 @@ def rules_box(initial: str = STARTER):
 
 def findings_for(result: Audit, machine: str) -> Iterable[Finding]:
     return [f for f in result.findings if f.need.machine == machine]
+
+
+def rules_from_editor(editor) -> dict[str, Firewall]:
+    """The firewall a :class:`~portlab.course.widgets.firewall_editor.FirewallEditor` holds, as
+    rules for :func:`audit` (raises the scenario reader's :class:`BadInput` for a bad rule)."""
+    return {editor.host: editor.edited().machine(editor.host).firewall}
+
+
+def editor_audit(editor) -> str:
+    """One line: the audit of the whole network with the editor's machine as edited."""
+    try:
+        result = audit(rules_from_editor(editor))
+    except BadInput as err:
+        return f"the editor's rules could not be read: {err}"
+    first = result.report().splitlines()[0].rstrip(":")
+    mine = [f for f in result.failures if f.need.machine == editor.host]
+    return f"{first}; {len(mine)} of them on {editor.host}" if not result.passed else first
