@@ -178,13 +178,3 @@ def test_simulator_agrees_with_the_recordings(sim):
     for scan in ("connect", "syn", "udp"):
         assert rows[scan]["ports compared"] >= 10
         assert rows[scan]["differ"] == [] and rows[scan]["agree"] == rows[scan]["ports compared"]
-
-
-def test_outcome_picker_draws_the_chosen_exchange(sim):
-    picker = nb03.outcome_picker(sim, scan="syn", port=9004)
-    scan_box, port_box, out = picker.children
-    assert scan_box.value == "syn" and port_box.value == 9004
-    assert "admin-prohibited" in picker.chart.text
-    port_box.value = 9000
-    scan_box.value = "udp"
-    assert picker.chart.data["state"] == "open|filtered" and "9000/udp" in picker.chart.title

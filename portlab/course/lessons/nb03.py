@@ -383,34 +383,6 @@ def agreement(results=None, scenario: str = SINGLE_HOST) -> list[dict[str, objec
     return rows
 
 
-def outcome_picker(results=None, scan: str = "syn", port: int = 9004):
-    """A widget: pick a scan type and a port of single-host, see that exchange's sequence diagram."""
-    import ipywidgets as widgets
-    from IPython.display import display
-
-    from ..charts.sequence import sequence_diagram
-
-    results = results or simulated_scans()
-    scan_box = widgets.ToggleButtons(options=list(results), value=scan, description="scan")
-    port_box = widgets.Dropdown(description="port", value=port,
-                                options=[(f"{p}: {rule_for(p)}", p) for p in OUTCOME_PORTS])
-    out = widgets.Output()
-    box = widgets.VBox([scan_box, port_box, out])
-
-    def show(_change=None) -> None:
-        result = results[scan_box.value]
-        protocol = "udp" if scan_box.value == "udp" else "tcp"
-        box.chart = sequence_diagram(result, port_box.value, protocol)   # what is shown, for tests
-        out.clear_output(wait=True)
-        with out:
-            display(box.chart)
-
-    scan_box.observe(show, "value")
-    port_box.observe(show, "value")
-    show()
-    return box
-
-
 # ---------------------------------------------------------------------- running it live
 
 def live_skip_reason() -> Optional[str]:
