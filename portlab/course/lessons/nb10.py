@@ -208,8 +208,9 @@ class Finding:
         if self.expected:
             return head + (f". {n.machine} needs an accept rule for {n.port}/{n.protocol} from "
                            f"{_source_address(self.place)}, above anything that blocks it")
-        who = "nobody" if not n.allowed_from else ("only " + ", ".join(n.allowed_from))
-        return head + f". {who} should ({n.why}): {n.machine}'s policy accepts, or an accept rule is too wide"
+        who = "Nobody" if not n.allowed_from else ("Only " + ", ".join(n.allowed_from))
+        return head + (f". {who} should reach it ({n.why}); {n.machine}'s policy accepts, "
+                       "or an accept rule is too wide")
 
 
 def _source_address(place: str) -> str:
