@@ -174,3 +174,25 @@ def test_the_firewall_editor_is_an_answer():
     assert core.feedback("05-web-policy", editor) is None
     editor.rows[1].fields["ports"].value = "70000"          # a typo in the editor: the reader's one line
     assert "70000" in core.feedback("05-web-policy", editor)
+
+
+def _notebook_sources(name):
+    import json
+    from pathlib import Path
+    nb = json.loads((Path(__file__).resolve().parent.parent / "notebooks" / name).read_text())
+    return nb, ["".join(c["source"]) for c in nb["cells"]]
+
+
+def test_notebook_asks_before_it_shows():
+    nb, sources = _notebook_sources("05-firewalls.ipynb")
+    first_code = next(s for c, s in zip(nb["cells"], sources) if c["cell_type"] == "code")
+    assert "show_mode(" in first_code
+    assert all(not c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code")
+
+    def at(text):
+        return next(i for i, s in enumerate(sources) if text in s)
+    assert at('ask("05-predict-reject")') < at("sim_action_table(")
+    assert at('ask("05-cc-on-443")') < at('("203.0.113.66", 443)')
+    assert at('check("05-web-policy"') > at("firewall_editor(")
+    assert sum('ask("05-' in s or 'check("05-' in s for s in sources) >= 4
+    assert "06-cloud-firewalls.ipynb" in sources[-1]

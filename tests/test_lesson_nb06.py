@@ -107,3 +107,20 @@ def test_solutions_pass_and_wrong_answers_get_hints(exercise_id, wrong):
 
 def test_predict_reveal_runs_the_scan():
     assert core.get("06-predict-sg").reveal() == "filtered"
+
+
+def test_notebook_asks_before_it_shows():
+    import json
+    from pathlib import Path
+    nb = json.loads((Path(__file__).resolve().parent.parent / "notebooks" / "06-cloud-firewalls.ipynb").read_text())
+    sources = ["".join(c["source"]) for c in nb["cells"]]
+    assert "show_mode(" in next(s for c, s in zip(nb["cells"], sources) if c["cell_type"] == "code")
+    assert all(not c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code")
+
+    def at(text):
+        return next(i for i, s in enumerate(sources) if text in s)
+    assert at('ask("06-predict-sg")') < at('reachability("cloud-sg"')
+    assert at('ask("06-which-rule")') < at('decisions("cloud-nsg")') < at('firewall_evaluation("cloud-nsg"')
+    assert at('ask("06-vnet-default")') < at("DENY_VNET")
+    assert sum('ask("06-' in s or 'check("06-' in s for s in sources) >= 4
+    assert "07-nat-and-port-forwarding.ipynb" in sources[-1]
