@@ -188,8 +188,8 @@ def _answer_at_host(machine, decision, protocol: str, port: int) -> Answer:
 
 def _rule_label(rule, index: Optional[int], style: str) -> str:
     """One line naming a rule the way its style writes it."""
-    if index is None:
-        return "policy"
+    if index is None:   # a security group has no policy to speak of, only "not allowed"
+        return "no rule allows it: dropped" if style == "aws-sg" else "policy"
     proto = rule.protocol or ("any" if style == "azure-nsg" else "tcp+udp")
     ports = str(rule.ports) if rule.ports is not None else "any port"
     peer = ""
@@ -288,7 +288,7 @@ def rule_table(target, host: Optional[str] = None) -> list[dict]:
         return [{"index": None, "label": "no firewall: everything accepted", "verdict": "accept"}]
     rows = [{"index": i, "label": _rule_label(r, i, fw.style), "verdict": r.action} for i, r in enumerate(fw.rules)]
     if fw.style != "azure-nsg":
-        what = "nothing allowed it: dropped" if fw.style == "aws-sg" else f"policy {fw.policy}"
+        what = "no rule allows it: dropped" if fw.style == "aws-sg" else f"policy {fw.policy}"
         rows.append({"index": None, "label": what, "verdict": fw.policy})
     return rows
 

@@ -251,7 +251,9 @@ def diff_html(rows: Sequence[dict]) -> str:
 
 
 def error_html(message: str) -> str:
-    return f"<span style='color:#D55E00'><b>Not applied:</b> {html.escape(message)}</span>"
+    # JupyterLab's own error colour reads on its light and dark themes alike.
+    return (f"<span style='color:var(--jp-error-color1, #b00020)'><b>Not applied:</b> "
+            f"{html.escape(message)}</span>")
 
 
 # ---- the widget ---------------------------------------------------------------------------------
@@ -274,7 +276,7 @@ class RuleRow(widgets.HBox):
 
     def __init__(self, style: str, rule: dict, editor: "FirewallEditor") -> None:
         self.style = style
-        self.label = widgets.HTML(layout=widgets.Layout(width="3.2em"))
+        self.label = widgets.HTML(layout=widgets.Layout(width="6.5em"))
         fields: dict[str, widgets.Widget] = {}
         get = rule.get
         if style == "nftables":
@@ -285,20 +287,19 @@ class RuleRow(widgets.HBox):
         else:
             fields["priority"] = widgets.IntText(value=int(get("priority") or 100),
                                                  layout=widgets.Layout(width="5.5em"))
-            fields["name"] = _text(get("name") or "", "RuleName", "11em")
+            fields["name"] = _text(get("name") or "", "RuleName", "13em")
             fields["action"] = _menu(["allow", "deny"], get("action") or "allow", "5.5em")
-            fields["protocol"] = _menu(["*", "tcp", "udp"], get("protocol") or "*", "4.5em")
+            fields["protocol"] = _menu(["*", "tcp", "udp"], get("protocol") or "*", "5.5em")
         empty_ports = "*" if style == "azure-nsg" else ""
-        fields["ports"] = _text(str(get("ports") or empty_ports), "22 or 80,443 or 8000-8999; empty: all", "9em")
+        fields["ports"] = _text(str(get("ports") or empty_ports), "all ports", "9em")
         fields["source"] = _text(str(get("source") or ("*" if style == "azure-nsg" else "")),
-                                 "from: CIDR; empty: anyone" if style != "azure-nsg" else "*, Internet, CIDR",
-                                 "10em")
+                                 "anyone" if style != "azure-nsg" else "*, Internet, CIDR", "10em")
         if style == "nftables":
             fields["with"] = _menu([("(reject type)", "")] + list(REJECT_TYPES), get("with") or "", "10.5em")
             fields["with"].layout.visibility = "visible" if fields["action"].value == "reject" else "hidden"
             fields["action"].observe(self._show_with, names="value")
         if style != "azure-nsg":
-            fields["name"] = _text(get("name") or "", "name (optional)", "12em")
+            fields["name"] = _text(get("name") or "", "optional", "14em")
         if get("destination"):
             fields["destination"] = _text(str(get("destination")), "to: CIDR", "9em")
         self.fields = fields
@@ -312,6 +313,20 @@ class RuleRow(widgets.HBox):
         order = [k for k in FIELDS[style] if k in fields] + [k for k in fields if k not in FIELDS[style]]
         buttons = [self.up, self.down, self.remove] if style != "aws-sg" else [self.remove]
         super().__init__([self.label] + [fields[k] for k in order] + buttons)
+
+    @staticmethod
+    def header(style: str, has_destination: bool = False) -> widgets.HBox:
+        """Column titles lined up with the controls of a row."""
+        titles = {"action": ("action", "6.5em" if style == "nftables" else "5.5em"),
+                  "protocol": ("protocol", "6.5em" if style == "nftables" else "5.5em"),
+                  "priority": ("priority", "5.5em"), "ports": ("ports", "9em"),
+                  "source": ("from (source)", "10em"), "with": ("reject with", "10.5em"),
+                  "name": ("name", "13em" if style == "azure-nsg" else "14em")}
+        cells = [widgets.HTML("", layout=widgets.Layout(width="6.5em"))]
+        for key in FIELDS[style]:
+            text, width = titles[key]
+            cells.append(widgets.HTML(f"<b>{text}</b>", layout=widgets.Layout(width=width, margin="0 2px")))
+        return widgets.HBox(cells)
 
     def _show_with(self, change) -> None:
         self.fields["with"].layout.visibility = "visible" if change["new"] == "reject" else "hidden"
@@ -399,8 +414,9 @@ class FirewallEditor(widgets.VBox):
     def _refresh(self) -> None:
         key = "rules" if self.style == "nftables" else "inbound"
         for i, row in enumerate(self.rows):
-            row.label.value = f"<code>{key}[{i}]</code>" if self.style == "nftables" else f"<code>[{i}]</code>"
-        self.rows_box.children = tuple(self.rows) or (widgets.HTML("<i>No rules: add one.</i>"),)
+            row.label.value = f"<code>{key}[{i}]</code>"   # the name the reader's messages use
+        self.rows_box.children = ((RuleRow.header(self.style),) + tuple(self.rows) if self.rows
+                                  else (widgets.HTML("<i>No rules: add one.</i>"),))
 
     # -- what the rules are
 
@@ -428,6 +444,7 @@ class FirewallEditor(widgets.VBox):
             self.result.value = diff_html(self.diff)
             return self.diff
         self.message.value = error_html(self.error)
+        self.result.value = "<i>Fix the rule named above, then Apply again.</i>"
         return []
 
 

@@ -237,19 +237,21 @@ class NatExplorer(widgets.VBox):
         self.clear_button = widgets.Button(description="Clear table")
         style = {"description_width": "initial"}
         self.mapping = widgets.Dropdown(options=BEHAVIOURS, value=lab.mapping, description="Mapping (RFC 4787)",
-                                        style=style, layout=widgets.Layout(width="24em"))
+                                        style=style, layout=widgets.Layout(width="32em"))
         self.filtering = widgets.Dropdown(options=BEHAVIOURS, value=lab.filtering,
                                           description="Filtering (RFC 4787)", style=style,
-                                          layout=widgets.Layout(width="24em"))
+                                          layout=widgets.Layout(width="32em"))
         fwd = lab.forward
         label = (f"Port forward: {fwd.protocol} {fwd.port} \u2192 {fwd.to_address}:{fwd.to_port}"
                  if fwd else "No inside service to forward to")
         self.forward = widgets.ToggleButton(value=lab.forward_on, description=label, disabled=fwd is None,
+                                            icon="check" if lab.forward_on else "",
                                             layout=widgets.Layout(width="auto"))
         self.scan_button = widgets.Button(description="Scan from outside")
         self.outside_port = widgets.BoundedIntText(value=fwd.port if fwd else 8080, min=1, max=65535,
                                                    description="Router port", style=style)
         self.outside_button = widgets.Button(description="Connect from outside",
+                                             layout=widgets.Layout(width="auto"),
                                              tooltip="the scanner, out on the Internet, connects to this "
                                                      "port of the router's outside address")
         self.message = widgets.HTML()
@@ -283,10 +285,10 @@ class NatExplorer(widgets.VBox):
             self.lab.open(self.host.value, self.peer.value.strip(), self.port.value, self.protocol.value,
                           self.sport.value)
         except BadInput as err:
-            self.message.value = f"<span style='color:#D55E00'>{html.escape(str(err))}</span>"
+            self.message.value = f"<span style='color:var(--jp-error-color1, #b00020)'>{html.escape(str(err))}</span>"
             return
         except Exception as err:     # a learner must never meet a traceback here
-            self.message.value = f"<span style='color:#D55E00'>{html.escape(type(err).__name__)}: {html.escape(str(err))}</span>"
+            self.message.value = f"<span style='color:var(--jp-error-color1, #b00020)'>{html.escape(type(err).__name__)}: {html.escape(str(err))}</span>"
             return
         self.message.value = ""
         self._show_table()
@@ -297,7 +299,7 @@ class NatExplorer(widgets.VBox):
         try:
             seen = self.lab.connect_from_outside(port, self.protocol.value)
         except Exception as err:     # BadInput or worse: one line, never a traceback
-            self.message.value = f"<span style='color:#D55E00'>{html.escape(str(err))}</span>"
+            self.message.value = f"<span style='color:var(--jp-error-color1, #b00020)'>{html.escape(str(err))}</span>"
             return {}
         target = f"{self.lab.outside_address}:{port}"
         if seen["leads_to"]:
@@ -323,6 +325,7 @@ class NatExplorer(widgets.VBox):
 
     def _toggle_forward(self, change) -> None:
         self.lab.forward_on = bool(change["new"])
+        self.forward.icon = "check" if self.lab.forward_on else ""
         self._show_table()
         self.run_scan()
 
