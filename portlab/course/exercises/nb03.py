@@ -60,12 +60,12 @@ def _syn_reply(answer: object) -> Optional[str]:
         return None
     if given == "ACK":
         return ("an ACK would complete the handshake: that is what a connect scan does. A SYN scan stops "
-                "half-way. Look at the sequence diagrams.")
+                "half-way. The note under the SYN scan's sequence diagram says what happens.")
     if given == "FIN":
         return "a FIN closes a connection that exists. Does the scanner's kernel know of a connection here?"
     if given in ("NOTHING", "NONE"):
-        return ("the packet capture on the target shows a third packet from the scanner. Look at the "
-                "syn conversation above.")
+        return ("the scanner's kernel does answer: a packet capture on the target shows a third packet from the "
+                "scanner. Which packet does a kernel send to refuse a connection it knows nothing about?")
     return f"answer with one of: {', '.join(SYN_REPLIES)}."
 
 
@@ -85,8 +85,8 @@ def _who_logs(answer: object) -> Optional[str]:
     if given in ("connect", "connect only", "only connect"):
         return None
     if given in ("both", "syn"):
-        return ("look at the service's log in the recorded experiment: how many lines did the SYN scan leave? "
-                "Does a SYN scan finish the handshake?")
+        return ("does a SYN scan finish the handshake? A service hears of a connection only once it is complete. "
+                "(The recorded experiment in the notebook shows the service's log.)")
     if given == "neither":
         return "one of them completes the handshake, and then the service accepts a real connection."
     return f"answer with one of: {', '.join(WHO_LOGS)}."
