@@ -138,3 +138,9 @@ def test_exercises_solutions_pass_and_wrong_answers_get_hints():
     assert "mechanism" in core.feedback("08-hsts-header", "HSTS")
     assert "old server" in core.feedback("08-reuseaddr", core.get("08-reuseaddr").choices[0])
     assert "port 0" in core.feedback("08-full-range-ports", 65536)
+
+
+def test_common_and_full_returns_the_full_result_for_a_port_map():
+    table, full = nb08.common_and_full()
+    assert full.open_ports("10.77.0.10") == [80, 443, 2222]
+    assert sum(full.counts().values()) == table["ports_probed"].iloc[-1] == 65535

@@ -354,18 +354,21 @@ def _is_ip(host: Optional[str]) -> bool:
 
 # ---- SSH on 2222 --------------------------------------------------------------------------
 
-def common_vs_full(scenario: str = "ssh-2222", target: str = "10.77.0.10", common: str = "top100",
-                   scan_type: str = "syn", timing: int = 4):
+def common_and_full(scenario: str = "ssh-2222", target: str = "10.77.0.10", common: str = "top100",
+                    scan_type: str = "syn", timing: int = 4):
     """Scan *target* of *scenario* on the common ports, then on all 65535 (simulated).
 
-    A DataFrame, one row a scan: ``scan, ports_probed, open_ports, found_2222,
-    simulated_s`` (virtual time: how long it would take on the lab's network) and
-    ``computed_s`` (how long this computer took to simulate it).
+    Returns ``(table, full_result)``: a DataFrame, one row a scan: ``scan,
+    ports_probed, open_ports, found_2222, simulated_s`` (virtual time: how long it
+    would take on the lab's network) and ``computed_s`` (how long this computer took
+    to simulate it); and the full-range :class:`~portlab.results.ScanResult` (for a
+    port map).
     """
     import pandas as pd
 
     from ...engine import scan
     rows = []
+    result = None
     for label, ports in ((f"common ports ({common})", common), ("all ports (1-65535)", "-")):
         t0 = time.perf_counter()
         result = scan(target, ports, scan_type, scenario=scenario, timing=timing, keep_trace=False)
@@ -374,7 +377,12 @@ def common_vs_full(scenario: str = "ssh-2222", target: str = "10.77.0.10", commo
         rows.append({"scan": label, "ports_probed": sum(result.counts().values()),
                      "open_ports": ", ".join(map(str, found)), "found_2222": 2222 in found,
                      "simulated_s": round(result.elapsed_s, 3), "computed_s": round(computed, 3)})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows), result
+
+
+def common_vs_full(*args, **kwargs):
+    """The table of :func:`common_and_full` alone."""
+    return common_and_full(*args, **kwargs)[0]
 
 
 def hidden_service_live(common: str = "top100", timing: int = 4) -> dict:
