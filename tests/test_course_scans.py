@@ -442,3 +442,25 @@ def test_figures_writes_every_gallery_chart_in_both_themes(tmp_path):
     names = {p.name for p in written}
     assert "scans-single-host-sim-light.png" in names and "scans-single-host-sim-dark.png" in names
     assert all(p.read_bytes().startswith(PNG) for p in written)
+
+
+@pytest.mark.netns
+@pytest.mark.skipif(not machine_mod.machine().allows("live-lab"), reason="the live lab needs root and namespaces")
+def test_scan_panel_live_lab():
+    from portlab.lab.run import Lab
+    from portlab.scenario import load as load_scenario, shipped
+    with Lab(load_scenario(shipped()["single-host"])) as lab:
+        panel = scanpanel.scan_panel()
+        panel.mode.value = "live-lab"
+        assert lab.prefix in panel.lab.options
+        assert not panel.run.disabled, panel.status.value
+        panel.lab.value = lab.prefix
+        panel.target.value = "10.77.0.2"
+        panel.ports.value = "22,81,9004"
+        panel.run.click()
+        assert panel.result is not None, panel.message.value
+        assert panel.result.transport == "connect"
+        states = {p.port: (p.state.value, p.reason) for p in panel.result.hosts[0].ports}
+        assert states == {22: ("open", "syn-ack"), 81: ("closed", "conn-refused"),
+                          9004: ("filtered", "host-unreach")}
+        assert panel.progress.value == panel.progress.max == 3

@@ -188,7 +188,7 @@ def _draw(data: PortMapData, th: Theme, title: str):
         return fig
     vertical = len(shown) > 12
     # A cell is about 900/n pixels wide: long service names are cut (the text equivalent has them whole).
-    room = 22 if vertical else max(5, int(900 / max(len(shown), 8) / 8))
+    room = 14 if vertical else max(5, int(900 / max(len(shown), 8) / 8))
     for i, (port, state, _reason, service) in enumerate(shown):
         fill = STATE_COLOURS[state]
         zoom.add_patch(Rectangle((i + 0.05, 0), 0.9, 1, color=fill))

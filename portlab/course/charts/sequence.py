@@ -407,4 +407,9 @@ def gallery() -> dict[str, Chart]:
     charts["sim-udp-rate-limited"] = sequence_diagram(result, slowest.port)
     live = portlab.scan("127.0.0.1", ports="1", scan_type="connect", keep_trace=True)
     charts["loopback-connect-1"] = sequence_diagram(live, 1)
+    from ..machine import machine
+    if machine().raw_sockets:   # hand-built packets need root: shown where this machine allows them
+        for scan_type in ("syn", "udp"):
+            live = portlab.scan("127.0.0.1", ports="1", scan_type=scan_type, keep_trace=True)
+            charts[f"loopback-{scan_type}-1"] = sequence_diagram(live, 1)
     return charts

@@ -82,7 +82,8 @@ def _recording(scenario: str, target: str, ports: str, scan_type: str) -> ScanRe
 
 
 def run_scan(mode: str, target: str, ports: str, scan_type: str = "connect", timing: int = 3,
-             progress=None, scenario: str = "single-host", m: Optional[Machine] = None) -> ScanResult:
+             progress=None, scenario: str = "single-host", m: Optional[Machine] = None,
+             lab: Optional[str] = None) -> ScanResult:
     """Run one scan the way the panel does.  Raises PortlabError (one line) for anything the
     learner can fix, and for a mode this machine does not allow (with the reason)."""
     if mode not in MODES:
@@ -107,10 +108,30 @@ def run_scan(mode: str, target: str, ports: str, scan_type: str = "connect", tim
         return portlab.scan(target or LOOPBACK, ports=ports, scan_type=scan_type, timing=timing, progress=progress)
     if not target:
         raise BadInput("live lab: give a target, an address of the running lab (e.g. 10.77.0.2)")
-    return portlab.scan(target, ports=ports, scan_type=scan_type, timing=timing, progress=progress)
+    chosen = pick_lab(lab)
+    # Scanning from the chosen lab's scanner namespace: two labs of one scenario share addresses,
+    # so the engine's own lab lookup would refuse to guess between them.
+    return portlab.scan(target, ports=ports, scan_type=scan_type, timing=timing, progress=progress,
+                        netns=chosen.scanner_netns)
 
 
-def error_html(err: BaseException) -> str:
+def pick_lab(prefix: Optional[str] = None):
+    """The running lab to scan: the one named by *prefix*, else the only one running."""
+    from ...scope import running_labs
+    labs = [lab for lab in running_labs() if lab.scanner_netns]
+    if prefix:
+        for lab in labs:
+            if lab.prefix == prefix:
+                return lab
+        raise BadInput(f"lab {prefix!r} is not running (running: {', '.join(l.prefix for l in labs) or 'none'})")
+    if len(labs) != 1:
+        raise BadInput("live lab: " + ("no lab is running" if not labs else
+                                       f"{len(labs)} labs are running ({', '.join(l.prefix for l in labs)}); "
+                                       "choose one"))
+    return labs[0]
+
+
+def error_html(err: "BaseException | str") -> str:
     # The theme's own error colour where JupyterLab defines it, so it reads on light and dark.
     return (f"<span style='color:var(--jp-error-color1,#b00020)'>{html.escape(str(err))}</span>")
 
@@ -147,6 +168,7 @@ class ScanPanel(widgets.VBox):
         names = sorted(scenarios.shipped())
         self.mode = widgets.Dropdown(options=[(MODE_LABELS[k], k) for k in MODES], value=mode, description="Mode")
         self.scenario = widgets.Dropdown(options=names, value=scenario, description="Scenario")
+        self.lab = widgets.Dropdown(options=[], description="Lab", layout=widgets.Layout(display="none"))
         self.target = widgets.Text(value=target if target is not None else self._default_target(mode, scenario),
                                    description="Target")
         self.ports = widgets.Text(value=ports, description="Ports", placeholder="22,80 or 1-1024 or -")
@@ -166,7 +188,7 @@ class ScanPanel(widgets.VBox):
         self.run.on_click(lambda _b: self.do_run())
         self._refresh_status()
         super().__init__([
-            widgets.HBox([self.mode, self.scenario]),
+            widgets.HBox([self.mode, self.scenario, self.lab]),
             widgets.HBox([self.target, self.ports]),
             widgets.HBox([self.scan_type, self.timing]),
             widgets.HBox([self.run, self.progress]),
@@ -183,6 +205,11 @@ class ScanPanel(widgets.VBox):
     def _mode_changed(self, change) -> None:
         self.target.value = self._default_target(change["new"], self.scenario.value)
         self.scenario.disabled = change["new"] not in ("sim", "replay")
+        live_lab = change["new"] == "live-lab"
+        if live_lab:
+            from ...scope import running_labs
+            self.lab.options = [lab.prefix for lab in running_labs() if lab.scanner_netns]
+        self.lab.layout.display = None if live_lab else "none"
         self._refresh_status()
 
     def _scenario_changed(self, change) -> None:
@@ -207,9 +234,12 @@ class ScanPanel(widgets.VBox):
         try:
             result = run_scan(self.mode.value, self.target.value, self.ports.value, self.scan_type.value,
                               self.timing.value, progress=self._progress, scenario=self.scenario.value,
-                              m=self.machine)
-        except PortlabError as err:
-            self.message.value = error_html(err)
+                              m=self.machine, lab=self.lab.value)
+        except (PortlabError, ValueError, OSError) as err:
+            # PortlabError is already one line; the others (a name that does not resolve, a socket
+            # the OS refuses) get their type named so the learner can search for it.
+            self.message.value = error_html(err if isinstance(err, PortlabError)
+                                            else f"{type(err).__name__}: {err}")
             self.progress.bar_style = "danger"
             self.result = None
             return None
