@@ -20,6 +20,11 @@ COMMANDS = ("lookup", "scan", "show", "lab", "record")
 class OneLineParser(argparse.ArgumentParser):
     """argparse prints a usage block on error; we promise one line."""
 
+    def format_help(self) -> str:
+        # Sub-commands take their description from their module docstring, written in
+        # reST for the API docs; a terminal shows ``code`` as plain code.
+        return super().format_help().replace("``", "")
+
     def error(self, message: str) -> NoReturn:
         if message.startswith("the following arguments are required"):
             # Something is missing: say what a whole command looks like, still on one line.

@@ -294,3 +294,11 @@ def test_no_target_prints_a_usage_line_and_help_has_no_markup():
     helped = run_cli("--help")
     assert helped.returncode == 0 and "``" not in helped.stdout
     assert "SERVICE is the name IANA's registry gives the port number" in helped.stdout
+
+
+@pytest.mark.parametrize("command", [[], ["scan"], ["show"], ["lookup"], ["lab"], ["lab", "up"], ["record"]])
+def test_every_help_is_plain_text(command):
+    proc = subprocess.run([sys.executable, "-m", "portlab", *command, "--help"], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "``" not in proc.stdout and ":class:" not in proc.stdout and proc.stdout.startswith("usage: ")
