@@ -9,12 +9,11 @@ you are authorized to scan them.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+from ..atomic import write_text_atomically
 from ..errors import BadInput, ScopeRefused
 
 FORMATS = ("table", "json", "csv", "xml")
@@ -131,30 +130,6 @@ def render(result, fmt: str, wall_s: float | None = None) -> str:
     return table.render(result, wall_s=wall_s).rstrip("\n") + "\n"
 
 
-def write_atomically(path: str, text: str) -> None:
-    """Write via a temporary file in the same directory and rename it into place, so a
-    reader never sees half a file and an interrupted scan leaves the old file intact."""
-    target = Path(path)
-    directory = target.parent if str(target.parent) else Path(".")
-    if not directory.is_dir():
-        raise BadInput(f"-o {path}: directory {directory} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
-    try:
-        # mkstemp makes the file 0600; a result is an ordinary file, readable as the umask says.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
-            out.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def run(args) -> int:
     from ..engine import scan
     from ..progress import TerminalProgress
@@ -182,7 +157,7 @@ def run(args) -> int:
     wall_s = time.perf_counter() - t0
     if args.output:
         file_format = args.format if args.format != "table" else _format_of(args.output)
-        write_atomically(args.output, render(result, file_format))
+        write_text_atomically(args.output, render(result, file_format), f"-o {args.output}")
         sys.stdout.write(render(result, "table", wall_s))
     else:
         sys.stdout.write(render(result, args.format, wall_s))

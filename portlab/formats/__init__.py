@@ -46,12 +46,8 @@ def save(result: "ScanResult", path: Union[str, Path], format: Optional[str] = N
         if format is None:
             raise BadInput(f"{path}: cannot tell the format from the extension {path.suffix!r}; "
                            f"expected one of {', '.join(EXTENSIONS)} or pass format=")
-    text = render(result, format)
-    try:
-        path.write_text(text, encoding="utf-8")
-    except OSError as err:
-        raise BadInput(f"{path}: cannot write: {err.strerror or err}") from None
-    return path
+    from ..atomic import write_text_atomically
+    return write_text_atomically(path, render(result, format))
 
 
 def detect(text: str) -> str:

@@ -289,12 +289,21 @@ class ConnectTransport(Transport):
             thread.start()
         try:
             await asyncio.shield(finished)
+            # Each loop has set its flag and is only returning now: wait for that, so no
+            # thread of this scan outlives it (the flag comes before the last call).
+            for thread in threads:
+                thread.join(1.0)
         except BaseException:
             # Cancelled (Ctrl-C, task.cancel()): stop the loops and wait until they have
             # closed every socket; they look at the flag at least every _POLL_SLICE.
             stop.set()
             for done in finished_flags:
                 _wait_uninterrupted(done)
+            for thread in threads:
+                try:
+                    thread.join(1.0)   # only its last lines are left to run
+                except KeyboardInterrupt:
+                    pass
             raise
 
     # The blocking loop.  Kept in one function with local names on purpose: it runs
