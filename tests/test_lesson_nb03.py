@@ -83,7 +83,7 @@ def test_chart_of_the_recording(recorded):
     assert chart.data["scans"] == ["connect", "syn"]
     assert chart.data["lines in the service's log"] == [3, 0]
     assert all(n > 0 for n in chart.data["packets captured"])
-    assert "syn scan" in chart.text and "0 lines" in chart.text
+    assert "SYN scan" in chart.text and "0 lines" in chart.text
     fig = chart.figure("dark")
     assert len(fig.axes) == 2
     assert chart.png("light")[:4] == b"\x89PNG"

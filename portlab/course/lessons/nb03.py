@@ -299,7 +299,8 @@ def chart(experiment: LoggingExperiment):
         axes[1].set_ylabel("log lines")
         return fig
 
-    parts = [f"the {s} scan put {c} packets on the wire and left {n} line{'s' if n != 1 else ''} in the service's log"
+    names = {"connect": "connect", "syn": "SYN"}
+    parts = [f"the {names.get(s, s)} scan put {c} packets on the wire and left {n} line{'s' if n != 1 else ''} in the service's log"
              for s, c, n in zip(scans, captured, logged)]
     text = (f"Two bar charts ({experiment.source} run). The packet capture on the target saw both scans: "
             + "; ".join(parts) + ". Only the connect scan reached the service.")
