@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import replace
-from typing import Iterable, Optional, Sequence, Union
+from typing import Iterable, Optional, Union
 
 from matplotlib.patches import Rectangle
 
@@ -306,8 +306,10 @@ def _column_label(row: dict, scanner: str) -> str:
 
 
 def _verdict_word(row: dict, style: str = "nftables") -> str:
-    if style in ("azure-nsg", "aws-sg"):    # the words the cloud consoles use
+    if style == "azure-nsg":    # the words the cloud consoles use
         return {"accept": "allow", "drop": "deny"}.get(row["verdict"], row["verdict"])
+    if style == "aws-sg":       # a security group has no deny: what no rule allows is dropped
+        return {"accept": "allow", "drop": "dropped"}.get(row["verdict"], row["verdict"])
     if row["verdict"] != "reject":
         return row["verdict"]
     kind = row["reject_with"] or "port-unreachable"
@@ -391,8 +393,13 @@ def firewall_evaluation(target="web-server", probes: Optional[Iterable] = None, 
         for side in ax.spines.values():
             side.set_visible(False)
         ax.set_title(title, loc="left")
-        ax.set_xlabel("\u25cf checked, did not match      filled: the first match decides      "
-                      "blank: never read (first match wins)", fontsize=9, loc="left")
+        if style == "aws-sg":
+            legend = ("\u25cf checked, did not match      filled: a rule that allows it (any one will do: "
+                      "the order does not matter), else dropped")
+        else:
+            legend = ("\u25cf checked, did not match      filled: the first match decides      "
+                      "blank: never read (first match wins)")
+        ax.set_xlabel(legend, fontsize=9, loc="left")
         return fig
 
     return Chart(build, _describe(scenario, machine, rows), rows, title)
@@ -401,18 +408,18 @@ def firewall_evaluation(target="web-server", probes: Optional[Iterable] = None, 
 def gallery() -> dict[str, Chart]:
     """A few evaluations from the shipped scenarios (``make figures`` renders them)."""
     return {
-        "firewall-web-server": firewall_evaluation(
+        "web-server": firewall_evaluation(
             "web-server", [(80, "tcp", None), (443, "tcp", None), (22, "tcp", None), (22, "tcp", "10.77.0.5"),
                            (3306, "tcp", None)]),
-        "firewall-single-host": firewall_evaluation(
+        "single-host": firewall_evaluation(
             "single-host", [(9000 + i, "tcp", None) for i in range(9)] + [(22, "tcp", None), (81, "tcp", None)],
             title="Drop and each reject type, as the scanner sees them (single-host)"),
-        "firewall-single-host-udp": firewall_evaluation(
+        "single-host-udp": firewall_evaluation(
             "single-host", [(p, "udp", None) for p in (9000, 9001, 9002, 9003, 9004, 53, 54)],
             title="Drop and reject against a UDP scan (single-host)"),
-        "firewall-cloud-sg": firewall_evaluation(
+        "cloud-sg": firewall_evaluation(
             "cloud-sg", [(443, "tcp", None), (22, "tcp", None), (22, "tcp", "10.77.0.70"), (5432, "tcp", None)]),
-        "firewall-cloud-nsg": firewall_evaluation(
+        "cloud-nsg": firewall_evaluation(
             "cloud-nsg", [(443, "tcp", None), (22, "tcp", None), (8080, "tcp", None), (8443, "tcp", None),
                           (3389, "tcp", None), (22, "tcp", "10.77.10.9")]),
     }

@@ -219,9 +219,9 @@ def gallery() -> dict[str, Chart]:
     forwarded.open("laptop", "203.0.113.10", 443, "tcp", 50000)
     forwarded.connect_from_outside(8080)
     return {
-        "nat-table-home": nat_table(nat_table_after("home-nat", connections)),
-        "nat-table-forward-used": nat_table(forwarded.table(),
+        "table-home": nat_table(nat_table_after("home-nat", connections)),
+        "table-forward-used": nat_table(forwarded.table(),
                                             title="NAT table of 10.77.0.2: a connection out, and one in "
                                                   "through the port forward"),
-        "nat-before-after-forward": nat_before_after("home-nat", "home-nat-forward"),
+        "before-after-forward": nat_before_after("home-nat", "home-nat-forward"),
     }

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import html
 import tomllib
-from dataclasses import replace
 from typing import Iterable, Optional, Sequence
 
 import ipywidgets as widgets
