@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Union
 
-from .errors import BadInput
+from .errors import BadInput, from_os_error
 
 
 def write_text_atomically(path: Union[str, Path], text: str, what: str = "") -> Path:
@@ -25,7 +25,7 @@ def write_text_atomically(path: Union[str, Path], text: str, what: str = "") -> 
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
     except OSError as err:
-        raise BadInput(f"{label}: cannot write: {err.strerror or err}") from None
+        raise from_os_error(err, f"{label}: cannot write") from None
     try:
         # mkstemp makes the file 0600; a result is an ordinary file, readable as the umask says.
         umask = os.umask(0)
@@ -40,6 +40,6 @@ def write_text_atomically(path: Union[str, Path], text: str, what: str = "") -> 
         except OSError:
             pass
         if isinstance(err, OSError):
-            raise BadInput(f"{label}: cannot write: {err.strerror or err}") from None
+            raise from_os_error(err, f"{label}: cannot write") from None
         raise
     return target

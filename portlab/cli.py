@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+import threading
 from typing import NoReturn, Optional, Sequence
 
 from . import __version__
-from .errors import EXIT_BAD_INPUT, PortlabError
+from .errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, PortlabError, from_os_error
 
 # Sub-command modules, imported only when the parser is built so that
 # `portlab lookup` does not pay for the scanner's imports.
@@ -49,21 +51,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminate(signum, frame) -> NoReturn:
+    # SIGTERM (a teacher's `kill`, a closing terminal) cleans up as Ctrl-C does:
+    # sockets closed, labs torn down, no partial file.
+    raise KeyboardInterrupt
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return int(args.func(args) or 0)
-    except PortlabError as err:
-        print(f"portlab {args.command}: {err}", file=sys.stderr)
-        return err.exit_code
-    except KeyboardInterrupt:
-        print(f"portlab {args.command}: interrupted", file=sys.stderr)
-        return 130
     except BrokenPipeError:
         # `portlab lookup tcp | head`: the reader went away, which is not an error.
         sys.stderr.close()
         return 0
+    except (PortlabError, OSError) as err:
+        # The edge: whatever got this far becomes one line and its documented status.
+        if isinstance(err, OSError):
+            err = from_os_error(err, f"{args.command} failed")
+        print(f"portlab {args.command}: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print(f"portlab {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -171,3 +171,29 @@ def test_a_full_disk_gives_one_clear_line_and_no_partial_file(tmp_path):
     assert done.stderr.strip().splitlines() == [f"portlab scan: -o {mnt}/scan.json: cannot write: No space left on device"] \
         or "No space left on device" in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "rc=2"   # ls printed nothing: no partial or temporary file
+
+
+def test_sigterm_during_a_scan_exits_130_like_ctrl_c(tmp_path):
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "portlab", "scan", "127.0.0.1", "-p", "-", "--max-rate", "500",
+                             "-o", str(tmp_path / "out.json"), "--format", "json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and err.strip().splitlines()[-1].endswith("interrupted"), err
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("errno_name, cls, code", [("ENOENT", "BadInput", 2), ("ENOSPC", "BadInput", 2),
+                                                    ("EPERM", "MissingPrivilege", 4), ("EMFILE", "SystemFailed", 1)])
+def test_os_errors_are_mapped_in_one_place(errno_name, cls, code):
+    import errno
+
+    from portlab.errors import from_os_error
+    err = from_os_error(OSError(getattr(errno, errno_name), os.strerror(getattr(errno, errno_name))), "x.json: cannot write")
+    assert type(err).__name__ == cls and err.exit_code == code
+    assert str(err).startswith("x.json: cannot write: ") and "\n" not in str(err)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Union
 
-from ..errors import BadInput
+from ..errors import BadInput, from_os_error
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..results import ScanResult
@@ -72,7 +72,7 @@ def read_text(path: Union[str, Path]) -> str:
     except IsADirectoryError:
         raise BadInput(f"{path}: is a directory, expected a portlab JSON or nmap XML file") from None
     except OSError as err:
-        raise BadInput(f"{path}: cannot read: {err.strerror or err}") from None
+        raise from_os_error(err, f"{path}: cannot read") from None
     try:
         return data.decode("utf-8-sig")  # a BOM (Windows editors add one) is not content
     except UnicodeDecodeError as err:
