@@ -464,3 +464,12 @@ def test_scan_panel_live_lab():
         assert states == {22: ("open", "syn-ack"), 81: ("closed", "conn-refused"),
                           9004: ("filtered", "host-unreach")}
         assert panel.progress.value == panel.progress.max == 3
+
+
+def test_stepper_keeps_the_verdict_back_until_the_last_packet():
+    s = stepper.packet_stepper(port=9004, scan_type="syn")
+    s.next.click()
+    assert "filtered" not in s.chart.title and "filtered" not in s.chart.text
+    assert "verdict comes after the last packet" in s.chart.text
+    s.next.click()
+    assert s.chart.title.endswith(": filtered") and "Verdict: filtered (admin-prohibited)" in s.chart.text

@@ -26,13 +26,14 @@ import math
 import re
 from typing import NamedTuple, Optional, Sequence
 
+from matplotlib import patheffects
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
 from ...results import PortResult, ScanResult
 from ...sim.kernel import ICMP_CODE_NAMES
 from ...states import ScanType
 from ...transports.base import TraceEvent
-from ..theme import PACKET_COLOURS, STATE_COLOURS, Chart, Theme, new_figure, text_on
+from ..theme import PACKET_COLOURS, STATE_COLOURS, Chart, Theme, contrast, new_figure, text_on
 
 SCANNER, TARGET = "scanner", "target"
 #: errno names a connect() gets from an ICMP error (Linux icmp_err_convert).
@@ -240,8 +241,12 @@ def _draw(port_result: PortResult, arrows: list[Arrow], upto: int, scan_type: st
         else:
             start, end = (x_scan, x_tgt) if a.source == SCANNER else (x_tgt, x_scan)
             y0, y1 = (y, y + 0.5) if a.source == SCANNER else (y - 0.5, y)
-            ax.add_patch(FancyArrowPatch((start, y0), (end, y1), arrowstyle="-|>", mutation_scale=16,
-                                         color=line, linewidth=2.2, zorder=3, shrinkA=0, shrinkB=0))
+            arrow = FancyArrowPatch((start, y0), (end, y1), arrowstyle="-|>", mutation_scale=16,
+                                    color=line, linewidth=2.2, zorder=3, shrinkA=0, shrinkB=0)
+            if contrast(line, th.background) < 2:
+                # The pale UDP yellow nearly vanishes on white: a thin outline in the text colour keeps it seen.
+                arrow.set_path_effects([patheffects.withStroke(linewidth=3.4, foreground=th.foreground)])
+            ax.add_patch(arrow)
             # The label runs along its arrow, just above it (read left to right whichever way it points).
             (xl, yl), (xr, yr) = sorted([(start, y0), (end, y1)])
             ax.text((xl + xr) / 2, (yl + yr) / 2 - 0.04, a.label, ha="center", va="bottom", fontsize=9,
@@ -266,7 +271,7 @@ def _draw(port_result: PortResult, arrows: list[Arrow], upto: int, scan_type: st
     y_v = last + (2.2 if gave_up else 1.3)
     if upto >= len(arrows):
         fill = STATE_COLOURS.get(port_result.state.value, th.muted)
-        ax.add_patch(FancyBboxPatch((0.08, y_v - 0.32), 0.84, 0.64, boxstyle="round,pad=0.02",
+        ax.add_patch(FancyBboxPatch((-0.06, y_v - 0.32), 1.12, 0.64, boxstyle="round,pad=0.02",
                                     facecolor=fill, edgecolor="none", zorder=2))
         ax.text(0.5, y_v, f"verdict: {port_result.state.value} ({port_result.reason}), "
                 f"after {port_result.tries} tr{'y' if port_result.tries == 1 else 'ies'}",
@@ -295,7 +300,8 @@ def _wrap(text: str, width: int) -> str:
     return "\n".join(textwrap.wrap(text, width))
 
 
-def describe(port_result: PortResult, arrows: Sequence[Arrow], scan_type: str, host: Optional[str]) -> str:
+def describe(port_result: PortResult, arrows: Sequence[Arrow], scan_type: str, host: Optional[str],
+             verdict: bool = True) -> str:
     """The text equivalent: each event in order, then the verdict and the notes."""
     where = f"port {port_result.port}/{port_result.protocol}" + (f" on {host}" if host else "")
     head = f"{_scan_name(scan_type)} scan of {where}. "
@@ -306,8 +312,10 @@ def describe(port_result: PortResult, arrows: Sequence[Arrow], scan_type: str, h
                else "the target side")
         steps.append(f"at {_ms(a.t - t0)} {who}: {a.label}")
     body = ("; ".join(steps) + ". ") if steps else ""
-    verdict = f"Verdict: {port_result.state.value} ({port_result.reason}). "
-    return (head + body + verdict + " ".join(notes(port_result, scan_type, arrows))).strip()
+    if not verdict:
+        return (head + body + "The verdict comes after the last packet.").strip()
+    said = f"Verdict: {port_result.state.value} ({port_result.reason}). "
+    return (head + body + said + " ".join(notes(port_result, scan_type, arrows))).strip()
 
 
 def _scan_name(scan_type: str) -> str:
@@ -332,12 +340,14 @@ def sequence_diagram(result: ScanResult, port: int, protocol: Optional[str] = No
     port_result, address = _find(result, port, protocol, host)
     arrows = sequence_data(port_result)
     k = len(arrows) if upto is None else max(0, min(upto, len(arrows)))
-    title = f"{_scan_name(scan_type)} scan, port {port}/{protocol}: {port_result.state.value}"
+    complete = k >= len(arrows)
+    # Part way through (the stepper), the title and text keep the verdict back: it is the punchline.
+    title = f"{_scan_name(scan_type)} scan, port {port}/{protocol}" + (f": {port_result.state.value}" if complete else "")
     data = {"arrows": arrows[:k], "all_arrows": arrows, "state": port_result.state.value,
             "reason": port_result.reason, "tries": port_result.tries, "host": address,
             "notes": notes(port_result, scan_type, arrows)}
-    return Chart(lambda th: _draw(port_result, arrows, k, scan_type, address, th, title),
-                 describe(port_result, arrows[:k], scan_type, address), data, title)
+    text = describe(port_result, arrows[:k], scan_type, address, verdict=complete)
+    return Chart(lambda th: _draw(port_result, arrows, k, scan_type, address, th, title), text, data, title)
 
 
 # -- the words of the packet stepper -------------------------------------------------
