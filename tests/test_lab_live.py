@@ -336,3 +336,40 @@ def test_cli_record_writes_a_lossless_recording(tmp_path):
     udp = results.load(folder / "udp.json")
     assert {str(p.state) for h in udp.hosts for p in h.ports} == {"closed"}   # no UDP services, no UDP firewall
     assert not list(tmp_path.glob("recordings/.*")), "no partial directory stays behind"
+
+
+@pytest.mark.parametrize("sig", ["SIGKILL", "SIGTERM"])
+def test_a_lab_up_killed_midway_is_cleaned_by_the_next_down(sig, state_dir):
+    """Kill `portlab lab up` while it builds: SIGTERM cleans up at once (as Ctrl-C);
+    after SIGKILL nothing could run, so the next `down` finds the write-ahead record
+    and removes what was built: namespaces, service processes, guard routes, the file."""
+    import signal
+
+    prefix = f"plkill{sig[-4:].lower()}"
+    routes_before = guard_routes()
+    proc = subprocess.Popen([sys.executable, "-m", "portlab", "lab", "up", "capstone", "--prefix", prefix, "-v"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    try:
+        # Wait until part of the lab exists, then kill the builder.
+        for _ in range(400):
+            if len(owned(prefix)) >= 6:
+                break
+            time.sleep(0.01)
+        proc.send_signal(getattr(signal, sig))
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    if sig == "SIGTERM":
+        assert proc.returncode == 130
+        assert owned(prefix) == set() and not list(state_dir.glob("*.json"))
+    # Whatever runs inside the half-built lab (service daemons) must be gone after down.
+    inside = {pid for ns in owned(prefix) for pid in subprocess.run(
+        ["ip", "netns", "pids", ns], capture_output=True, text=True).stdout.split()}
+    down = portlab_cli("lab", "down", "--prefix", prefix)
+    assert down.returncode in (0, 1), down.stderr
+    assert owned(prefix) == set()
+    assert not list(state_dir.glob("*.json"))
+    assert guard_routes() <= routes_before
+    assert not [pid for pid in inside if Path(f"/proc/{pid}").exists()]
