@@ -25,9 +25,11 @@ from ...timing import TEMPLATES, template
 def tries_table(result: ScanResult, port: int, protocol: Optional[str] = None):
     """One port's trace as a table: ``event, t_ms, direction, what, waited_ms``.
 
+    ``t_ms`` counts milliseconds from the port's first probe.
+
     ``waited_ms`` is the time since the previous event: for a retry, how long the
     scanner waited for an answer that never came.  A silent port ends with a row
-    ``gave up`` after the last wait (the port's ``tries`` say how many probes went).
+    ``gave up: <state> (<reason>)`` after the last wait.
     """
     import pandas as pd
     found = None
@@ -39,16 +41,18 @@ def tries_table(result: ScanResult, port: int, protocol: Optional[str] = None):
         raise KeyError(f"port {port} is not in this result")
     if not found.trace:
         raise ValueError(f"port {port} has no trace: scan with keep_trace=True")
-    rows, last = [], found.trace[0].t
+    # Times count from the port's first probe (a scan sends other ports' probes before it).
+    rows, first = [], found.trace[0].t
+    last = first
     for i, event in enumerate(found.trace, 1):
-        rows.append({"event": i, "t_ms": round(event.t * 1000, 3), "direction": event.direction,
+        rows.append({"event": i, "t_ms": round((event.t - first) * 1000, 3), "direction": event.direction,
                      "what": event.summary, "waited_ms": round((event.t - last) * 1000, 3)})
         last = event.t
     if found.trace[-1].direction == "sent" and found.tries > 1:
         # The scanner waited as long after the last try as between the tries, then gave up.
         wait = found.trace[-1].t - found.trace[-2].t
-        rows.append({"event": len(rows) + 1, "t_ms": round((last + wait) * 1000, 3), "direction": "-",
-                     "what": f"no answer: gave up after {found.tries} tries -> {found.state.value} ({found.reason})",
+        rows.append({"event": len(rows) + 1, "t_ms": round((last + wait - first) * 1000, 3), "direction": "-",
+                     "what": f"gave up: {found.state.value} ({found.reason})",
                      "waited_ms": round(wait * 1000, 3)})
     return pd.DataFrame(rows)
 
