@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: lab test bench clean
+.PHONY: lab test bench figures clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,12 @@ lab: $(STAMP)
 test: $(STAMP)
 	PORTLAB_PROGRESS=$(CURDIR)/.pytest_cache/progress.json $(BIN)/python -m pytest --nbval-lax --nbval-sanitize-with notebooks/nbval-sanitize.cfg tests notebooks
 
+# Every chart of the course, light and dark, for review.
+figures: $(STAMP)
+	$(BIN)/python -m portlab.course.figures build/figures
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache build
