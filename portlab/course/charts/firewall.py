@@ -205,7 +205,7 @@ def _rule_label(rule, index: Optional[int], style: str) -> str:
     verb = rule.action
     if rule.action == "reject" and rule.reject_with != "port-unreachable":
         verb = f"reject with {rule.reject_with}"
-    name = f"  \u2014 {_short(rule.name, 30)}" if rule.name else ""
+    name = f" \u2014 {_short(rule.name, 30)}" if rule.name else ""
     return f"#{index} {verb} {proto} {ports}{peer}{name}"
 
 
@@ -327,12 +327,17 @@ def _describe(scenario: Scenario, machine, rows: list[dict]) -> str:
              }.get(fw.style if fw else "", "no firewall")
     parts = []
     for row in rows:
-        states = ", ".join(f"{SCAN_LABELS[s]} {row[s]} ({row[s + '_reason']})"
-                           for s in SCANS_FOR[row["protocol"]])
+        states = " and the ".join(f"{SCAN_LABELS[s]} sees {row[s]} ({row[s + '_reason']})"
+                                  for s in SCANS_FOR[row["protocol"]])
         who = "the scanner" if row["source"] == str(scenario.scanner.address) else row["source"]
-        decided = "the policy" if row["rule_index"] is None else row["rule"]
-        parts.append(f"{row['protocol']} {row['port']} from {who}: {row['decision'].split(' (')[0]} "
-                     f"by {decided}; {states}")
+        if row["rule_index"] is None:
+            decided = "because no rule allows it" if fw is not None and fw.style == "aws-sg" else "by the policy"
+        else:
+            decided = f"by rule {row['rule']}"
+        verb = {"accept": "accepted", "drop": "dropped", "reject": "rejected"}[row["verdict"]]
+        if row["reject_with"]:
+            verb += f" with {row['reject_with']}"
+        parts.append(f"{row['protocol']} {row['port']} from {who} is {verb} {decided}, so the {states}")
     return (f"Firewall of {machine.name} in scenario {scenario.name}, {style}. "
             f"{len(rows)} probes: " + "; ".join(parts) + ".")
 
