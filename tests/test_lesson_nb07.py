@@ -79,3 +79,9 @@ def test_forward_count_matches_a_full_range_scan():
 def test_live_lab_shows_only_8080_open():
     result = nb07.live_forward_scan()
     assert nb07.summary(result) == "10.77.0.2, 1025 ports: 8080 open; 1024 filtered"
+
+
+def test_live_lab_recordings_agree_with_the_simulator():
+    assert nb07.recorded_outside("home-nat") == (103, [])
+    probed, opened = nb07.recorded_outside("home-nat-forward")
+    assert opened == [8080] and probed > 100

@@ -131,3 +131,15 @@ def test_live_audit_agrees_with_the_simulator():
         assert [(f.need.label, f.place, f.reachable) for f in live.findings] == \
                [(f.need.label, f.place, f.reachable) for f in sim.findings]
     assert live.passed and live.mode == "live lab"
+
+
+def test_the_simulated_scan_agrees_with_the_live_lab_recording():
+    import portlab
+    targets = ["10.77.20.10", "192.168.77.20", "192.168.77.50", "10.77.0.254"]
+    tcp = portlab.scan(targets, "1-10000", "syn", scenario="capstone", keep_trace=False)
+    udp = portlab.scan(targets, "137,161", "udp", scenario="capstone", keep_trace=False)
+    same = nb10.compare_with_recording(tcp, udp)
+    assert same["same"] and len(same["recorded"]) == len(nb10.REQUIREMENT)
+    # With the least-privilege rules the simulator no longer matches the (as shipped) recording.
+    fixed = portlab.scan(targets, "1-10000", "syn", scenario=nb10.apply_rules(nb10.SOLUTION), keep_trace=False)
+    assert not nb10.compare_with_recording(fixed)["same"]

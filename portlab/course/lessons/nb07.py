@@ -144,3 +144,13 @@ def live_forward_scan(ports="1-1024,8080"):
         # timeout keep 1000 dropped ports from taking minutes.
         return lab.scan(ROUTER_OUTSIDE, ports, "connect", timing=5, retries=0, max_timeout=0.2,
                         keep_trace=False)
+
+
+def recorded_outside(scenario: str = "home-nat-forward", scan: str = "syn"):
+    """The scan of the router's outside address recorded in the live lab
+    (``data/recordings/<scenario>/<scan>.json``): ``(ports probed, open ports)``."""
+    from ...paths import DATA_DIR
+    from ...results import load
+    result = load(DATA_DIR / "recordings" / scenario / f"{scan}.json")
+    host = next(h for h in result.hosts if h.address == ROUTER_OUTSIDE)
+    return len(host.ports), [p.port for p in host.ports if p.state.value == "open"]

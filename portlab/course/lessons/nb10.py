@@ -449,3 +449,37 @@ def editor_audit(editor) -> str:
     first = result.report().splitlines()[0].rstrip(":")
     mine = [f for f in result.failures if f.need.machine == editor.host]
     return f"{first}; {len(mine)} of them on {editor.host}" if not result.passed else first
+
+
+# ---------------------------------------------------------------- the recording
+
+def recorded_open(targets: Iterable[str], scenario: str = SCENARIO) -> set[tuple[str, int, str]]:
+    """``(address, port, protocol)`` found open by the SYN and UDP scans recorded in the live lab
+    (``data/recordings/<scenario>/``), for *targets*."""
+    from ...paths import DATA_DIR
+    from ...results import load
+    wanted = set(targets)
+    found = set()
+    for name in ("syn.json", "udp.json"):
+        result = load(DATA_DIR / "recordings" / scenario / name)
+        for host in result.hosts:
+            if host.address in wanted:
+                found.update((host.address, p.port, p.protocol) for p in host.ports if p.state.value == "open")
+    return found
+
+
+def compare_with_recording(*results, scenario: str = SCENARIO) -> dict:
+    """The open ports of simulated *results* against the live lab's recording, on the ports
+    the recording probed: ``{"sim", "recorded", "same"}`` (sets of (address, port, protocol))."""
+    from ...paths import DATA_DIR
+    from ...results import load
+    probed = set()
+    for name in ("syn.json", "udp.json"):
+        for host in load(DATA_DIR / "recordings" / scenario / name).hosts:
+            probed.update((host.address, p.port, p.protocol) for p in host.ports)
+    sim = {(h.address, p.port, p.protocol) for r in results for h in r.hosts for p in h.ports
+           if p.state.value == "open"}
+    targets = {h.address for r in results for h in r.hosts}
+    sim &= probed
+    recorded = recorded_open(targets, scenario)
+    return {"sim": sim, "recorded": recorded, "same": sim == recorded}
