@@ -473,3 +473,17 @@ def test_stepper_keeps_the_verdict_back_until_the_last_packet():
     assert "verdict comes after the last packet" in s.chart.text
     s.next.click()
     assert s.chart.title.endswith(": filtered") and "Verdict: filtered (admin-prohibited)" in s.chart.text
+
+
+def test_scan_panel_refuses_a_live_scan_that_would_block_for_hours():
+    panel = scanpanel.scan_panel()
+    panel.mode.value = "live-loopback"
+    panel.timing.value = 0
+    panel.run.click()
+    assert "T0 (paranoid) waits 300 s between probes: 1024 ports would take at least 85.3 hours" in panel.message.value
+    assert panel.result is None
+    # The same template in the simulator is virtual time: it runs, and says how long it would take.
+    panel.mode.value = "sim"
+    panel.ports.value = "22,80"
+    panel.run.click()
+    assert panel.result.elapsed_s >= 300

@@ -81,6 +81,26 @@ def _recording(scenario: str, target: str, ports: str, scan_type: str) -> ScanRe
     return dataclasses.replace(result, hosts=hosts)
 
 
+LIVE_WAIT_LIMIT = 120.0   # seconds a notebook cell may block on a live scan's enforced pauses
+
+
+def live_wait_note(ports: str, scan_type: str, timing: int) -> Optional[str]:
+    """Why a live scan would block the notebook for too long (T0/T1 pause between probes), or None.
+
+    The simulator shows the same cost in virtual time in no time, so the panel points there."""
+    from ...portspec import parse_ports
+    from ...states import ScanType
+    from ...timing import TEMPLATES, TEMPLATE_NAMES
+    delay = TEMPLATES[int(timing)].scan_delay
+    n = len(parse_ports(ports, ScanType(scan_type).protocol))
+    wait = n * delay
+    if wait <= LIVE_WAIT_LIMIT:
+        return None
+    span = f"{wait / 3600:.1f} hours" if wait >= 3600 else f"{wait / 60:.0f} minutes"
+    return (f"T{timing} ({TEMPLATE_NAMES[int(timing)]}) waits {delay:g} s between probes: {n} ports would take "
+            f"at least {span} live; choose the simulated mode to see that cost in virtual time, or fewer ports")
+
+
 def run_scan(mode: str, target: str, ports: str, scan_type: str = "connect", timing: int = 3,
              progress=None, scenario: str = "single-host", m: Optional[Machine] = None,
              lab: Optional[str] = None) -> ScanResult:
@@ -95,6 +115,10 @@ def run_scan(mode: str, target: str, ports: str, scan_type: str = "connect", tim
         raise BadInput(f"mode {mode} is not available here: {why_not}")
     import portlab
     target = (target or "").strip()
+    if mode.startswith("live"):
+        too_slow = live_wait_note(ports, scan_type, timing)
+        if too_slow:
+            raise BadInput(too_slow)
     if mode == "sim":
         return portlab.scan(target or scenario_target(scenario), ports=ports, scan_type=scan_type, timing=timing,
                             scenario=scenario, progress=progress)
