@@ -158,4 +158,5 @@ def test_chart_content_matches_data(sweep):
 def test_gallery():
     charts = timing.gallery()
     assert len(charts) == 4 and all(isinstance(c, Chart) for c in charts.values())
-    assert all(name.startswith("timing-") for name in charts)
+    assert set(charts) == {"duration-vs-ports", "duration-vs-filtered", "templates", "recorded-vs-simulated"}
+    assert "filtered" in charts["duration-vs-filtered"].text and "-T0" in charts["templates"].text

@@ -414,9 +414,9 @@ def recorded_vs_simulated_chart(data=None) -> Chart:
 def gallery() -> dict[str, Chart]:
     """Example charts from simulated and recorded scans (no live scan: the gallery is deterministic)."""
     return {
-        "timing-duration-vs-ports": duration_vs_ports(),
-        "timing-duration-vs-filtered": duration_vs_filtered(),
-        "timing-templates": templates_chart(),
-        "timing-recorded-vs-simulated": recorded_vs_simulated_chart(
+        "duration-vs-ports": duration_vs_ports(),
+        "duration-vs-filtered": duration_vs_filtered(),
+        "templates": templates_chart(),
+        "recorded-vs-simulated": recorded_vs_simulated_chart(
             recorded_vs_simulated(scan_types=("connect", "syn"))),
     }
