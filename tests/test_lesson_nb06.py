@@ -41,7 +41,9 @@ def test_they_agree_from_outside_and_the_vnet_default_is_the_difference(three):
 
 def test_agreement_chart(three):
     chart = nb06.agreement_chart(nb06.agreement(three))
-    assert "3389/tcp from VNet neighbour 10.77.10.9: nftables filtered; aws-sg filtered; azure-nsg open" in chart.text
+    assert "3389/tcp from VNet neighbour 10.77.10.9  \u2260 differ: nftables filtered; aws-sg filtered; azure-nsg open" \
+        in chart.text
+    assert "443/tcp from Internet 10.77.0.1: nftables open" in chart.text
     assert chart.png("dark")[:4] == b"\x89PNG"
 
 

@@ -108,7 +108,9 @@ def agreement(variants: Mapping[str, object], sources: Mapping[str, str] = SOURC
 def agreement_chart(frame, title: str = "One policy, three firewalls: what a SYN scan sees") -> Chart:
     """The agreement table as a grid: one row per (source, port), one column per firewall."""
     grid = frame.drop(columns=["agree"]).copy()
-    grid.index = [f"{port}/tcp from {source}" for source, port in frame.index]
+    # A row where the firewalls disagree says so in its label, for readers of the text too.
+    grid.index = [f"{port}/tcp from {source}" + ("" if agree else "  \u2260 differ")
+                  for (source, port), agree in zip(frame.index, frame["agree"])]
     return nb05.state_grid(grid, title, what="probe (port and source)")
 
 
