@@ -487,3 +487,14 @@ def test_scan_panel_refuses_a_live_scan_that_would_block_for_hours():
     panel.ports.value = "22,80"
     panel.run.click()
     assert panel.result.elapsed_s >= 300
+
+
+def test_stepper_scans_its_ports_together_so_the_rate_limit_shows():
+    # Scanned alone, 9006/udp gets its ICMP error at once; among the other rejects the target's
+    # ICMP budget is spent first, and the stepper shows the retries (as notebook 03 says).
+    s = stepper.packet_stepper(port=9006, scan_type="udp")
+    assert s.total > 3
+    alone = stepper.packet_stepper(port=9006, scan_type="udp", ports=[9006])
+    assert alone.total == 2
+    s.go(2)
+    assert "again (try 2)" in s.explanation.value

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import html
-from typing import Optional
+from typing import Optional, Sequence
 
 import ipywidgets as widgets
 
@@ -25,22 +25,37 @@ SCAN_TYPES = ("connect", "syn", "udp")
 
 
 @functools.lru_cache(maxsize=64)
-def exchange(scenario: str, target: str, port: int, scan_type: str) -> ScanResult:
-    """A simulated scan of one port with its packet trace (cached: the simulator is deterministic)."""
+def exchange(scenario: str, target: str, ports: tuple[int, ...], scan_type: str) -> ScanResult:
+    """A simulated scan of *ports* together, with packet traces (cached: the simulator is deterministic).
+
+    Together, in order, as a real scan would send them: a port's exchange depends on its
+    neighbours (a target's ICMP rate limit, spent on earlier ports, makes a later one wait)."""
     import portlab
-    return portlab.scan(target, ports=[port], scan_type=scan_type, scenario=scenario, keep_trace=True)
+    return portlab.scan(target, ports=list(ports), scan_type=scan_type, scenario=scenario, keep_trace=True,
+                        randomize=False)
 
 
-def scenario_ports(scenario: str, target: Optional[str] = None) -> tuple[str, list[int]]:
-    """A scenario host's address and the ports worth stepping through: its services, plus one closed port."""
+def scenario_ports(scenario: str, target: Optional[str] = None, limit: int = 24) -> tuple[str, list[int]]:
+    """A scenario host's address and the ports worth stepping through.
+
+    Every port a firewall rule names (each rule is one outcome to see), the UDP services,
+    the first TCP service (all of them, up to six, where no rule names a port), and one
+    port where nothing listens (closed)."""
     from ... import scenario as scenarios
     loaded = scenarios.load(scenarios.shipped()[scenario])
     host = next((h for h in loaded.hosts if target in (None, str(h.address), h.name)), None)
     if host is None:
         raise ValueError(f"no host {target!r} in scenario {scenario}")
-    ports = sorted(set(host.tcp) | set(host.udp))
-    closed = next(p for p in range(81, 65536) if p not in ports)  # nothing listens there
-    return str(host.address), sorted([*ports, closed])[:24]
+    chosen: set[int] = set(host.udp)
+    for rule in (host.firewall.rules if host.firewall else ()):
+        if rule.ports is not None:
+            for lo, hi in rule.ports.ranges:
+                chosen.update(range(lo, min(hi, lo + 3) + 1))   # a wide range: its first few stand for it
+    # Where rules make the story, one open TCP service is enough; else every service is the story.
+    chosen.update(host.tcp[:1] if chosen - set(host.udp) else host.tcp[:6])
+    listening = set(host.tcp) | set(host.udp)
+    chosen.add(next(p for p in range(81, 65536) if p not in listening))   # nothing listens: closed
+    return str(host.address), sorted(chosen)[:limit]
 
 
 def step_text(result: ScanResult, port: int, k: int) -> str:
@@ -63,12 +78,14 @@ class PacketStepper(widgets.VBox):
     """The stepper; its controls are attributes for tests: ``stepper.next.click()``."""
 
     def __init__(self, scenario: str = "single-host", target: Optional[str] = None, port: Optional[int] = None,
-                 scan_type: str = "syn"):
-        address, ports = scenario_ports(scenario, target)
+                 scan_type: str = "syn", ports: Optional[Sequence[int]] = None):
+        address, default_ports = scenario_ports(scenario, target)
+        ports = sorted(set(ports)) if ports is not None else default_ports
         self.scenario_name = scenario
         self.address = address
         if port is not None and port not in ports:
             ports = sorted([*ports, port])
+        self.ports = tuple(ports)
         self.port = widgets.Dropdown(options=ports, value=port if port is not None else ports[0], description="Port")
         self.scan_type = widgets.ToggleButtons(options=list(SCAN_TYPES), value=scan_type, description="Scan")
         self.previous = widgets.Button(description="Previous", icon="step-backward")
@@ -89,7 +106,7 @@ class PacketStepper(widgets.VBox):
 
     @property
     def result(self) -> ScanResult:
-        return exchange(self.scenario_name, self.address, self.port.value, self.scan_type.value)
+        return exchange(self.scenario_name, self.address, self.ports, self.scan_type.value)
 
     @property
     def total(self) -> int:
@@ -112,6 +129,8 @@ class PacketStepper(widgets.VBox):
 
 
 def packet_stepper(scenario: str = "single-host", target: Optional[str] = None, port: Optional[int] = None,
-                   scan_type: str = "syn") -> PacketStepper:
-    """The packet stepper for one scenario host: ``packet_stepper(port=9000, scan_type="udp")``."""
-    return PacketStepper(scenario, target, port, scan_type)
+                   scan_type: str = "syn", ports: Optional[Sequence[int]] = None) -> PacketStepper:
+    """The packet stepper for one scenario host: ``packet_stepper(port=9000, scan_type="udp")``.
+
+    *ports*: the ports offered (and scanned together); default :func:`scenario_ports`."""
+    return PacketStepper(scenario, target, port, scan_type, ports)
