@@ -387,3 +387,16 @@ def test_nat_explorer_connection_from_outside_uses_the_forward_or_is_dropped():
     assert (row["kind"], row["inside"], row["outside"], row["inside_name"]) == \
         ("forward", "192.168.77.20:80", "10.77.0.2:8080", "nas")
     assert "port forward" in explorer.table.value and "port forward" in explorer.diagram.text
+
+
+def test_a_probe_stopped_on_the_way_is_not_credited_to_the_firewall(tmp_path):
+    chart = fwcharts.firewall_evaluation("home-nat", [(80, "tcp", None), (445, "tcp", "192.168.77.10")],
+                                         host="nas")
+    outside, inside = chart.data
+    assert (outside["reached"], outside["syn"]) == (False, "filtered")
+    assert "block_inbound" in outside["stopped_by"] and "never reaches nas" in chart.text
+    assert (inside["reached"], inside["sender"], inside["syn"]) == (True, "laptop", "open")
+    fig = _render_both(chart, tmp_path, "nas")
+    gids = sorted(p.get_gid() for p in fig.findobj(Rectangle) if (p.get_gid() or "").split(":")[0]
+                  in ("decision", "unreached"))
+    assert gids == ["decision:1:None", "unreached:0"]

@@ -226,7 +226,9 @@ def evaluation(target, probes: Optional[Iterable] = None, *, host: Optional[str]
     (``accept``/``drop``/``reject``), ``reject_with``, ``reached`` (the probe got to the
     machine at all), ``sim_decision`` (what the simulator's packet walk wrote for the
     machine's input chain) and, per scan type, ``connect``/``syn``/``udp`` with
-    ``..._reason`` (``None`` where a scan type cannot ask that protocol).
+    ``..._reason`` (``None`` where a scan type cannot ask that protocol), and
+    ``stopped_by`` (for a probe that never reached the machine: the simulator's line
+    saying where it ended, a router's NAT for instance).
     """
     scenario, machine = resolve(target, host)
     own = scenario.local_networks(machine.name)
@@ -267,6 +269,9 @@ def evaluation(target, probes: Optional[Iterable] = None, *, host: Optional[str]
             "verdict": action.kind,
             "reject_with": (rule.reject_with if rule is not None and action.kind == "reject" else None),
             "decision": action.describe(), "reached": reached, "sim_decision": sim_decision,
+            # what stopped a probe on its way (a router, NAT), from the simulator's story
+            "stopped_by": None if reached or net is None else next(
+                (line for line in reversed(answer.path) if not line.startswith("answer")), None),
         }
         for scan in ("connect", "syn", "udp"):
             if scan in SCANS_FOR[protocol]:
@@ -302,7 +307,8 @@ def _column_label(row: dict, scanner: str) -> str:
         who = row["sender"]
     else:
         who = row["source"]
-    return f"{row['protocol']} {row['port']}\nfrom {who}"
+    stopped = "\n(stopped on the way)" if not row["reached"] else ""
+    return f"{row['protocol']} {row['port']}\nfrom {who}{stopped}"
 
 
 def _verdict_word(row: dict, style: str = "nftables") -> str:
@@ -329,14 +335,21 @@ def _describe(scenario: Scenario, machine, rows: list[dict]) -> str:
     for row in rows:
         states = " and the ".join(f"{SCAN_LABELS[s]} sees {row[s]} ({row[s + '_reason']})"
                                   for s in SCANS_FOR[row["protocol"]])
-        who = "the scanner" if row["source"] == str(scenario.scanner.address) else row["source"]
-        if row["rule_index"] is None:
+        who = "the scanner" if row["source"] == str(scenario.scanner.address) else (
+            f"{row['sender']} ({row['source']})" if row["sender"] not in (None, "scanner") else row["source"])
+        if fw is None:
+            decided = "(no firewall)"
+        elif row["rule_index"] is None:
             decided = "because no rule allows it" if fw is not None and fw.style == "aws-sg" else "by the policy"
         else:
             decided = f"by rule {row['rule']}"
         verb = {"accept": "accepted", "drop": "dropped", "reject": "rejected"}[row["verdict"]]
         if row["reject_with"]:
             verb += f" with {row['reject_with']}"
+        if not row["reached"]:
+            parts.append(f"{row['protocol']} {row['port']} from {who} never reaches {machine.name} "
+                         f"({row['stopped_by']}), so the {states}")
+            continue
         parts.append(f"{row['protocol']} {row['port']} from {who} is {verb} {decided}, so the {states}")
     return (f"Firewall of {machine.name} in scenario {scenario.name}, {style}. "
             f"{len(rows)} probes: " + "; ".join(parts) + ".")
@@ -365,14 +378,23 @@ def firewall_evaluation(target="web-server", probes: Optional[Iterable] = None, 
         checked_x, checked_y = [], []
         for x, row in enumerate(rows):
             decided_y = position[row["rule_index"]] if row["rule_index"] in position else n_rules - 1
-            checked_x += [x] * decided_y        # the rules above it: checked on the way, no match
-            checked_y += list(range(decided_y))
-            fill = VERDICT_COLOURS[row["verdict"]]
-            ax.add_patch(Rectangle((x - 0.45, decided_y - 0.42), 0.9, 0.84, facecolor=fill,
-                                   edgecolor=th.foreground, linewidth=1.2,
-                                   gid=f"decision:{x}:{row['rule_index']}"))
-            ax.text(x, decided_y, _verdict_word(row, style), ha="center", va="center", fontsize=8.5,
-                    color=text_on(fill), gid=f"on:{fill}")
+            if not row["reached"]:
+                # Stopped on the way (a NAT router, say): this firewall never saw it, so no
+                # rule of it decided anything.  A dashed outline says so where it would be.
+                ax.add_patch(Rectangle((x - 0.45, decided_y - 0.42), 0.9, 0.84, facecolor="none",
+                                       edgecolor=th.foreground, linewidth=1.0, linestyle="--",
+                                       gid=f"unreached:{x}"))
+                ax.text(x, decided_y, "never\narrives", ha="center", va="center", fontsize=8.5,
+                        color=th.foreground)
+            else:
+                checked_x += [x] * decided_y        # the rules above it: checked on the way, no match
+                checked_y += list(range(decided_y))
+                fill = VERDICT_COLOURS[row["verdict"]]
+                ax.add_patch(Rectangle((x - 0.45, decided_y - 0.42), 0.9, 0.84, facecolor=fill,
+                                       edgecolor=th.foreground, linewidth=1.2,
+                                       gid=f"decision:{x}:{row['rule_index']}"))
+                ax.text(x, decided_y, _verdict_word(row, style), ha="center", va="center", fontsize=8.5,
+                        color=text_on(fill), gid=f"on:{fill}")
             for k, scan in enumerate(scans):
                 y = n_rules + 1 + k
                 state = row[scan]
