@@ -71,7 +71,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 0
     except (PortlabError, OSError) as err:
         # The edge: whatever got this far becomes one line and its documented status.
-        if isinstance(err, OSError):
+        # ScopeRefused and MissingPrivilege are PermissionErrors too: they keep their own status.
+        if isinstance(err, OSError) and not isinstance(err, PortlabError):
             err = from_os_error(err, f"{args.command} failed")
         print(f"portlab {args.command}: {err}", file=sys.stderr)
         return err.exit_code
