@@ -106,6 +106,7 @@ class Chart:
 
     def __init__(self, build: Builder, text: str, data: Any = None, title: str = ""):
         self._build = build
+        self._png: dict[tuple[str, int], bytes] = {}   # Jupyter asks for HTML and PNG: draw once
         self.text = text
         self.data = data
         self.title = title
@@ -117,6 +118,12 @@ class Chart:
 
     def png(self, theme_name: "str | Theme" = "light", dpi: int = 100) -> bytes:
         th = theme(theme_name)
+        key = (th.name, dpi)
+        if key not in self._png:
+            self._png[key] = self._render_png(th, dpi)
+        return self._png[key]
+
+    def _render_png(self, th: Theme, dpi: int) -> bytes:
         fig = self.figure(th)
         buf = io.BytesIO()
         with matplotlib.rc_context(dict(th.rc)):
