@@ -233,7 +233,7 @@ def registry_space(protocol: str = "tcp") -> Chart:
             return text_on(colour)
         if status == "reserved":
             ax.barh(y, width, left=left, color=colour, edgecolor=th.foreground, linewidth=0.6, hatch="xx")
-            return th.foreground
+            return text_on(colour)  # its label sits on a solid patch of the fill (see build)
         if status == "unassigned":
             ax.barh(y, width, left=left, color=colour, alpha=0.3, linewidth=0)
             ax.barh(y, width, left=left, fill=False, edgecolor=th.foreground, linewidth=0.6)
@@ -255,8 +255,11 @@ def registry_space(protocol: str = "tcp") -> Chart:
                 # A label only where it fits: the words from 16% of the width, the number alone from 5%.
                 word = status if status != registry.NO_ENTRY else "no row"
                 if pct >= 5:
+                    # The hatch would run through a label: give the label a patch of plain fill.
+                    patch = ({"boxstyle": "square,pad=0.15", "facecolor": RANGE_COLOURS[rng.key], "linewidth": 0}
+                             if status == "reserved" else None)
                     ax.text(left + pct / 2, y, f"{pct:.0f}% {word}" if pct >= 16 else f"{pct:.0f}%",
-                            ha="center", va="center", fontsize=LABEL_SIZE, color=ink)
+                            ha="center", va="center", fontsize=LABEL_SIZE, color=ink, bbox=patch)
                 left += pct
         ax.set_yticks(range(len(order)), [f"{r.key}\n{r.lo}-{r.hi}" for r in order])
         ax.set_xlim(0, 100)
