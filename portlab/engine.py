@@ -176,6 +176,26 @@ def lab_netns_for(addresses: Sequence[str], directory: Optional[Path] = None) ->
     return netns
 
 
+def _rootless_holder(netns: Optional[str]) -> Optional[dict]:
+    """The lab process of this user's rootless lab whose scanner namespace is *netns*,
+    unless this process already lives inside that lab; else None."""
+    if netns is None:
+        return None
+    from .lab import userns
+    for lab in running_labs():
+        if lab.holder and lab.scanner_netns == netns and not userns.inside(lab.holder):
+            return lab.holder
+    return None
+
+
+async def _scan_in_rootless_lab(holder: dict, targets: Any, kwargs: dict) -> ScanResult:
+    # A user namespace can only be joined by a single-threaded process: a child joins
+    # it, runs the very same scan in the lab's scanner namespace, and hands back the result.
+    from .lab import userns
+    from .scope import state_dir
+    return await userns.scan_in_lab(holder, str(state_dir()), targets, kwargs)
+
+
 def _require_netns_privilege(netns: str, why: str) -> None:
     from .privilege import CAP_SYS_ADMIN, has_capability
 
@@ -211,7 +231,7 @@ class _Collector:
 def assemble(scan_type: ScanType, transport_name: str, started: datetime, elapsed: float,
              targets: Sequence[Target], exchanges: Iterable[Exchange], keep_trace: bool) -> ScanResult:
     """Classify every exchange and build the result, sorted by address then port."""
-    from .registry import default as registry_default
+    from .registry import name_table
 
     names = {t.address: t.name for t in targets}
     hosts: dict[str, HostResult] = {t.address: HostResult(t.address, t.name) for t in targets}
@@ -220,7 +240,7 @@ def assemble(scan_type: ScanType, transport_name: str, started: datetime, elapse
     # Transports share one Reply object per common answer (e.g. every refused port), so a
     # cache by identity skips even building the key; the exchanges keep the objects alive.
     by_reply: dict[int, Any] = {}
-    name_of = registry_default().service_name
+    names_of_port = name_table(protocol)
     probes_sent = retries = 0
     current_address: Optional[str] = None
     current: Optional[list] = None
@@ -239,7 +259,7 @@ def assemble(scan_type: ScanType, transport_name: str, started: datetime, elapse
             if host is None:  # a transport answered for an address we did not list: keep it
                 host = hosts[address] = HostResult(address, names.get(address))
             current_address, current = address, host.ports
-        current.append(PortResult(port, protocol, verdict.state, verdict.reason, name_of(port, protocol),
+        current.append(PortResult(port, protocol, verdict.state, verdict.reason, names_of_port[port],
                                   tries, rtt, trace if keep_trace else ()))
         probes_sent += tries
         if tries > 1:
@@ -265,6 +285,9 @@ async def scan_async(targets: Union[str, Sequence[str]], ports: PortSpec = DEFAU
                   scenario=scenario, allow=allow, retries=retries, rate=rate,
                   min_timeout=min_timeout, max_timeout=max_timeout, max_parallel=max_parallel,
                   randomize=randomize, progress=progress, keep_trace=keep_trace, seed=seed)
+    holder = _rootless_holder(netns)
+    if holder is not None:
+        return await _scan_in_rootless_lab(holder, targets, dict(kwargs, netns=netns))
     if netns is not None:
         # The whole scan runs in a thread that entered the namespace; await it here.
         runner = _ThreadRunner(lambda: _scan_here(targets, find_lab=False, **kwargs), netns=netns)
@@ -314,6 +337,13 @@ async def _scan_here(targets: Union[str, Sequence[str]], ports: PortSpec, scan_t
         # A packet-sending scan of a running lab's hosts: they are reachable only from
         # the lab's scanner namespace, so the scan goes there (as netns= would).
         lab_netns = lab_netns_for([t.address for t in target_list])
+        holder = _rootless_holder(lab_netns)
+        if holder is not None:
+            again = dict(ports=ports, scan_type=scan_type, timing=timing, transport=transport,
+                         scenario=scenario, allow=allow, retries=retries, rate=rate,
+                         min_timeout=min_timeout, max_timeout=max_timeout, max_parallel=max_parallel,
+                         randomize=randomize, keep_trace=keep_trace, seed=seed, netns=lab_netns)
+            return await _scan_in_rootless_lab(holder, targets, again)
         if lab_netns is not None:
             _require_netns_privilege(lab_netns, "the targets are in a running lab, reachable "
                                                 "only from inside it")
@@ -364,7 +394,8 @@ def scan(targets: Union[str, Sequence[str]], ports: PortSpec = DEFAULT_PORTS,
     ``scan_type``: ``connect`` (no privilege), ``syn`` or ``udp`` (root / CAP_NET_RAW).
     ``scenario``: a scenario file or object: scan its simulated network, send nothing.
     ``allow``: CIDR blocks outside loopback/labs that you are authorized to scan.
-    ``netns``: run the scan inside that network namespace (the live lab; root).  Not
+    ``netns``: run the scan inside that network namespace (the live lab; root, or the
+    user who owns a rootless lab: the scan then runs in a child that joins it).  Not
     needed for a running lab's hosts: a scan whose targets lie in one running lab's
     networks runs in that lab's scanner namespace by itself (targets in two labs, or
     in a lab and elsewhere, are BadInput; without root, MissingPrivilege).
@@ -381,6 +412,11 @@ def scan(targets: Union[str, Sequence[str]], ports: PortSpec = DEFAULT_PORTS,
         loop_running = True
     except RuntimeError:
         loop_running = False
+    if netns is not None and _rootless_holder(netns) is not None:
+        # A rootless lab's namespace: scan_async hands the scan to a child that joins it.
+        if not loop_running:
+            return asyncio.run(scan_async(targets, netns=netns, **kwargs))
+        return _ThreadRunner(lambda: scan_async(targets, netns=netns, **kwargs)).wait()
     if netns is None and not loop_running:
         return asyncio.run(scan_async(targets, **kwargs))
     # Inside netns= the caller has said where to scan from: no looking for a lab.

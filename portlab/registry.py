@@ -24,7 +24,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Optional
 
-from .errors import BadInput
+from .errors import BadInput, PortlabError
 from .ranges import check_port, parse_port, port_range
 from .paths import DATA_DIR
 
@@ -223,6 +223,62 @@ class Registry:
     def service_name(self, port: int, protocol: str) -> Optional[str]:
         # Deliberately unchecked: the scanner calls this once per probed port.
         return self._names.get((port, protocol))
+
+
+# ---- the name index: what a scan needs, without parsing the CSV on every run ----------
+
+INDEX_VERSION = 1
+
+
+def _index_path() -> Path:
+    import os
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "portlab" / f"service-names-v{INDEX_VERSION}.json"
+
+
+def _csv_digest(path: Path = CSV_PATH) -> str:
+    import hashlib
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@lru_cache(maxsize=1)
+def _name_tables() -> dict[str, list[Optional[str]]]:
+    """``{protocol: [name of port 0, ..., name of port 65535]}`` for tcp and udp.
+
+    Built once from the CSV (the source of truth) and kept in the user's cache
+    directory beside the CSV's SHA-256; a cache whose digest differs, or that cannot
+    be read, is rebuilt.  Reading it costs a few milliseconds where parsing the CSV
+    costs half a second, which a short scan would otherwise spend before its first
+    packet.  A cache that cannot be written is not an error: the tables are then
+    built from the CSV for this process only.
+    """
+    import json
+    digest = _csv_digest()
+    where = _index_path()
+    try:
+        cached = json.loads(where.read_text(encoding="utf-8"))
+        if cached.get("csv_sha256") == digest and all(len(cached.get(p, ())) == 65536 for p in ("tcp", "udp")):
+            return {"tcp": cached["tcp"], "udp": cached["udp"]}
+    except (OSError, ValueError, AttributeError):
+        pass
+    reg = default()
+    tables = {proto: [reg.service_name(port, proto) for port in range(65536)] for proto in ("tcp", "udp")}
+    try:
+        from .atomic import write_text_atomically
+        where.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomically(where, json.dumps({"csv_sha256": digest, **tables}, separators=(",", ":")))
+    except (OSError, PortlabError):
+        pass
+    return tables
+
+
+def name_table(protocol: str) -> list[Optional[str]]:
+    """The registry's first assigned name for every port 0-65535 of *protocol* (tcp or
+    udp), from the cached index; other protocols come from the parsed registry."""
+    if protocol in ("tcp", "udp"):
+        return _name_tables()[protocol]
+    reg = default()
+    return [reg.service_name(port, protocol) for port in range(65536)]
 
 
 @lru_cache(maxsize=1)
