@@ -83,8 +83,8 @@ def loopback_only(route) -> None:
 class Server:
     """A Jupyter server (JupyterLab or Voilà) we started, with its token and URL."""
 
-    def __init__(self, proc: subprocess.Popen, port: int, token: str, root: Path, log: Path):
-        self.proc, self.port, self.token, self.root, self.log = proc, port, token, root, log
+    def __init__(self, proc: subprocess.Popen, port: int, token: str, root: Path, log: Path, home: Path):
+        self.proc, self.port, self.token, self.root, self.log, self.home = proc, port, token, root, log, home
         self.base = f"http://127.0.0.1:{port}"
 
     def url(self, path: str, **query) -> str:
@@ -120,30 +120,46 @@ class Server:
                 self.api("DELETE", f"/api/sessions/{session['id']}")
             for kernel in self.api("GET", "/api/kernels"):
                 self.api("DELETE", f"/api/kernels/{kernel['id']}")
-        except (urllib.error.URLError, OSError):
+        except (urllib.error.URLError, OSError, ValueError):   # Voilà has no such API
             pass
 
     def stop(self) -> None:
-        """Kernels first, then the server (its whole process group), whatever state it is in."""
+        """Kernels first, then the server, whatever state it is in; then anything still
+        running that it started (kernels run in their own sessions, so they are found by
+        the learner's HOME in their environment, which only our processes carry)."""
         if self.proc.poll() is None:
             self.shutdown_kernels()
             try:
                 self.api("POST", "/api/shutdown", timeout=5)
                 self.proc.wait(timeout=15)
-            except (urllib.error.URLError, OSError, subprocess.TimeoutExpired):
+            except (urllib.error.URLError, OSError, ValueError, subprocess.TimeoutExpired):
                 pass
         if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(timeout=10)
+                self.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.kill()
                 self.proc.wait()
-        else:
-            try:   # kernels are in the server's process group; none may outlive the session
-                os.killpg(self.proc.pid, signal.SIGKILL)
+        for pid in started_by_us(self.home):
+            try:
+                os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+def started_by_us(home: Path) -> list[int]:
+    """Processes whose environment has HOME=*home*: the server's children (a fresh temp dir)."""
+    marker = f"HOME={home}".encode()
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if marker in (entry / "environ").read_bytes().split(b"\0"):
+                    pids.append(int(entry.name))
+            except OSError:
+                pass
+    return pids
 
 
 def learner_env(home: Path) -> dict:
@@ -160,8 +176,8 @@ def start_server(argv: list[str], home: Path, port: int, token: str, up_path: st
     env = learner_env(home)
     with open(log, "wb") as out:
         proc = subprocess.Popen(learner_argv(argv), cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-    server = Server(proc, port, token, cwd, log)
+                                start_new_session=True)   # Ctrl-C in pytest is not theirs
+    server = Server(proc, port, token, cwd, log, home)
     try:
         server.wait_until_up(up_path)
     except Exception:
