@@ -73,6 +73,7 @@ def test_the_fixed_console_refuses_and_locks_but_the_scan_sees_the_same():
         # Locked means locked: even the right password no longer works.
         assert nb09.try_login(fixed.port, "admin", fixed.password).startswith("locked")
     with nb09.ToyAdminConsole(fixed=True) as fixed:
+        assert nb09.try_login(fixed.port, "admin", "admin") == "access denied"   # no default account
         assert nb09.try_login(fixed.port, "admin", fixed.password).startswith("welcome")
 
 
