@@ -1,32 +1,48 @@
-"""portlab's live scans against nmap's, in a namespace pair (root, Linux, nmap).
+"""The whole `portlab scan` command against the whole `nmap` command, on seeded random
+targets in namespace pairs this script builds (root, Linux, ``ip``, nftables, nmap).
 
-    python benchmarks/bench_scan.py                 # all three cases, 3 rounds each
-    python benchmarks/bench_scan.py --runs 5 --only syn,connect
+    python benchmarks/bench_scan.py                          # every case (long: see README)
+    python benchmarks/bench_scan.py --seeds 1 --ratelimit off --only connect --formats table,json
+    python benchmarks/bench_scan.py --runs 5 --seeds 1,2,3 --only syn
 
-The target namespace listens on 10 TCP ports and answers 4 UDP ports, drops a few
-TCP and UDP ranges (nftables), and leaves the rest closed; its ICMP rate limit is
-the kernel default.  Each case runs portlab (this script as a child
-process: import, ``engine.scan``, write the states) and ``nmap`` as whole processes
-inside the scanner namespace (``ip netns exec``, so both pay their start-up), alternating which goes first, and reports the median wall times, the
-ratio portlab/nmap and whether every port's state agrees (nmap's ``-oX`` read with
-``portlab.formats.nmapxml``).  Targets: connect ≤ 0.8, SYN ≤ 0.8, UDP ≤ 1.0.
+A *target* is one namespace pair (tests/netlab.py) built from a seed: a few listening
+TCP and UDP ports, 3-17 dropped ports, 2-4 ports rejected with ICMP (of the four kinds
+port-unreachable, host-unreachable, admin-prohibited, net-unreachable: each a
+different answer to the scanner), every other port closed.  Each target is scanned with
+its ICMP rate limit on (the kernel's default, ``net.ipv4.icmp_ratelimit=1000``: a burst
+of 6 errors, then one a second) and off (0).
 
-UDP runs start 7 s apart: Linux gives each peer a burst of 6 ICMP errors that
-refills at one per second, and the scan that goes second must not find it empty.
-Everything is torn down in ``finally``, also on Ctrl-C.
+Each run is a whole process in the scanner namespace, start-up and output included:
+
+| format | portlab | nmap |
+|---|---|---|
+| table  | ``portlab scan T -p - -s S``                    | ``nmap -sS/-sT -p- -n -Pn -T3 T`` |
+| json   | ``portlab scan T -p - -s S --format json -o F`` | ``nmap ... -oX F`` (nmap has no JSON) |
+| xml    | ``portlab scan T -p - -s S --format xml -o F``  | ``nmap ... -oX F`` |
+
+UDP scans the target's own UDP ports plus 25 closed ones (table only).  The two
+scanners alternate which goes first; the table shows median wall times, the ratio,
+portlab's own scan loop (the ``scanned in`` its table prints), and how many runs got
+every port right against how the target was built (file formats: every port; the
+table: every listed port and every ``Not shown`` count).  Targets: connect and SYN
+<= 0.6 x nmap, UDP <= 0.8 x nmap with the rate limit off and, with it on, every state
+right within 1.2 x the floor the limit sets.  Everything is torn down in ``finally``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import collections
 import os
+import random
+import re
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,134 +50,210 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from netlab import netlab, netns_skip_reason  # noqa: E402
-from portlab.formats import nmapxml  # noqa: E402
 
-OPEN_TCP = [22, 25, 80, 110, 143, 443, 3306, 5432, 8080, 8443]
-DROP_TCP = ["9000-9099", "20000-20199", "40000-40049"]
-OPEN_UDP = [53, 123, 161, 5353]
-DROP_UDP = ["7000-7009"]
-UDP_PORTS = OPEN_UDP + list(range(7000, 7010)) + list(range(1000, 1086))   # 100 ports
-UDP_SETTLE_S = 7.0
-
-TARGETS = {"connect": 0.8, "syn": 0.8, "udp": 1.0}
+ICMP_REJECTS = ("port-unreachable", "host-unreachable", "admin-prohibited", "net-unreachable")
 NMAP_FLAG = {"connect": "-sT", "syn": "-sS", "udp": "-sU"}
+RATIO_TARGET = {"connect": 0.6, "syn": 0.6, "udp": 0.8}
+UDP_CLOSED = 25
+UDP_SETTLE_S = 7.0            # refills the target's burst of 6 ICMP errors between UDP runs
+LINUX_BURST, LINUX_GAP_S = 6, 1.0
+ALLOW = "10.199.0.0/24"
 
 
-def ruleset() -> str:
-    rules = [f"    tcp dport {r} drop" for r in DROP_TCP] + [f"    udp dport {r} drop" for r in DROP_UDP]
-    return ("table inet bench {\n  chain input {\n    type filter hook input priority 0; policy accept;\n"
-            + "\n".join(rules) + "\n  }\n}\n")
+@dataclass
+class Target:
+    seed: int
+    open_tcp: list[int]
+    open_udp: list[int]
+    drop: list[int]                           # TCP and UDP
+    reject: dict[int, str] = field(default_factory=dict)    # port -> ICMP type, TCP and UDP
+    udp_closed: list[int] = field(default_factory=list)
+
+    @classmethod
+    def from_seed(cls, seed: int) -> "Target":
+        rng = random.Random(f"portlab-bench-{seed}")       # a str seed is stable across Pythons
+        pool = rng.sample(range(1, 65536), 60)
+        take = lambda n: sorted(pool.pop() for _ in range(n))  # noqa: E731
+        open_tcp, open_udp = take(rng.randint(3, 8)), take(rng.randint(2, 3))
+        drop = take(rng.randint(3, 17))
+        kinds = rng.sample(ICMP_REJECTS, rng.randint(2, 4))
+        reject = dict(zip(take(len(kinds)), kinds))
+        return cls(seed, open_tcp, open_udp, drop, reject, take(UDP_CLOSED))
+
+    def describe(self) -> str:
+        return (f"seed {self.seed}: {len(self.open_tcp)} open, {len(self.drop)} dropped, "
+                f"{len(self.reject)} ICMP rejects ({', '.join(sorted(set(self.reject.values())))})")
+
+    def ruleset(self) -> str:
+        lines = []
+        for proto in ("tcp", "udp"):
+            lines += [f"    {proto} dport {p} drop" for p in self.drop]
+            lines += [f"    {proto} dport {p} reject with icmp type {kind}" for p, kind in self.reject.items()]
+        return ("table inet bench {\n  chain input {\n    type filter hook input priority 0; policy accept;\n"
+                + "\n".join(lines) + "\n  }\n}\n")
+
+    def udp_ports(self) -> list[int]:
+        return sorted(set(self.open_udp) | set(self.drop) | set(self.reject) | set(self.udp_closed))
+
+    def truth(self, scan_type: str) -> dict[int, str]:
+        """What every scanned port *is*, from how the target was built (DESIGN.md's table)."""
+        if scan_type == "udp":
+            def udp(p: int) -> str:
+                if p in self.open_udp:
+                    return "open"
+                if p in self.drop:
+                    return "open|filtered"
+                if p in self.reject:
+                    return "closed" if self.reject[p] == "port-unreachable" else "filtered"
+                return "closed"
+            return {p: udp(p) for p in self.udp_ports()}
+        states = dict.fromkeys(range(1, 65536), "closed")
+        states.update(dict.fromkeys(self.open_tcp, "open"))
+        states.update(dict.fromkeys(self.drop, "filtered"))
+        for p, kind in self.reject.items():
+            # connect() reports a port-unreachable as ECONNREFUSED: closed, as nmap -sT says
+            states[p] = "closed" if scan_type == "connect" and kind == "port-unreachable" else "filtered"
+        return states
+
+    def udp_floor_s(self) -> float:
+        """The least time any scanner needs with the rate limit on: one ICMP answer per
+        closed or rejected port, a burst of 6, then one a second."""
+        answers = sum(1 for s in self.truth("udp").values() if s in ("closed", "filtered"))
+        return max(0, answers - LINUX_BURST) * LINUX_GAP_S
 
 
-def ports_arg(scan_type: str) -> str:
-    return ",".join(map(str, UDP_PORTS)) if scan_type == "udp" else "-"
+# -- reading what each side printed ----------------------------------------------------
+
+_LISTED = re.compile(r"^(\d+)/(?:tcp|udp)\s+(\S+)", re.M)
+_FOLDED = re.compile(r"(\d+) (\S+) (?:tcp|udp) ports")
+_LOOP = re.compile(r"scanned in ([0-9.]+) seconds")
 
 
-def child(scan_type: str, target: str, out: str) -> int:
-    """The portlab side of one run, as its own process: import, scan through the engine,
-    write {port: state}.  (The CLI's pretty JSON of 65535 ports is a formatting cost,
-    not a scanning one; nmap's -oX folds closed ports, so neither side pays it.)"""
-    from portlab import engine
-
-    result = engine.scan(target, ports_arg(scan_type), scan_type, timing=3,
-                         allow=["10.199.0.0/24"], keep_trace=False)
-    states = {p.port: p.state.value for h in result.hosts for p in h.ports}
-    with open(out, "w", encoding="utf-8") as f:
-        json.dump({"transport": result.transport, "states": states}, f)
-    return 0
+def table_states(text: str) -> tuple[dict[int, str], collections.Counter]:
+    """Listed ports and the count of every state (listed + ``Not shown``) of a table,
+    portlab's or nmap's (the same layout)."""
+    listed = {int(p): s for p, s in _LISTED.findall(text)}
+    counts = collections.Counter(listed.values())
+    for line in text.splitlines():
+        if line.startswith("Not shown:"):
+            for n, state in _FOLDED.findall(line):
+                counts[state] += int(n)
+    return listed, counts
 
 
-def run_portlab(lab, scan_type: str, workdir: str) -> tuple[float, dict[int, str], str]:
-    out = os.path.join(workdir, f"portlab-{scan_type}.json")
-    argv = ["ip", "netns", "exec", lab.scanner_ns, sys.executable, __file__, "--child", scan_type,
-            lab.target_addr, out]
+def table_agrees(text: str, truth: dict[int, str]) -> bool:
+    listed, counts = table_states(text)
+    return all(truth.get(p) == s for p, s in listed.items()) and counts == collections.Counter(truth.values())
+
+
+def file_states(path: str) -> dict[int, str]:
+    from portlab.formats import load
+
+    return {p.port: p.state.value for h in load(path).hosts for p in h.ports}
+
+
+def portlab_argv() -> list[str]:
+    script = Path(sys.executable).with_name("portlab")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "portlab"]
+
+
+def one_run(lab, who: str, scan_type: str, fmt: str, ports: str, workdir: str,
+            truth: dict[int, str]) -> dict:
+    out = os.path.join(workdir, f"{who}-{scan_type}.{fmt}")
+    if os.path.exists(out):
+        os.unlink(out)
+    if who == "portlab":
+        argv = portlab_argv() + ["scan", lab.target_addr, "-p", ports, "-s", scan_type, "-T3",
+                                 "--allow-target", ALLOW]
+        if fmt != "table":
+            argv += ["--format", fmt, "-o", out]
+    else:
+        argv = ["nmap", NMAP_FLAG[scan_type], "-p", "-" if ports == "-" else ports, "-n", "-Pn", "-T3",
+                lab.target_addr]
+        if fmt != "table":
+            argv += ["-oX", out]
     t0 = time.perf_counter()
-    done = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT)
-    elapsed = time.perf_counter() - t0
+    done = subprocess.run(["ip", "netns", "exec", lab.scanner_ns, *argv], capture_output=True, text=True,
+                          cwd=ROOT)
+    wall = time.perf_counter() - t0
     if done.returncode != 0:
-        raise RuntimeError(f"portlab {scan_type} failed: {done.stderr.strip()}")
-    with open(out, encoding="utf-8") as f:
-        data = json.load(f)
-    states = {int(port): state for port, state in data["states"].items()}
-    return elapsed, states, data["transport"]
-
-
-def run_nmap(lab, scan_type: str) -> tuple[float, dict[int, str]]:
-    argv = ["ip", "netns", "exec", lab.scanner_ns, "nmap", NMAP_FLAG[scan_type], "-n", "-Pn", "-T3",
-            "-p", ports_arg(scan_type), "-oX", "-", lab.target_addr]
-    t0 = time.perf_counter()
-    done = subprocess.run(argv, capture_output=True, text=True)
-    elapsed = time.perf_counter() - t0
-    if done.returncode != 0:
-        raise RuntimeError(f"nmap {scan_type} failed: {done.stderr.strip()}")
-    result = nmapxml.loads(done.stdout, "nmap -oX")
-    states = {p.port: p.state.value for h in result.hosts for p in h.ports}
-    return elapsed, states
-
-
-def _in_ranges(port: int, ranges: list[str]) -> bool:
-    for r in ranges:
-        lo, _, hi = r.partition("-")
-        if int(lo) <= port <= int(hi or lo):
-            return True
-    return False
-
-
-def truth(scan_type: str) -> dict[int, str]:
-    """What every port *is*, from how the target was built (not from either scanner)."""
-    if scan_type == "udp":
-        return {p: "open" if p in OPEN_UDP else "open|filtered" if _in_ranges(p, DROP_UDP) else "closed"
-                for p in UDP_PORTS}
-    return {p: "open" if p in OPEN_TCP else "filtered" if _in_ranges(p, DROP_TCP) else "closed"
-            for p in range(1, 65536)}
-
-
-def disagreements(ours: dict[int, str], theirs: dict[int, str]) -> dict[int, tuple[str, str]]:
-    return {p: (ours.get(p, "-"), theirs.get(p, "-")) for p in sorted(set(ours) | set(theirs))
-            if ours.get(p) != theirs.get(p)}
-
-
-def case(lab, scan_type: str, runs: int, workdir: str) -> dict:
-    mine, theirs, diffs, transport = [], [], {}, "?"
-    expected = truth(scan_type)
-    wrong = {"portlab": 0, "nmap": 0}       # most ports a run got wrong, per scanner
-    agreeing = 0
-    for r in range(runs):
-        order = ("portlab", "nmap") if r % 2 == 0 else ("nmap", "portlab")
-        for who in order:
-            if scan_type == "udp":
-                time.sleep(UDP_SETTLE_S)
-            if who == "portlab":
-                t, ours, transport = run_portlab(lab, scan_type, workdir)
-                mine.append(t)
-                bad = len(disagreements(ours, expected))
-            else:
-                t, nmap_states = run_nmap(lab, scan_type)
-                theirs.append(t)
-                bad = len(disagreements(nmap_states, expected))
-            wrong[who] = max(wrong[who], bad)
-            print(f"  {scan_type:8} run {r + 1} {who:8} {t:7.2f} s  {bad} ports wrong", flush=True)
-        run_diffs = disagreements(ours, nmap_states)
-        agreeing += not run_diffs
-        diffs.update(run_diffs)
-    m, n = statistics.median(mine), statistics.median(theirs)
-    return {"case": scan_type, "transport": transport, "ports": len(ours), "portlab_s": m, "nmap_s": n,
-            "ratio": m / n, "target": TARGETS[scan_type], "agree": agreeing, "runs": runs, "diffs": diffs,
+        raise RuntimeError(f"{who} {scan_type} {fmt} failed ({done.returncode}): {done.stderr.strip()[:500]}")
+    loop = _LOOP.search(done.stdout)
+    if fmt == "table":
+        right = table_agrees(done.stdout, truth)
+        wrong = None if right else "table differs"
+    else:
+        states = file_states(out)
+        bad = [p for p in truth if states.get(p) != truth[p]]
+        right = not bad
+        wrong = None if right else ", ".join(f"{p}: {states.get(p)} (is {truth[p]})" for p in bad[:4])
+    return {"wall": wall, "loop": float(loop.group(1)) if loop else float("nan"), "right": right,
             "wrong": wrong}
+
+
+def case(lab, target: Target, limit: str, scan_type: str, fmt: str, runs: int, workdir: str) -> dict:
+    truth = target.truth(scan_type)
+    ports = ",".join(map(str, target.udp_ports())) if scan_type == "udp" else "-"
+    got: dict[str, list[dict]] = {"portlab": [], "nmap": []}
+    for r in range(runs):
+        for who in (("portlab", "nmap") if r % 2 == 0 else ("nmap", "portlab")):
+            if scan_type == "udp" and limit == "on":
+                time.sleep(UDP_SETTLE_S)
+            run = one_run(lab, who, scan_type, fmt, ports, workdir, truth)
+            got[who].append(run)
+            print(f"    {scan_type:7} {fmt:5} run {r + 1} {who:7} {run['wall']:7.2f} s"
+                  + (f" (loop {run['loop']:.2f} s)" if who == "portlab" else "")
+                  + ("" if run["right"] else f"  WRONG: {run['wrong']}"), flush=True)
+    med = lambda who, key: statistics.median(x[key] for x in got[who])  # noqa: E731
+    return {"seed": target.seed, "limit": limit, "scan": scan_type, "format": fmt,
+            "loop": med("portlab", "loop"), "portlab": med("portlab", "wall"), "nmap": med("nmap", "wall"),
+            "right_portlab": sum(x["right"] for x in got["portlab"]),
+            "right_nmap": sum(x["right"] for x in got["nmap"]), "runs": runs,
+            "floor": target.udp_floor_s() if scan_type == "udp" and limit == "on" else None}
+
+
+def verdict(row: dict) -> bool:
+    if row["right_portlab"] != row["runs"]:
+        return False
+    if row["floor"] is not None:        # UDP under the rate limit: accuracy first, near the floor
+        return row["portlab"] <= 1.2 * row["floor"] + 1.0    # + start-up, as nmap pays it too
+    return row["portlab"] / row["nmap"] <= RATIO_TARGET[row["scan"]]
+
+
+def print_table(rows: list[dict], runs: int) -> bool:
+    print()
+    print("| target | rate limit | scan | output | portlab scan loop s | portlab whole s | nmap whole s "
+          "| ratio | target | portlab right | nmap right |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    ok = True
+    for row in rows:
+        good = verdict(row)
+        ok &= good
+        goal = (f"<= {1.2 * row['floor'] + 1:.1f} s" if row["floor"] is not None
+                else f"<= {RATIO_TARGET[row['scan']]}")
+        print(f"| seed {row['seed']} | {row['limit']} | {row['scan']} | {row['format']} | {row['loop']:.2f} "
+              f"| {row['portlab']:.2f} | {row['nmap']:.2f} | {row['portlab'] / row['nmap']:.2f} | {goal}"
+              f"{'' if good else ' MISSED'} | {row['right_portlab']}/{row['runs']} "
+              f"| {row['right_nmap']}/{row['runs']} |")
+    print(f"(median of {runs} alternating runs, wall time of each whole process; 'right' = runs whose every "
+          f"state agrees with how the target was built; load average {os.getloadavg()[0]:.1f})")
+    return ok
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="rounds per case (default 3)")
-    parser.add_argument("--only", default="connect,syn,udp", help="cases, comma separated")
-    parser.add_argument("--child", nargs=3, metavar=("SCAN", "TARGET", "OUT"), help=argparse.SUPPRESS)
+    parser.add_argument("--seeds", default="1,2,3", help="targets, by seed (default 1,2,3)")
+    parser.add_argument("--ratelimit", default="on,off", help="the target's ICMP rate limit: on, off or both")
+    parser.add_argument("--only", default="connect,syn,udp", help="scan types, comma separated")
+    parser.add_argument("--formats", default="table,json,xml", help="outputs for connect and SYN")
     args = parser.parse_args(argv)
-    if args.child:
-        return child(*args.child)
-    cases = [c for c in args.only.split(",") if c]
-    unknown = [c for c in cases if c not in TARGETS]
-    if unknown:
-        print(f"bench_scan: --only {','.join(unknown)}: expected connect, syn, udp", file=sys.stderr)
+    scans = [s for s in args.only.split(",") if s]
+    formats = [f for f in args.formats.split(",") if f]
+    limits = [x for x in args.ratelimit.split(",") if x]
+    if (set(scans) - set(NMAP_FLAG)) or (set(formats) - {"table", "json", "xml"}) or (set(limits) - {"on", "off"}):
+        print("bench_scan: expected --only connect,syn,udp --formats table,json,xml --ratelimit on,off",
+              file=sys.stderr)
         return 2
     reason = netns_skip_reason() or (None if shutil.which("nmap") else "nmap is not installed")
     if reason:
@@ -169,31 +261,20 @@ def main(argv=None) -> int:
         return 0
     rows = []
     try:
-        with tempfile.TemporaryDirectory(prefix="portlab-bench-") as workdir, \
-                netlab("bench", tcp=OPEN_TCP, udp=OPEN_UDP, ruleset=ruleset()) as lab:
-            for scan_type in cases:
-                rows.append(case(lab, scan_type, args.runs, workdir))
+        with tempfile.TemporaryDirectory(prefix="portlab-bench-") as workdir:
+            for seed in (int(s) for s in args.seeds.split(",") if s):
+                target = Target.from_seed(seed)
+                with netlab("bench", tcp=target.open_tcp, udp=target.open_udp, ruleset=target.ruleset()) as lab:
+                    for limit in limits:
+                        lab.sysctl(lab.target_ns, "net.ipv4.icmp_ratelimit", "1000" if limit == "on" else "0")
+                        print(f"  target {target.describe()}; ICMP rate limit {limit}", flush=True)
+                        for scan_type in scans:
+                            for fmt in (["table"] if scan_type == "udp" else formats):
+                                rows.append(case(lab, target, limit, scan_type, fmt, args.runs, workdir))
     except KeyboardInterrupt:
         print("bench_scan: interrupted; namespaces removed", file=sys.stderr)
         return 130
-    print()
-    print(f"{'case':8} {'transport':16} {'ports':>6} {'portlab s':>10} {'nmap s':>8} {'ratio':>6} "
-          f"{'target':>7} {'runs agreeing':>14} {'wrong: portlab':>15} {'nmap':>5}")
-    ok = True
-    for row in rows:
-        # The target: fast enough, and never a port wrong (nmap's own mistakes under the
-        # ICMP rate limit make runs disagree without making portlab wrong).
-        good = row["ratio"] <= row["target"] and row["wrong"]["portlab"] == 0
-        ok &= good
-        print(f"{row['case']:8} {row['transport']:16} {row['ports']:6d} {row['portlab_s']:10.2f} "
-              f"{row['nmap_s']:8.2f} {row['ratio']:6.2f} {'<= ' + str(row['target']):>7} "
-              f"{str(row['agree']) + '/' + str(row['runs']):>14} {row['wrong']['portlab']:15d} "
-              f"{row['wrong']['nmap']:5d}")
-        for port, (a, b) in list(row["diffs"].items())[:5]:
-            print(f"    e.g. port {port}: portlab {a}, nmap {b} (truth: {truth(row['case'])[port]})")
-    print(f"(median of {args.runs} alternating runs, wall time of each whole process; 'wrong' = most ports\n"
-          f" one run got wrong against how the target was built)")
-    return 0 if ok else 1
+    return 0 if print_table(rows, args.runs) else 1
 
 
 if __name__ == "__main__":
