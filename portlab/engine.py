@@ -177,14 +177,14 @@ def lab_netns_for(addresses: Sequence[str], directory: Optional[Path] = None) ->
 
 
 def _rootless_holder(netns: Optional[str]) -> Optional[dict]:
-    """The lab process of this user's rootless lab whose scanner namespace is *netns*,
-    unless this process already lives inside that lab; else None."""
+    """The lab process of this user's rootless lab that owns namespace *netns* (its
+    scanner's or a machine's), unless this process already lives inside it; else None."""
     if netns is None:
         return None
-    from .lab import userns
     for lab in running_labs():
-        if lab.holder and lab.scanner_netns == netns and not userns.inside(lab.holder):
-            return lab.holder
+        if lab.holder and (netns.startswith(lab.prefix + "-") or netns.startswith(lab.prefix + ".")):
+            from .lab import userns
+            return None if userns.inside(lab.holder) else lab.holder
     return None
 
 

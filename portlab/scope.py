@@ -25,15 +25,35 @@ LOOPBACK: tuple[Network, ...] = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.
 DEFAULT_STATE_DIR = "/run/portlab/labs"
 
 
+def _initial_user_namespace() -> bool:
+    try:
+        return Path("/proc/self/uid_map").read_text().split() == ["0", "0", "4294967295"]
+    except OSError:
+        return True
+
+
 def state_dir() -> Path:
-    """Where running labs leave a JSON file each (``{"networks": ["10.77.0.0/24", ...]}``)."""
-    return Path(os.environ.get("PORTLAB_STATE_DIR", DEFAULT_STATE_DIR))
+    """Where running labs leave a JSON file each (``{"networks": ["10.77.0.0/24", ...]}``).
+
+    ``$PORTLAB_STATE_DIR`` if set; root's labs in ``/run/portlab/labs``; an ordinary
+    user's (rootless) labs in their own runtime directory, ``$XDG_RUNTIME_DIR/portlab/labs``,
+    else ``/tmp/portlab-UID/labs``: each user's scope holds only their own labs.
+    """
+    if os.environ.get("PORTLAB_STATE_DIR"):
+        return Path(os.environ["PORTLAB_STATE_DIR"])
+    if os.geteuid() == 0 and _initial_user_namespace():
+        return Path(DEFAULT_STATE_DIR)
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime and os.path.isdir(runtime) and os.stat(runtime).st_uid == os.geteuid():
+        return Path(runtime) / "portlab" / "labs"
+    return Path(f"/tmp/portlab-{os.geteuid()}") / "labs"
 
 
 class RunningLab(NamedTuple):
     prefix: str
     scanner_netns: Optional[str]
     networks: list[Network]
+    holder: Optional[dict] = None      # a rootless lab's lab process: {"pid", "start", "uid"}
 
 
 def running_labs(directory: Optional[Path] = None) -> list[RunningLab]:
@@ -48,13 +68,21 @@ def running_labs(directory: Optional[Path] = None) -> list[RunningLab]:
         return labs
     for path in files:
         try:
+            if path.stat().st_uid not in (os.geteuid(), 0):
+                continue              # another user's file: never this user's lab (root's labs are root's)
             data = json.loads(path.read_text(encoding="utf-8"))
             networks = [ipaddress.ip_network(cidr, strict=False) for cidr in data.get("networks", [])]
             netns = data.get("scanner_netns")
+            holder = data.get("rootless")
+            if holder is not None:
+                from .lab.userns import holder_alive
+                if not holder_alive(holder):
+                    continue          # its lab process is gone, and its namespaces with it
         except (OSError, ValueError, AttributeError, TypeError):
             continue
         labs.append(RunningLab(str(data.get("prefix") or path.stem),
-                               netns if isinstance(netns, str) and netns else None, networks))
+                               netns if isinstance(netns, str) and netns else None, networks,
+                               holder if isinstance(holder, dict) else None))
     return labs
 
 

@@ -315,7 +315,10 @@ def test_cli_without_privilege_exits_4(tmp_path):
 def test_missing_privilege_in_python(monkeypatch):
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     monkeypatch.setattr(run, "_has_net_admin", lambda: False)
-    with pytest.raises(MissingPrivilege):
+    # ...and no user namespace either (tests/test_lab_rootless.py covers the rootless lab).
+    from portlab.lab import userns
+    monkeypatch.setattr(userns, "why_not", lambda: "user namespaces are off (user.max_user_namespaces=0)")
+    with pytest.raises(MissingPrivilege, match="max_user_namespaces=0"):
         Lab(load("single-host")).up()
 
 

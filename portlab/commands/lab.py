@@ -10,7 +10,7 @@ from ..errors import BadInput
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("lab", help="the live lab: a scenario as Linux network namespaces (root)",
+    parser = subparsers.add_parser("lab", help="the live lab: a scenario as Linux network namespaces (root, or rootless in a user namespace)",
                                    description=__doc__)
     sub = parser.add_subparsers(dest="lab_command", metavar="ACTION", parser_class=type(parser))
     sub.required = True
@@ -50,7 +50,12 @@ def _up(args) -> int:
     lab = Lab(scenario, args.prefix, persistent=True, verbose=verbose).up()
     print(f"lab {lab.prefix} up: scenario {scenario.name}, {len(lab.plan.namespaces)} namespaces "
           f"in {lab.up_s:.2f}s; scanner namespace {lab.scanner_netns}")
-    print(f"  scan it:  sudo ip netns exec {lab.scanner_netns} portlab scan {scenario.hosts[0].address if scenario.hosts else '…'} -p 1-1024")
+    target = scenario.hosts[0].address if scenario.hosts else '…'
+    if lab.rootless:
+        print(f"  rootless: held by lab process {lab.rootless['pid']} in a user namespace of yours (no root needed)")
+        print(f"  scan it:  portlab scan {target} -p 1-1024")
+    else:
+        print(f"  scan it:  sudo ip netns exec {lab.scanner_netns} portlab scan {target} -p 1-1024")
     print(f"  remove:   portlab lab down --prefix {lab.prefix}")
     for cidr in lab.state.get("guard_shadowed", []):
         print(f"  warning: {cidr} is also a real network of this machine; scan the lab only from "
@@ -107,6 +112,9 @@ def _status(args) -> int:
               f"networks {', '.join(lab.get('networks', [])) or '-'}")
         print(f"  scenario file: {lab.get('scenario_path') or '-'}")
         print(f"  scanner: {lab.get('scanner_netns')}   namespaces: {' '.join(lab.get('namespaces', []))}")
+        if lab.get("rootless"):
+            print(f"  rootless: lab process {lab['rootless']['pid']} holds its namespaces in a user namespace "
+                  f"(no guard routes needed: no link to this machine's network)")
         guards = lab.get("guard_routes") or []
         if guards:
             print("  root-namespace guard routes (unreachable): "

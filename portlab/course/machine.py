@@ -5,8 +5,9 @@ The course runs in one of four modes (``../shared/COURSE.md``):
 * ``sim``: a scenario's simulated network; anywhere, sends nothing;
 * ``replay``: recordings made in the live lab (``data/recordings/``); anywhere;
 * ``live-loopback``: real scans of this machine's own loopback; anywhere a socket opens;
-* ``live-lab``: real scans of a lab of Linux network namespaces; Linux and root
-  (raw SYN/UDP scans need root or CAP_NET_RAW as well).
+* ``live-lab``: real scans of a lab of Linux network namespaces; Linux, as root or,
+  without root, in a user namespace of the learner's own (``portlab.lab.userns``),
+  where the lab's SYN and UDP scans work too.
 
 Everything here only looks (``/proc``, ``PATH``, the lab's state files); it sends
 nothing and changes nothing, so a notebook's first cell can call it freely.
@@ -39,6 +40,7 @@ class Machine:
     nmap: Optional[str]           # path of nmap, if installed
     labs: tuple[str, ...] = ()    # prefixes of labs running now
     why_not: dict[str, str] = field(default_factory=dict)   # mode -> one-line reason it is unavailable
+    rootless: bool = False        # the live lab runs in a user namespace (no root needed)
 
     def allows(self, mode: str) -> bool:
         if mode not in MODES:
@@ -58,6 +60,12 @@ def machine() -> Machine:
     # the capabilities decide, not the user id (a root in a container may have neither).
     caps = linux and has_capability(CAP_SYS_ADMIN) and has_capability(CAP_NET_ADMIN)
     netns = caps and shutil.which("ip") is not None
+    rootless, userns_why = False, None
+    if linux and not caps:
+        # Without root: a user namespace of the learner's own can hold the whole lab.
+        from ..lab.userns import why_not as userns_why_not
+        userns_why = userns_why_not()
+        rootless = netns = userns_why is None
     try:
         labs = tuple(lab.prefix for lab in running_labs())
     except OSError:
@@ -67,11 +75,11 @@ def machine() -> Machine:
         if not linux:
             why_not["live-lab"] = "the live lab uses Linux network namespaces, and this is not Linux"
         elif not caps:
-            why_not["live-lab"] = ("the live lab needs root to create network namespaces (this notebook's kernel "
-                                   "runs as a normal user, or without root's capabilities)")
+            why_not["live-lab"] = ("the live lab needs root, or unprivileged user namespaces, and here "
+                                   f"{userns_why}")
         else:
             why_not["live-lab"] = "the live lab needs the `ip` command (Debian/Ubuntu: apt-get install iproute2)"
-    return Machine(linux, root, raw, netns, shutil.which("nmap"), labs, why_not)
+    return Machine(linux, root, raw, netns, shutil.which("nmap"), labs, why_not, rootless)
 
 
 def describe(m: Optional[Machine] = None) -> str:
@@ -81,7 +89,8 @@ def describe(m: Optional[Machine] = None) -> str:
         f"operating system: {'Linux' if m.linux else sys.platform}",
         f"running as root: {'yes' if m.root else 'no'}",
         f"raw packets (SYN and UDP scans): {'yes' if m.raw_sockets else 'no (needs root or CAP_NET_RAW)'}",
-        f"network namespaces (the live lab): {'yes' if m.netns else 'no'}",
+        f"network namespaces (the live lab): "
+        f"{('yes, in a user namespace of yours (no root needed)' if m.rootless else 'yes') if m.netns else 'no'}",
         f"nmap installed: {'yes' if m.nmap else 'no (only needed to compare with nmap)'}",
         f"labs running now: {', '.join(m.labs) if m.labs else 'none'}",
     ]

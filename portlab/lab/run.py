@@ -11,6 +11,10 @@ the processes that ``ip netns pids`` finds inside the lab's own namespaces.
 
 The one thing a lab puts in the root namespace is a set of ``unreachable`` guard
 routes, one per lab network (see below), recorded and removed like the rest.
+
+Without root (no CAP_NET_ADMIN) the same lab is built inside a user namespace the
+user owns, by a lab process that holds it (:mod:`.userns`); its state file, in the
+user's own state directory, names that process (``rootless``), and ``down`` stops it.
 """
 
 from __future__ import annotations
@@ -44,26 +48,34 @@ class LabFailed(PortlabError):
 
 
 def state_dir() -> Path:
-    return Path(os.environ.get("PORTLAB_STATE_DIR", "/run/portlab/labs"))
+    """Root's labs: ``/run/portlab/labs``; a user's: their runtime directory (see scope.state_dir)."""
+    from ..scope import state_dir as scope_state_dir
+    return scope_state_dir()
 
 
 def _has_net_admin() -> bool:
     return has_capability(CAP_NET_ADMIN)
 
 
-def check_privilege() -> None:
-    """MissingPrivilege unless this is Linux, with CAP_NET_ADMIN, with ip and nft installed."""
+def check_privilege() -> str:
+    """``"root"`` (CAP_NET_ADMIN here) or ``"rootless"`` (a user namespace will do);
+    MissingPrivilege, saying why and what to do, when neither works or ip/nft are missing."""
     if platform.system() != "Linux":
         raise MissingPrivilege(f"the live lab needs Linux network namespaces (this is {platform.system()}); "
                                "use the simulator instead: portlab scan --scenario FILE")
     if not _has_net_admin():
-        raise MissingPrivilege("the live lab needs root (or CAP_NET_ADMIN) to create network namespaces; "
-                               "run it with sudo, or use the simulator: portlab scan --scenario FILE")
+        from . import userns
+        why = userns.why_not()
+        if why:
+            raise MissingPrivilege(f"the live lab needs root (or CAP_NET_ADMIN), or unprivileged user namespaces, "
+                                   f"and here {why}; or use the simulator: portlab scan --scenario FILE")
+        return "rootless"
     import shutil
     for tool, package in (("ip", "iproute2"), ("nft", "nftables")):
         if shutil.which(tool) is None:
             raise MissingPrivilege(f"the live lab needs the {tool!r} command (install {package}); "
                                    "or use the simulator: portlab scan --scenario FILE")
+    return "root"
 
 
 # ---------------------------------------------------------------- state files
@@ -74,11 +86,25 @@ def _state_path(prefix: str) -> Path:
 
 def _write_state(state: dict) -> None:
     path = _state_path(state["prefix"])
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _make_state_dir(path.parent)
     # A dot-name not ending in .json: the scope guard never reads a half-written file.
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(state, indent=1, sort_keys=True))
     os.replace(tmp, path)
+
+
+def _make_state_dir(directory: Path) -> None:
+    """Create the state directory; a user's (under /tmp) must be theirs alone, or labs
+    could be planted in it that widen their scope."""
+    if os.geteuid() != 0 and not directory.exists():
+        directory.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    directory.mkdir(mode=0o700 if os.geteuid() != 0 else 0o755, parents=True, exist_ok=True)
+    if os.geteuid() != 0 and not os.environ.get("PORTLAB_STATE_DIR"):
+        for where in (directory, directory.parent):
+            info = where.stat()
+            if info.st_uid != os.geteuid() or info.st_mode & 0o022:
+                raise LabFailed(f"state directory {where} is not yours alone (owner uid {info.st_uid}, "
+                                f"mode {info.st_mode & 0o777:o}); remove it or set PORTLAB_STATE_DIR")
 
 
 def read_state(prefix: str) -> Optional[dict]:
@@ -176,6 +202,15 @@ def teardown(prefix: str) -> list[str]:
     """
     names.check_prefix(prefix)
     state = read_state(prefix) or {}
+    holder = state.get("rootless")
+    if holder:
+        from . import userns
+        if not userns.inside(holder):
+            # A rootless lab lives in its lab process's namespaces: stop the process,
+            # which tears the lab down (or, killed, takes every namespace with it).
+            userns.stop(holder)
+            _forget(prefix)
+            return list(state.get("namespaces", []))
     recorded = list(state.get("namespaces", []))
     namespaces = recorded + [ns for ns in existing_netns() if names.owns_netns(prefix, ns) and ns not in recorded]
     present = set(existing_netns())
@@ -189,11 +224,21 @@ def teardown(prefix: str) -> list[str]:
             if ns in existing_netns():
                 raise
     _remove_guard_routes(prefix, state.get("guard_routes", []))
+    _forget(prefix)
+    return namespaces
+
+
+def _forget(prefix: str) -> None:
     try:
         _state_path(prefix).unlink()
     except FileNotFoundError:
         pass
-    return namespaces
+
+
+def _stale_rootless(state: dict) -> bool:
+    """A rootless lab whose lab process is gone (killed): its namespaces went with it."""
+    from . import userns
+    return bool(state.get("rootless")) and not userns.holder_alive(state["rootless"])
 
 
 # ---------------------------------------------------------------- root-namespace guard routes
@@ -263,6 +308,12 @@ def clean_leftovers() -> list[str]:
     """Tear down labs whose builder died: half-built, or a `with Lab` whose process is gone."""
     cleaned = []
     for state in _all_states():
+        if state.get("rootless"):
+            # Never torn down from outside its lab process; only a dead one's record goes.
+            if _stale_rootless(state):
+                _forget(state["prefix"])
+                cleaned.append(state["prefix"])
+            continue
         if state.get("status") != "up" or _owner_gone(state):
             owner = state.get("owner_pid")
             if owner and _alive(int(owner)) and owner != os.getpid() and state.get("status") != "up":
@@ -280,7 +331,14 @@ def running_labs() -> list[dict]:
     for state in _all_states():
         state = dict(state)
         state["age_s"] = round(now - state.get("started_ts", now), 1)
-        state["alive"] = bool(state.get("namespaces")) and all(ns in present for ns in state["namespaces"])
+        if state.get("rootless"):
+            if _stale_rootless(state):
+                _forget(state["prefix"])       # killed: the kernel freed its namespaces already
+                continue
+            # Its namespaces are visible only inside its own mount namespace; its process holds them.
+            state["alive"] = True
+        else:
+            state["alive"] = bool(state.get("namespaces")) and all(ns in present for ns in state["namespaces"])
         labs.append(state)
     return labs
 
@@ -316,6 +374,7 @@ class Lab:
         self.plan = plan_mod.build(scenario, self.prefix)   # refuses what Linux can't build, before anything runs
         self.scanner_netns = self.plan.scanner_netns
         self.state: Optional[dict] = None
+        self.rootless: Optional[dict] = None     # the lab process holding a rootless lab
         self.up_s: Optional[float] = None
         self.down_s: Optional[float] = None
 
@@ -328,7 +387,9 @@ class Lab:
     # -- up / down
 
     def up(self) -> "Lab":
-        check_privilege()
+        mode = check_privilege()
+        if mode == "rootless":
+            return self._up_rootless()
         clean_leftovers()
         if read_state(self.prefix) or any(names.owns_netns(self.prefix, ns) for ns in existing_netns()):
             raise LabFailed(f"a lab with prefix {self.prefix!r} already exists (portlab lab down --prefix {self.prefix})")
@@ -342,6 +403,8 @@ class Lab:
             "scanner_netns": self.scanner_netns, "machines": dict(self.plan.machine_netns),
             "bridges": dict(self.plan.network_netns),
         }
+        if self.rootless:
+            self.state["rootless"] = dict(self.rootless)
         try:
             self._build()
         except BaseException:
@@ -349,6 +412,19 @@ class Lab:
             teardown(self.prefix)
             self.state = None
             raise
+        self.up_s = time.monotonic() - t0
+        return self
+
+    def _up_rootless(self) -> "Lab":
+        from . import userns
+        clean_leftovers()
+        if read_state(self.prefix):
+            raise LabFailed(f"a lab with prefix {self.prefix!r} already exists (portlab lab down --prefix {self.prefix})")
+        directory = state_dir()
+        _make_state_dir(directory)
+        t0 = time.monotonic()
+        self.state = userns.start(self, str(directory))
+        self.rootless = self.state["rootless"]
         self.up_s = time.monotonic() - t0
         return self
 
@@ -364,7 +440,9 @@ class Lab:
             _run(step.argv, step.stdin, step.what)
         self._start_services()
         state["sysctls"] = _read_sysctls(self.scanner_netns, ICMP_SYSCTLS)
-        _add_guard_routes(state, [str(net.cidr) for net in self.scenario.networks])
+        if not self.rootless:
+            # (A rootless lab's namespaces have no link to the machine's network at all.)
+            _add_guard_routes(state, [str(net.cidr) for net in self.scenario.networks])
         # Only now may the scope guard let scans reach the lab's networks.
         state["networks"] = [str(net.cidr) for net in self.scenario.networks]
         state["status"] = "up"
@@ -376,9 +454,12 @@ class Lab:
             for service in self.plan.services:
                 if self.verbose:
                     self.verbose(f"{service.netns}: services tcp {service.tcp} udp {service.udp}")
+                # A rootless lab's daemons die with its lab process, so a SIGKILL of it frees everything.
+                from .userns import die_with_parent
                 proc = subprocess.Popen(service.argv(self.python), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                         stderr=subprocess.PIPE, start_new_session=True, text=True,
-                                        env={**os.environ, "PYTHONPATH": _package_root()})
+                                        env={**os.environ, "PYTHONPATH": _package_root()},
+                                        preexec_fn=die_with_parent if self.rootless else None)
                 procs.append((service, proc))
                 self.state["services"][service.machine] = proc.pid
                 _write_state(self.state)
@@ -405,6 +486,14 @@ class Lab:
             except subprocess.TimeoutExpired:
                 pass
         self._procs = []
+        holder_proc = getattr(self, "_holder_proc", None)
+        if holder_proc is not None:
+            try:
+                holder_proc.stdin.close()
+            except (OSError, ValueError, AttributeError):
+                pass
+            holder_proc.wait()
+            self._holder_proc = None
         self.state = None
         self.down_s = time.monotonic() - t0
         return deleted
@@ -420,11 +509,15 @@ class Lab:
     def scan(self, targets, ports, scan_type: str = "connect", **kw):
         """Scan from the lab's scanner namespace: ``engine.scan(..., netns=lab.scanner_netns)``."""
         from ..engine import scan
-        return scan(targets, ports, scan_type, netns=self.scanner_netns, **kw)
+        return scan(targets, ports, scan_type, netns=self.scanner_netns, **kw)   # the engine joins a rootless lab
 
     def exec_argv(self, machine: str, *argv: str) -> list[str]:
         """``ip netns exec NS ARGV…`` for running a tool (nmap) on a lab machine or the scanner."""
-        return ["ip", "netns", "exec", self.netns(machine), *argv]
+        argv = ["ip", "netns", "exec", self.netns(machine), *argv]
+        from . import userns
+        if self.rootless and not userns.inside(self.rootless):
+            return userns.exec_argv(self.rootless, str(state_dir()), *argv)
+        return argv
 
     def __repr__(self) -> str:
         return f"<Lab {self.scenario.name} prefix={self.prefix} {'up' if self.state else 'down'}>"
