@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Sequence
 
-from ...sim.nat import ADM, APDM, BEHAVIOURS, EIM, NatTable
+from ...sim.nat import APDM, BEHAVIOURS, EIM, NatTable
 from ...sim.network import SimNetwork, load_scenario
 
 ROUTER_OUTSIDE = "10.77.0.2"

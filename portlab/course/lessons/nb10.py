@@ -333,8 +333,7 @@ def live_audit(rules: RulesInput = None, scenario=SCENARIO, *, timing: int = 5,
                 got = {(h.address, p.port): p for h in result.hosts for p in h.ports}
                 for need, address in wanted:
                     port = got[(address, need.port)]
-                    findings[(need.label, place)] = Finding(need, place, address, str(port.state.value
-                                                            if hasattr(port.state, "value") else port.state),
+                    findings[(need.label, place)] = Finding(need, place, address, port.state.value,
                                                             port.reason)
     ordered = tuple(findings[(need.label, place)] for need, place, _ in pairs)
     return Audit(ordered, "live lab")
@@ -429,9 +428,6 @@ def rules_box(initial: str = STARTER):
     button.on_click(run)
     return widgets.VBox([area, button, out])
 
-
-def findings_for(result: Audit, machine: str) -> Iterable[Finding]:
-    return [f for f in result.findings if f.need.machine == machine]
 
 
 def rules_from_editor(editor) -> dict[str, Firewall]:
