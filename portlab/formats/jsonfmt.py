@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from itertools import compress, islice, repeat
+from operator import attrgetter, eq, lt, not_
 from datetime import datetime, timezone
 from typing import Any, Optional, Union
 
@@ -75,31 +77,53 @@ FOLD_ABOVE = 25
 def _fold_key(port: PortResult) -> Optional[tuple]:
     if port.trace:
         return None  # a trace is per port; such ports stay listed
-    return (str(port.state), port.reason, port.protocol, port.tries)
+    # PortState is a str enum: the member hashes and compares as its value, so no str() per port.
+    return (port.state, port.reason, port.protocol, port.tries)
+
+
+# Per-port fields read in C (operator.attrgetter through map) rather than in a Python
+# loop: a full range is 65535 ports, and a write folds them every time.
+_PORT = attrgetter("port")
+_KEY = attrgetter("state", "reason", "protocol", "tries")
+_TRACE = attrgetter("trace")
+_RTT = attrgetter("rtt")
+_SERVICE = attrgetter("service")
 
 
 def fold(host: HostResult) -> tuple[list[PortResult], Optional[dict[str, Any]]]:
     """(ports still listed, the extraports entry of the folded ones or None)."""
     ports = host.ports
-    # Expansion puts folded ports back in port order, so fold only a list in that order.
-    if len(ports) <= FOLD_ABOVE or any(a.port >= b.port for a, b in zip(ports, ports[1:])):
+    if len(ports) <= FOLD_ABOVE:
         return ports, None
-    tally = Counter(key for key in map(_fold_key, ports) if key is not None)
+    numbers = list(map(_PORT, ports))
+    # Expansion puts folded ports back in port order, so fold only a list in that order.
+    if not all(map(lt, numbers, islice(numbers, 1, None))):
+        return ports, None
+    if any(map(_TRACE, ports)):
+        keys = list(map(_fold_key, ports))
+    else:
+        # PortState is a str enum: the member hashes and compares as its value.
+        keys = list(map(_KEY, ports))
+    tally = Counter(keys)
+    tally.pop(None, None)
     if not tally:
         return ports, None
     key, count = tally.most_common(1)[0]
     if count <= FOLD_ABOVE:
         return ports, None
-    folded = [p for p in ports if _fold_key(p) == key]
-    kept = [p for p in ports if _fold_key(p) != key]
+    is_folded = list(map(eq, keys, repeat(key)))
+    folded = list(compress(ports, is_folded))
+    kept = list(compress(ports, map(not_, is_folded)))
     state, reason, protocol, tries = key
-    entry: dict[str, Any] = {"state": state, "reason": reason, "protocol": protocol, "count": count,
-                             "ports": portlist.compress(p.port for p in folded)}
+    folded_numbers = list(compress(numbers, is_folded))
+    entry: dict[str, Any] = {"state": str(state), "reason": reason, "protocol": protocol, "count": count,
+                             "ports": portlist.compress(folded_numbers)}
     if tries != 1:
         entry["tries"] = tries
-    entry["services"] = {str(p.port): p.service for p in folded if p.service is not None}
-    if any(p.rtt is not None for p in folded):
-        entry["rtt"] = [p.rtt for p in folded]
+    entry["services"] = {str(n): s for n, s in zip(folded_numbers, map(_SERVICE, folded)) if s is not None}
+    rtts = list(map(_RTT, folded))
+    if rtts.count(None) != len(rtts):
+        entry["rtt"] = rtts
     return kept, entry
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import ipaddress
 import xml.etree.ElementTree as ET
 from collections import Counter, defaultdict
+from operator import attrgetter
 from datetime import datetime, timezone
 from typing import Optional, Union
 from xml.parsers import expat
@@ -226,8 +227,12 @@ def dumps(result: ScanResult) -> str:
     scanned: dict[str, set[int]] = defaultdict(set)
     counted: Counter[str] = Counter()
     for host in result.hosts:
-        for port in host.ports:
-            scanned[port.protocol].add(port.port)
+        protocols_here = set(map(_PROTOCOL, host.ports))
+        if len(protocols_here) == 1:     # the usual case: one scan type, one protocol
+            scanned[protocols_here.pop()].update(map(_PORT, host.ports))
+        else:
+            for port in host.ports:
+                scanned[port.protocol].add(port.port)
         for extra in host.extraports:
             counted[extra.protocol] += extra.count
     protocols = sorted(set(scanned) | set(counted)) or [scan_type.protocol]
@@ -257,6 +262,10 @@ def dumps(result: ScanResult) -> str:
     return "\n".join(lines)
 
 
+# Per-port fields read in C (attrgetter through map): a full range is 65535 ports.
+_PORT, _PROTOCOL, _STATE = attrgetter("port"), attrgetter("protocol"), attrgetter("state")
+
+
 def _host_lines(host: HostResult, start: int, end: int) -> list[str]:
     lines = [_tag("host", {"starttime": start, "endtime": end}, close=False)
              + _tag("status", {"state": "up", "reason": "user-set", "reason_ttl": 0}),
@@ -268,9 +277,14 @@ def _host_lines(host: HostResult, start: int, end: int) -> list[str]:
     folded = folded_states(host)
     # (state, protocol) -> reason -> ports, for the states nmap would fold.
     folds: dict[tuple[str, str], dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
-    for port in host.ports:
-        if str(port.state) in folded:
-            folds[(str(port.state), port.protocol)][port.reason].append(port.port)
+    # A PortState is a str enum: it is found in *folded* (plain strings) as it is, and
+    # str() runs once per group below instead of twice per port (65535 of them).
+    listed = []
+    for port, state in zip(host.ports, map(_STATE, host.ports)):
+        if state in folded:
+            folds[(state, port.protocol)][port.reason].append(port.port)
+        else:
+            listed.append(port)
     body = []
     for (state, protocol), reasons in folds.items():
         total = sum(len(ports) for ports in reasons.values())
@@ -287,9 +301,7 @@ def _host_lines(host: HostResult, start: int, end: int) -> list[str]:
                 attrs["ports"] = compress(extra.ports)
             body.append(_tag("extrareasons", attrs))
         body.append("</extraports>")
-    for port in sorted(host.ports, key=lambda p: (p.protocol, p.port)):
-        if str(port.state) in folded:
-            continue
+    for port in sorted(listed, key=lambda p: (p.protocol, p.port)):
         service = _tag("service", {"name": port.service, "method": "table", "conf": 3}) if port.service else ""
         body.append(_tag("port", {"protocol": port.protocol, "portid": port.port}, close=False)
                     + _tag("state", {"state": str(port.state), "reason": port.reason, "reason_ttl": 0})

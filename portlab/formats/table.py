@@ -9,6 +9,8 @@ states can be folded at once.  ``show_all=True`` lists every port instead.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from itertools import compress, islice
+from operator import attrgetter, lt, not_
 
 from ..results import HostResult, PortResult, ScanResult
 from ..states import PortState, ScanType
@@ -30,8 +32,9 @@ def not_shown(host: HostResult, hidden: list[PortResult]) -> str:
     """``1995 closed tcp ports (conn-refused), 3 filtered tcp ports (2 no-response, 1 host-unreach)``."""
     # (state, protocol) -> reason -> count, from hidden ports and count-only extraports.
     groups: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
-    for port in hidden:
-        groups[(port.state, port.protocol)][port.reason] += 1
+    # Counted in C (attrgetter through map): *hidden* can be 65535 ports.
+    for (state, protocol, reason), n in Counter(map(_GROUP, hidden)).items():
+        groups[(state, protocol)][reason] += n
     for extra in host.extraports:
         reasons = Counter(extra.reasons)
         unexplained = extra.count - sum(reasons.values())
@@ -54,15 +57,25 @@ def _columns(rows: list[tuple[str, ...]]) -> list[str]:
     return [" ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
 
 
+_PORT, _PROTOCOL, _STATE = attrgetter("port"), attrgetter("protocol"), attrgetter("state")
+_GROUP = attrgetter("state", "protocol", "reason")
+
+
 def host_report(host: HostResult, show_all: bool = False) -> list[str]:
     title = f"{host.name} ({host.address})" if host.name else host.address
     lines = [f"portlab scan report for {title}"]
     counts = host.counts()
     hidden_states = set() if show_all else folded_states(host, counts=counts)
-    ordered = sorted(host.ports, key=lambda p: (p.protocol, p.port))
+    ports = host.ports
+    numbers = list(map(_PORT, ports))
+    if len(set(map(_PROTOCOL, ports))) <= 1 and all(map(lt, numbers, islice(numbers, 1, None))):
+        ordered = ports          # the engine's results come sorted: skip a 65535-port sort
+    else:
+        ordered = sorted(ports, key=lambda p: (p.protocol, p.port))
     # States are str enums (or plain strings from a file): set membership needs no str().
-    shown = [p for p in ordered if p.state not in hidden_states]
-    hidden = [p for p in ordered if p.state in hidden_states]
+    in_hidden = [state in hidden_states for state in map(_STATE, ordered)]
+    shown = list(compress(ordered, map(not_, in_hidden)))
+    hidden = list(compress(ordered, in_hidden))
     total = sum(counts.values())
     if hidden or host.extraports:
         if not shown:
