@@ -17,7 +17,7 @@ from portlab.errors import BadInput, MissingPrivilege
 from portlab.privilege import CAP_NET_RAW, effective_capabilities, has_raw_socket_privilege
 from portlab.states import PortState, Probe, ReplyKind, ScanType, classify
 from portlab.timing import template
-from portlab.transports.raw import RawSynTransport, allowed_tries, port_filter
+from portlab.transports.raw import IcmpReplay, RawSynTransport, allowed_tries, port_filter
 
 needs_raw = pytest.mark.skipif(not has_raw_socket_privilege(),
                                reason="raw SYN tests need root or CAP_NET_RAW (CI runs as root)")
@@ -198,3 +198,35 @@ def test_two_targets_and_a_dropped_range_in_a_namespace():
     dropped = [got[("10.199.0.3", p)] for p in range(7000, 7100)]
     assert all(classify("syn", e.reply) == (PortState.FILTERED, "no-response") for e in dropped)
     assert all(e.tries == 2 for e in dropped)
+
+
+# -- the ICMP bucket replayed from the errors that came back (pure, no root) ----------
+
+def test_a_few_icmp_errors_leave_tokens_so_a_silent_port_was_dropped():
+    bucket = IcmpReplay(gap=1.0, start=0.0)
+    for t in (0.1, 0.2, 0.3, 0.4):          # four rejects: the burst of 6 is not spent
+        bucket.arrived(t)
+    assert not bucket.could_have_lost(sent=0.5, now=0.6)
+
+
+def test_a_spent_burst_means_a_silence_may_be_a_lost_error():
+    bucket = IcmpReplay(gap=1.0, start=0.0)
+    for i in range(6):                      # six errors in 60 ms: the bucket is empty
+        bucket.arrived(0.01 * (i + 1))
+    assert bucket.could_have_lost(sent=0.1, now=0.2)
+    assert not bucket.could_have_lost(sent=2.5, now=2.6)   # refilled meanwhile
+
+
+def test_errors_faster_than_any_limit_teach_the_bucket_that_the_limit_is_off():
+    bucket = IcmpReplay(gap=1.0, start=0.0)
+    for i in range(200):                    # 200 errors in 20 ms: no rate limit there
+        bucket.arrived(0.0001 * (i + 1))
+    assert bucket.gap == 0.0
+    assert not bucket.could_have_lost(sent=0.02, now=0.03)
+
+
+def test_an_error_to_a_later_try_makes_every_silence_suspect():
+    bucket = IcmpReplay(gap=1.0, start=0.0)
+    bucket.arrived(0.1)
+    bucket.lossy = True                     # the transport saw try 2 answered, try 1 not
+    assert bucket.could_have_lost(sent=5.0, now=5.1)

@@ -207,11 +207,66 @@ _PACED_MAX = 16
 _PACED_TRIES = 2
 _GAP_MARGIN = 1.02
 _GAP_SLACK = 0.005
+_ICMP_BURST = 6        # Linux's XRLIM_BURST_FACTOR
+
+
+class IcmpReplay:
+    """The target's ICMP error bucket, replayed from the errors that came back.
+
+    A raw socket sees every ICMP error the target sent (port-unreachable included),
+    and a rate-limited error is never sent, so it spends no token: the errors that
+    arrived say exactly how full the target's bucket was.  The model assumes the
+    slowest usual refill (the scanner's own ``icmp_ratelimit``, 1 s by default) and
+    starts full; when errors come faster than that refill allows, the target's limit
+    is looser than assumed, and the refill interval shrinks toward what was seen
+    (down to nothing for a target whose limit is off).
+
+    ``could_have_lost(sent, now)`` is the question that matters: could the last try
+    of a probe sent at *sent* have met an empty bucket?  Only then is its silence
+    worth paced tries; otherwise the port really said nothing (a drop)."""
+
+    __slots__ = ("gap", "burst", "level", "at", "lossy")
+
+    def __init__(self, gap: float, burst: int = _ICMP_BURST, start: float = 0.0):
+        self.gap = gap
+        self.burst = burst
+        self.level = float(burst)
+        self.at = start
+        # Set when an error answered a later try (the first went unanswered): the
+        # bucket was not as full as modelled (a scan just before ours drained it, say),
+        # so every silence may be a loss.
+        self.lossy = False
+
+    def _refill(self, now: float) -> float:
+        if self.gap <= 0:
+            return float(self.burst)
+        return min(float(self.burst), self.level + max(0.0, now - self.at) / self.gap)
+
+    def arrived(self, now: float) -> None:
+        level = self._refill(now) - 1.0
+        if level < -0.5 and self.gap > 0:
+            # More errors than the assumed refill allows: the target refills faster.
+            seen = max(0.0, now - self.at)
+            self.gap = seen if seen < self.gap / 2 else self.gap / 2
+            if self.gap < 1e-3:
+                self.gap = 0.0   # as good as no limit at all
+            level = 0.0
+        self.level = max(0.0, level)
+        self.at = now
+
+    def could_have_lost(self, sent: float, now: float) -> bool:
+        """Conservative: the level now (every error that arrived so far spent, even
+        those the target sent after our probe reached it), minus the refill since *sent*."""
+        if self.lossy:
+            return True
+        if self.gap <= 0:
+            return False
+        return self._refill(now) - max(0.0, now - sent) / self.gap < 1.0
 
 
 class _Target:
     __slots__ = ("address", "packed", "source", "template", "rtt", "best_try",
-                 "icmp_seen", "last_icmp", "limbo", "overflow", "paced", "gap", "token_at")
+                 "icmp_seen", "last_icmp", "limbo", "overflow", "paced", "gap", "token_at", "bucket")
 
     def __init__(self, address: str, source: str, sport: int, timing: Timing) -> None:
         self.address = address
@@ -227,6 +282,7 @@ class _Target:
         self.paced: collections.deque[int] = collections.deque()
         self.gap = 0.0
         self.token_at = 0.0
+        self.bucket = IcmpReplay(local_icmp_ratelimit(), start=time.monotonic())
 
 
 class RawSynTransport(Transport):
@@ -508,6 +564,9 @@ class _SynScan:
             target = self.targets[dst]
             target.icmp_seen += 1
             target.last_icmp = time.monotonic()
+            target.bucket.arrived(target.last_icmp)
+            if tryno > 0:
+                target.bucket.lossy = True
             self._answer(i, Reply.icmp(code), tryno + 1,
                          f"ICMP unreachable code {code} from {socket.inet_ntoa(packet[12:16])}"
                          if self.trace_on else "")
@@ -568,7 +627,10 @@ class _SynScan:
                 self._park(i)
                 self.queue.append(i)
                 continue
-            elif target.icmp_seen and not target.overflow and self.timing.max_retries:
+            elif (target.icmp_seen and not target.overflow and self.timing.max_retries
+                  and target.bucket.could_have_lost(sent, now)):
+                # Only a probe whose last try may have met an empty ICMP bucket waits for
+                # paced tries; one that found tokens there was dropped, and ends now.
                 if len(target.limbo) < _PACED_MAX:
                     self._park(i)
                     target.limbo.append(i)
