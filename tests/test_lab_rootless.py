@@ -38,8 +38,14 @@ from unprivileged import NOBODY, ROOT, _others_can_reach, nobody_can_run_us
 
 SKIP = netns_skip_reason()
 USERNS_WHY = userns.kernel_why_not() if sys.platform.startswith("linux") else "not Linux"
-pytestmark = [pytest.mark.netns, pytest.mark.skipif(SKIP is not None, reason=SKIP or ""),
-              pytest.mark.skipif(USERNS_WHY is not None, reason=f"no rootless lab here: {USERNS_WHY}")]
+
+
+def live(test):
+    """Builds labs as nobody (dropping from root, as CI runs): root, Linux, user namespaces."""
+    for mark in (pytest.mark.netns, pytest.mark.skipif(SKIP is not None, reason=SKIP or ""),
+                 pytest.mark.skipif(USERNS_WHY is not None, reason=f"no rootless lab here: {USERNS_WHY}")):
+        test = mark(test)
+    return test
 
 TESTS = Path(__file__).resolve().parent
 
@@ -139,6 +145,7 @@ def nobody_processes_in(user_ns_inode: int) -> list[int]:
 
 # ---------------------------------------------------------------- up, SYN scan, down
 
+@live
 def test_cli_up_syn_scan_down_leaves_nothing(learner):
     up = learner.portlab("lab", "up", "home-nat-forward", "--prefix", "plrlcli")
     assert up.returncode == 0, up.stderr
@@ -182,6 +189,7 @@ def test_cli_up_syn_scan_down_leaves_nothing(learner):
 
 # ---------------------------------------------------------------- SIGKILL
 
+@live
 def test_sigkill_of_the_lab_process_is_cleaned(learner):
     up = learner.portlab("lab", "up", "web-server", "--prefix", "plrlkill")
     assert up.returncode == 0, up.stderr
@@ -211,6 +219,7 @@ def test_sigkill_of_the_lab_process_is_cleaned(learner):
 
 # ---------------------------------------------------------------- isolation
 
+@live
 def test_no_way_out_and_roots_lab_is_not_visible(learner, tmp_path, monkeypatch):
     from portlab.lab.run import Lab, existing_netns
     monkeypatch.setenv("PORTLAB_STATE_DIR", str(tmp_path / "root-labs"))
@@ -283,6 +292,7 @@ print(json.dumps(out))
 """
 
 
+@live
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["single-host", "home-nat-forward"])
 def test_rootless_lab_agrees_with_root_lab_and_simulator(learner, name, tmp_path, monkeypatch):
@@ -307,6 +317,7 @@ def test_rootless_lab_agrees_with_root_lab_and_simulator(learner, name, tmp_path
 
 # ---------------------------------------------------------------- the notebooks' live cells
 
+@live
 def test_notebook_live_helpers_run_as_nobody(learner):
     code = """
 from portlab.course.machine import live
@@ -322,3 +333,65 @@ print(nb07.summary(nb07.live_forward_scan()))
     assert first == "closed conn-refused"
     assert "8080" in second
     assert not list(learner.labs.glob("*.json"))       # the `with Lab` blocks left nothing on record
+
+
+# ---------------------------------------------------------------- where it cannot work (no lab built)
+
+@pytest.mark.parametrize("path, value, says", [
+    ("/proc/sys/kernel/unprivileged_userns_clone", "0", "kernel.unprivileged_userns_clone=0"),
+    ("/proc/sys/user/max_user_namespaces", "0", "user.max_user_namespaces=0"),
+    ("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", "1", "kernel.apparmor_restrict_unprivileged_userns=1"),
+])
+def test_each_kernel_setting_that_forbids_it_is_named_with_its_fix(monkeypatch, path, value, says):
+    real = userns._read
+    monkeypatch.setattr(userns, "_read", lambda p: value if p == path else real(p))
+    if not sys.platform.startswith("linux"):
+        pytest.skip("Linux only")
+    why = userns.kernel_why_not()
+    assert why is not None and says in why and "sudo sysctl -w" in why
+    assert len(why.splitlines()) == 1
+
+
+def test_without_the_capabilities_in_the_bounding_set_it_says_so(tmp_path):
+    if not sys.platform.startswith("linux") or not shutil.which("setpriv"):
+        pytest.skip("Linux with setpriv only")
+    done = subprocess.run(["setpriv", "--bounding-set=-all", "--inh-caps=-all", sys.executable, "-c",
+                           "from portlab.lab.userns import kernel_why_not; print(kernel_why_not())"],
+                          capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert "bounding set excludes CAP_NET_ADMIN/CAP_SYS_ADMIN" in done.stdout, done.stderr
+
+
+def test_a_users_labs_live_in_their_own_directory(monkeypatch, tmp_path):
+    from portlab import scope
+    monkeypatch.delenv("PORTLAB_STATE_DIR", raising=False)
+    monkeypatch.setattr(os, "geteuid", lambda: 1234)
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    assert scope.state_dir() == Path("/tmp/portlab-1234/labs")
+    runtime = tmp_path / "run-user"
+    runtime.mkdir()
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    assert scope.state_dir() == Path("/tmp/portlab-1234/labs")    # a runtime directory not theirs is not used
+    if os.getuid() == 0:
+        os.chown(runtime, 1234, 1234)
+        assert scope.state_dir() == runtime / "portlab" / "labs"
+
+
+def test_a_dead_lab_process_leaves_no_lab_in_scope_and_its_record_is_removed(monkeypatch, tmp_path):
+    from portlab import scope
+    from portlab.lab import run
+    monkeypatch.setenv("PORTLAB_STATE_DIR", str(tmp_path))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    record = {"prefix": "pldead", "scanner_netns": "pldead.scanner", "networks": ["10.77.0.0/24"],
+              "status": "up", "namespaces": ["pldead.scanner"],
+              "rootless": {"pid": dead.pid, "start": 1, "uid": os.getuid()}}
+    (tmp_path / "pldead.json").write_text(json.dumps(record))
+    assert scope.running_labs() == []              # its networks are out of scope at once
+    assert (tmp_path / "pldead.json").exists()     # (the scope guard only reads)
+    assert run.running_labs() == []                # status removes the stale record
+    assert not (tmp_path / "pldead.json").exists()
+    # A live lab process keeps its lab in scope: this very process stands in for one.
+    me = {"pid": os.getpid(), "start": userns.start_time(os.getpid()), "uid": os.getuid()}
+    (tmp_path / "plme.json").write_text(json.dumps({**record, "prefix": "plme", "rootless": me}))
+    assert [lab.prefix for lab in scope.running_labs()] == ["plme"]
+    assert scope.running_labs()[0].holder == me
