@@ -121,8 +121,11 @@ def test_solution_needs_a_second_click(progress_file):
 
 def test_predict_then_scan(progress_file):
     w = ask("00-predict-81")
-    assert tuple(w.answer.options) == ("open", "closed", "filtered", "unfiltered", "open|filtered",
-                                       "closed|filtered")
+    # The menu starts on a visible "choose..." (no answer), then nmap's six states.
+    assert w.answer.label == "choose..." and w.answer.value is None
+    assert tuple(w.answer.options)[1:] == (("open", "open"), ("closed", "closed"), ("filtered", "filtered"),
+                                          ("unfiltered", "unfiltered"), ("open|filtered", "open|filtered"),
+                                          ("closed|filtered", "closed|filtered"))
     w.scan_button.click()
     assert exw.PREDICT_FIRST in text_of(w.scan_result)      # no scan before a prediction
     assert not progress_file.exists()

@@ -132,7 +132,41 @@ def check(exercise_id: str, answer: object) -> None:
     if not is_blank(answer):
         from . import progress
         progress.record(exercise_id, hint is None)
-    print(f"[{exercise_id}] correct" if hint is None else f"[{exercise_id}] not yet: {hint}")
+    line = f"[{exercise_id}] correct" if hint is None else f"[{exercise_id}] not yet: {hint}"
+    shown = _in_notebook()
+    if shown is None:
+        print(line)
+    else:
+        # Printed text in JupyterLab wraps anywhere, even mid-word; HTML wraps between words.
+        shown(_Verdict(line))
+
+
+class _Verdict:
+    """The verdict line, shown as HTML in a notebook (plain text elsewhere)."""
+
+    def __init__(self, line: str):
+        self.line = line
+
+    def __repr__(self) -> str:
+        return self.line
+
+    def _repr_html_(self) -> str:
+        import html
+        return f"<div style='white-space:normal;word-break:normal'>{html.escape(self.line)}</div>"
+
+
+def _in_notebook():
+    """IPython's display() when running in a Jupyter kernel, else None."""
+    import sys
+    if "ipykernel" not in sys.modules:
+        return None
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:
+        return None
+    shell = get_ipython()
+    return display if shell is not None and shell.__class__.__name__ == "ZMQInteractiveShell" else None
 
 
 def solution(exercise_id: str) -> str:

@@ -170,9 +170,12 @@ def _input_for(ex: core.Exercise) -> widgets.ValueWidget:
     if ex.kind == "choice":
         if len(ex.choices) <= 5:
             return widgets.RadioButtons(options=list(ex.choices), value=None, layout={"width": "max-content"})
-        return widgets.Dropdown(options=list(ex.choices), value=None, description="Answer")
+        # A menu that starts blank looks broken; it starts on a visible "choose..." instead.
+        return widgets.Dropdown(options=[("choose...", None)] + [(c, c) for c in ex.choices], index=0,
+                                description="Answer")
     if ex.kind == "predict":
-        return widgets.Dropdown(options=list(ex.choices or STATES), value=None, description="I predict")
+        return widgets.Dropdown(options=[("choose...", None)] + [(c, c) for c in (ex.choices or STATES)],
+                                index=0, description="I predict")
     placeholder = "a number" if ex.kind == "number" else "your answer"
     return widgets.Text(value="", placeholder=placeholder, description="Answer")
 
