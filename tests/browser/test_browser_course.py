@@ -138,6 +138,14 @@ def widgets_run(jupyterlab, lab_page, runs):
     close(lab_page)
 
 
+def shoot(run, cell, path) -> None:
+    """A cell's screenshot, whole: the viewport is made tall enough for it first."""
+    run.page.set_viewport_size({"width": 1280, "height": 3000})
+    cell.scroll_into_view_if_needed()
+    cell.screenshot(path=str(path))
+    run.page.set_viewport_size({"width": 1280, "height": 900})
+
+
 def test_scan_panel_run_fills_the_progress_bar_and_shows_table_and_chart(widgets_run, output_dir):
     run, _ = widgets_run
     cell = run.code_cell(0)
@@ -153,7 +161,7 @@ def test_scan_panel_run_fills_the_progress_bar_and_shows_table_and_chart(widgets
     images = cell.locator(".portlab-chart img.pl-light")
     images.first.wait_for(state="visible")
     assert images.first.evaluate("i => i.complete && i.naturalWidth > 0")
-    cell.screenshot(path=str(output_dir / "widget-scanpanel-after-run.png"))
+    shoot(run, cell, output_dir / "widget-scanpanel-after-run.png")
 
 
 def test_firewall_editor_apply_changes_the_states_shown(widgets_run, output_dir):
@@ -171,7 +179,7 @@ def test_firewall_editor_apply_changes_the_states_shown(widgets_run, output_dir)
     assert changed and int(changed.group(1)) >= 2, text
     rows = cell.locator("tbody tr").all_inner_texts()
     assert any("tcp 80" in r and "open" in r and "filtered" in r and "changed" in r for r in rows), rows
-    cell.screenshot(path=str(output_dir / "widget-firewall-editor-after-apply.png"))
+    shoot(run, cell, output_dir / "widget-firewall-editor-after-apply.png")
 
 
 def test_exercise_wrong_then_right_shows_hint_then_correct(widgets_run, output_dir):
@@ -191,4 +199,4 @@ def test_exercise_wrong_then_right_shows_hint_then_correct(widgets_run, output_d
     check.click()
     cell.locator("text=/^correct/").wait_for(timeout=30_000)
     assert "not yet" not in cell.inner_text()
-    cell.screenshot(path=str(output_dir / "widget-exercise-correct.png"))
+    shoot(run, cell, output_dir / "widget-exercise-correct.png")
