@@ -96,3 +96,34 @@ def test_silence_without_any_icmp_is_not_paced():
     states = by_port(result)
     assert all(states[p] == (PortState.FILTERED, "no-response") for p in range(7000, 7004))
     assert all(p.tries == 2 for h in result.hosts for p in h.ports if p.port >= 7000)
+
+
+# --- with raw-socket privilege: the ICMP watch ----------------------------------------
+
+@live
+def test_drops_beside_a_few_icmp_rejects_get_no_paced_tries():
+    # 3 rejects leave the target's burst of 6 unspent: the watch sees every ICMP error,
+    # so the dropped ports' silences cannot be lost errors and end after the main round.
+    rules = ("    tcp dport 6100-6102 reject with icmp type host-unreachable\n"
+             "    tcp dport 6200-6204 drop\n")
+    with netlab("watch", ruleset=("table inet t {\n  chain input {\n    type filter hook input priority 0;"
+                                  " policy accept;\n" + rules + "  }\n}\n")) as lab:
+        result = lab.run_in(lab.scanner_ns, lambda: scan(
+            lab.target_addr, "80,6100-6102,6200-6204", "connect", allow=["10.199.0.0/24"]))
+    states = by_port(result)
+    assert all(states[p] == (PortState.FILTERED, "host-unreach") for p in range(6100, 6103))
+    assert all(states[p] == (PortState.FILTERED, "no-response") for p in range(6200, 6205))
+    assert all(p.tries == 2 for h in result.hosts for p in h.ports if p.port >= 6200)
+
+
+@live
+def test_port_unreachable_rejects_past_the_burst_stay_closed():
+    # connect() shows an ICMP port-unreachable as ECONNREFUSED, like a RST: only the
+    # watch knows the target spent ICMP tokens on them, and paces the ones it swallowed.
+    rules = f"    tcp dport {REJECTED.start}-{REJECTED.stop - 1} reject\n"
+    with netlab("pu", ruleset=("table inet t {\n  chain input {\n    type filter hook input priority 0;"
+                               " policy accept;\n" + rules + "  }\n}\n")) as lab:
+        result = lab.run_in(lab.scanner_ns, lambda: scan(
+            lab.target_addr, f"{REJECTED.start}-{REJECTED.stop - 1}", "connect", allow=["10.199.0.0/24"]))
+    states = by_port(result)
+    assert {p: states[p] for p in REJECTED} == {p: (PortState.CLOSED, "conn-refused") for p in REJECTED}

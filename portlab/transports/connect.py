@@ -25,6 +25,14 @@ tries for them, spaced to its ICMP refill rate (:class:`IcmpBucket`), at most
 ``_PACED_TRIES`` each.  A host with more silent probes has a dropped range, not a
 rate limit: its silent probes end as ``no-response`` at once, as in nmap, so a
 full-range scan of a firewalled host is not stretched by seconds per port.
+
+With raw-socket privilege (root or CAP_NET_RAW) the scan also reads every ICMP
+error the targets send (:class:`IcmpWatch`): connect() cannot tell an ICMP
+port-unreachable from a RST, but the raw socket can, so each host's bucket is
+replayed from what really came back.  Then only a probe whose last try may have met
+an empty bucket is held for paced tries; a dropped port beside a few rejects ends
+after the main round, and port-unreachable rejects swallowed by the limit are paced
+too (without the watch they would end as no-response).
 """
 
 from __future__ import annotations
@@ -142,7 +150,7 @@ class SilentHold:
     """What the loops (possibly several threads) learn per host for the paced phase:
     which probes went silent and when the host last answered with an ICMP errno."""
 
-    def __init__(self, report: Report, keep_trace: bool):
+    def __init__(self, report: Report, keep_trace: bool, watch: Optional["IcmpWatch"] = None):
         self.report = report
         self.keep_trace = keep_trace
         self.silent: dict[str, list[_Silent]] = {}
@@ -150,14 +158,24 @@ class SilentHold:
         self.last_icmp: dict[str, float] = {}
         self.started = time.monotonic()      # trace times of the paced tries count from here
         self._lock = threading.Lock()
+        # With raw-socket privilege: every ICMP error the targets send us, so a silence
+        # is held for paced tries only where an error may really have been lost.
+        self.watch = watch
+        if watch is not None:
+            watch.hold = self
 
     def icmp(self, host: str, when: float) -> None:
         with self._lock:
             if when > self.last_icmp.get(host, 0.0):
                 self.last_icmp[host] = when
 
-    def hold(self, probe: Probe, tries: int, trace: list) -> None:
+    def hold(self, probe: Probe, tries: int, trace: list, sent_at: Optional[float] = None) -> None:
         host = probe.target
+        watch = self.watch
+        if watch is not None and sent_at is not None and not watch.could_have_lost(host, sent_at):
+            # Its last try found the target's ICMP bucket holding tokens: a drop, not a loss.
+            self.give_up(_Silent(probe, tries, trace))
+            return
         with self._lock:
             if host not in self.overflow:
                 held = self.silent.setdefault(host, [])
@@ -191,6 +209,90 @@ class SilentHold:
         return paced
 
 
+class IcmpWatch:
+    """Every ICMP destination-unreachable the scanned hosts send us, read from a raw
+    ICMP socket (root or CAP_NET_RAW; without it the connect scan paces as before).
+
+    connect() shows an ICMP port-unreachable as ECONNREFUSED, the same errno as a
+    RST, so the errnos alone cannot say how many ICMP tokens a target spent.  The raw
+    socket sees them all; each host's bucket is replayed from them
+    (:class:`portlab.transports.raw.IcmpReplay`), and a probe whose last try found
+    tokens there was dropped, not rate limited.  The loops call :meth:`drain` every
+    round (one non-blocking recv when nothing came), so arrival times stay exact
+    to a few milliseconds: the replay needs them to tell a rate limit from none."""
+
+    def __init__(self, sock, hosts: Sequence[str]):
+        from .raw import IcmpReplay
+
+        self.sock = sock
+        self.hold: Optional[SilentHold] = None
+        now = time.monotonic()
+        self.buckets: dict[bytes, tuple[str, "IcmpReplay"]] = {}
+        for host in hosts:
+            try:
+                packed = socket.inet_aton(host)
+            except OSError:
+                continue   # IPv6: not watched; its silences are paced as before
+            self.buckets[packed] = (host, IcmpReplay(icmp_interval(), start=now))
+        self.by_host = {host: bucket for host, bucket in self.buckets.values()}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, hosts: Sequence[str]) -> Optional["IcmpWatch"]:
+        from ..privilege import has_raw_socket_privilege
+
+        if not sys.platform.startswith("linux") or not has_raw_socket_privilege():
+            return None
+        try:
+            from .raw import open_raw
+            sock = open_raw(socket.IPPROTO_ICMP)
+        except OSError:
+            return None
+        return cls(sock, hosts)
+
+    def drain(self) -> None:
+        if not self._lock.acquire(blocking=False):
+            return   # the other loop is reading it right now
+        try:
+            recv = self.sock.recv
+            buckets = self.buckets
+            while True:
+                try:
+                    packet = recv(576)
+                except (BlockingIOError, InterruptedError):
+                    return
+                except OSError:
+                    return
+                ihl = (packet[0] & 0x0F) << 2
+                if len(packet) < ihl + 28 or packet[ihl] != 3:
+                    continue   # not a destination unreachable quoting an IP header
+                inner = ihl + 8
+                entry = buckets.get(packet[inner + 16:inner + 20])
+                if entry is None:
+                    continue
+                now = time.monotonic()
+                entry[1].arrived(now)
+                if self.hold is not None:
+                    self.hold.icmp(entry[0], now)
+        finally:
+            self._lock.release()
+
+    def could_have_lost(self, host: str, sent_at: float) -> bool:
+        self.drain()
+        bucket = self.by_host.get(host)
+        return True if bucket is None else bucket.could_have_lost(sent_at, time.monotonic())
+
+    def answered_late(self, host: str) -> None:
+        """A later try got the answer the first did not: the bucket was emptier than
+        modelled (a scan just before ours drained it, say); suspect every silence."""
+        bucket = self.by_host.get(host)
+        if bucket is not None:
+            bucket.lossy = True
+
+    def close(self) -> None:
+        self.sock.close()
+
+
 class _Attempt:
     __slots__ = ("sock", "index", "try_no", "sent_at")
 
@@ -210,8 +312,11 @@ class ConnectTransport(Transport):
     name = "connect"
     scan_types = frozenset({ScanType.CONNECT})
 
-    def __init__(self, keep_trace: bool = True, max_shards: Optional[int] = None):
+    def __init__(self, keep_trace: bool = True, max_shards: Optional[int] = None, watch_icmp: bool = True):
         self.keep_trace = keep_trace
+        # Read ICMP errors with a raw socket when privileged (see IcmpWatch); False
+        # keeps the unprivileged behaviour (tests compare the two).
+        self.watch_icmp = watch_icmp
         # None: one loop per usable core, at most _MAX_SHARDS (see shards()).
         self.max_shards = max_shards if max_shards is not None else min(_MAX_SHARDS, _usable_cores())
         self.sockets_opened = 0     # for tests and notebooks: every socket() this transport made
@@ -238,17 +343,24 @@ class ConnectTransport(Transport):
         n = self.shards(len(probes), timing)
         share = timing if n == 1 else timing.with_overrides(max_parallel=max(1, timing.max_parallel // n))
         # No paced tries when the user asked for a single try (retries=0).
-        hold = SilentHold(report, self.keep_trace) if timing.max_retries > 0 else None
-        timeouts: list[float] = []
-        jobs = [lambda stop, part=probes[i::n]: timeouts.append(
-                    self.run_blocking(part, share, report, stop, hold)) for i in range(n)]
-        await self._in_threads(jobs)
-        if hold is None:
-            return
-        paced = hold.take_paced()
-        if paced:
-            timeout = max([timing.min_timeout, *timeouts])
-            await self._in_threads([lambda stop: self.run_paced(paced, timeout, hold, stop)])
+        hold = None
+        if timing.max_retries > 0:
+            hosts = sorted({p.target for p in probes})
+            hold = SilentHold(report, self.keep_trace, IcmpWatch.open(hosts) if self.watch_icmp else None)
+        try:
+            timeouts: list[float] = []
+            jobs = [lambda stop, part=probes[i::n]: timeouts.append(
+                        self.run_blocking(part, share, report, stop, hold)) for i in range(n)]
+            await self._in_threads(jobs)
+            if hold is None:
+                return
+            paced = hold.take_paced()
+            if paced:
+                timeout = max([timing.min_timeout, *timeouts])
+                await self._in_threads([lambda stop: self.run_paced(paced, timeout, hold, stop)])
+        finally:
+            if hold is not None and hold.watch is not None:
+                hold.watch.close()
 
     async def _in_threads(self, jobs: Sequence) -> None:
         """Run each ``job(stop)`` on a thread of its own and wait for all of them; on
@@ -343,6 +455,7 @@ class ConnectTransport(Transport):
         spares: dict[int, object] = {}   # family -> an unconnected socket ready for reuse
         outcome = state.outcome
         rtt_sample = rtt.sample
+        watch = hold.watch if hold is not None else None
 
         try:
             while not stop.is_set():
@@ -435,6 +548,8 @@ class ConnectTransport(Transport):
                     att = inflight.pop(fd, None)
                     if att is not None:
                         outcome(att, att.sock.getsockopt(SOL_SOCKET, SO_ERROR), monotonic())
+                if watch is not None:
+                    watch.drain()
 
                 # 3. Expire probes whose deadline passed: retry, or call them unanswered.
                 if deadlines and deadlines[0][0] <= monotonic():
@@ -455,7 +570,8 @@ class ConnectTransport(Transport):
                         if tries[index] < allowed_tries:
                             queue.appendleft(index)   # retries go before fresh probes, as in nmap
                         elif hold is not None:
-                            hold.hold(probes[index], tries[index], traces[index] if keep_trace else [])
+                            hold.hold(probes[index], tries[index], traces[index] if keep_trace else [],
+                                      att.sent_at)
                         else:
                             state.finish(index, Reply(ReplyKind.NONE), None, att.sent_at)
         finally:
@@ -659,8 +775,11 @@ class _LoopState:
         """ECONNREFUSED, the socket kept for reuse (the hot path of a loopback scan)."""
         if att.try_no == 0:
             self.rtt.sample(answered - att.sent_at)
-        elif att.try_no > self.max_successful_try:
-            self.max_successful_try = att.try_no
+        else:
+            if att.try_no > self.max_successful_try:
+                self.max_successful_try = att.try_no
+            if self.hold is not None and self.hold.watch is not None:
+                self.hold.watch.answered_late(self.probes[att.index].target)
         index = att.index
         if self.keep_trace:
             self.traces[index].append(TraceEvent(answered - self.started, "recv",
@@ -675,6 +794,8 @@ class _LoopState:
             self.rtt.sample(answered - att.sent_at)   # Karn: only unambiguous first tries
         if try_no > self.max_successful_try:
             self.max_successful_try = try_no
+        if try_no and self.hold is not None and self.hold.watch is not None:
+            self.hold.watch.answered_late(self.probes[index].target)
         sock = att.sock
         keep_trace = self.keep_trace
         if err == 0:
