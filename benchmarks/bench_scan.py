@@ -157,14 +157,21 @@ def portlab_argv() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "portlab"]
 
 
+BASELINE: str | None = None     # --baseline DIR: another checkout's portlab, run alongside
+
+
 def one_run(lab, who: str, scan_type: str, fmt: str, ports: str, workdir: str,
             truth: dict[int, str]) -> dict:
     out = os.path.join(workdir, f"{who}-{scan_type}.{fmt}")
     if os.path.exists(out):
         os.unlink(out)
-    if who == "portlab":
-        argv = portlab_argv() + ["scan", lab.target_addr, "-p", ports, "-s", scan_type, "-T3",
-                                 "--allow-target", ALLOW]
+    env = None
+    if who == "baseline":
+        # The other checkout's package first on the path (before this venv's editable install).
+        env = dict(os.environ, PYTHONPATH=BASELINE)
+    if who in ("portlab", "baseline"):
+        argv = ([sys.executable, "-m", "portlab"] if who == "baseline" else portlab_argv()) + [
+            "scan", lab.target_addr, "-p", ports, "-s", scan_type, "-T3", "--allow-target", ALLOW]
         if fmt != "table":
             argv += ["--format", fmt, "-o", out]
     else:
@@ -174,7 +181,7 @@ def one_run(lab, who: str, scan_type: str, fmt: str, ports: str, workdir: str,
             argv += ["-oX", out]
     t0 = time.perf_counter()
     done = subprocess.run(["ip", "netns", "exec", lab.scanner_ns, *argv], capture_output=True, text=True,
-                          cwd=ROOT)
+                          cwd=BASELINE if who == "baseline" else ROOT, env=env)
     wall = time.perf_counter() - t0
     if done.returncode != 0:
         raise RuntimeError(f"{who} {scan_type} {fmt} failed ({done.returncode}): {done.stderr.strip()[:500]}")
@@ -195,21 +202,28 @@ def case(lab, target: Target, limit: str, scan_type: str, fmt: str, runs: int, w
     truth = target.truth(scan_type)
     ports = ",".join(map(str, target.udp_ports())) if scan_type == "udp" else "-"
     got: dict[str, list[dict]] = {"portlab": [], "nmap": []}
+    order = ["portlab", "nmap"]
+    if BASELINE:
+        got["baseline"] = []
+        order.append("baseline")
     for r in range(runs):
-        for who in (("portlab", "nmap") if r % 2 == 0 else ("nmap", "portlab")):
+        for who in order[r % len(order):] + order[:r % len(order)]:   # each goes first in turn
             if scan_type == "udp" and limit == "on":
                 time.sleep(UDP_SETTLE_S)
             run = one_run(lab, who, scan_type, fmt, ports, workdir, truth)
             got[who].append(run)
             print(f"    {scan_type:7} {fmt:5} run {r + 1} {who:7} {run['wall']:7.2f} s"
-                  + (f" (loop {run['loop']:.2f} s)" if who == "portlab" else "")
+                  + (f" (loop {run['loop']:.2f} s)" if who != "nmap" else "")
                   + ("" if run["right"] else f"  WRONG: {run['wrong']}"), flush=True)
     med = lambda who, key: statistics.median(x[key] for x in got[who])  # noqa: E731
     return {"seed": target.seed, "limit": limit, "scan": scan_type, "format": fmt,
             "loop": med("portlab", "loop"), "portlab": med("portlab", "wall"), "nmap": med("nmap", "wall"),
             "right_portlab": sum(x["right"] for x in got["portlab"]),
             "right_nmap": sum(x["right"] for x in got["nmap"]), "runs": runs,
-            "floor": target.udp_floor_s() if scan_type == "udp" and limit == "on" else None}
+            "floor": target.udp_floor_s() if scan_type == "udp" and limit == "on" else None,
+            "baseline": med("baseline", "wall") if BASELINE else None,
+            "baseline_loop": med("baseline", "loop") if BASELINE else None,
+            "right_baseline": sum(x["right"] for x in got.get("baseline", []))}
 
 
 def verdict(row: dict) -> bool:
@@ -235,6 +249,16 @@ def print_table(rows: list[dict], runs: int) -> bool:
               f"| {row['portlab']:.2f} | {row['nmap']:.2f} | {row['portlab'] / row['nmap']:.2f} | {goal}"
               f"{'' if good else ' MISSED'} | {row['right_portlab']}/{row['runs']} "
               f"| {row['right_nmap']}/{row['runs']} |")
+    if BASELINE:
+        print(f"\nbaseline ({BASELINE}) in the same rounds:")
+        print("| target | rate limit | scan | output | baseline loop s | baseline whole s | now whole s "
+              "| nmap whole s | baseline ratio | now ratio | baseline right |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
+        for row in rows:
+            print(f"| seed {row['seed']} | {row['limit']} | {row['scan']} | {row['format']} "
+                  f"| {row['baseline_loop']:.2f} | {row['baseline']:.2f} | {row['portlab']:.2f} | {row['nmap']:.2f} "
+                  f"| {row['baseline'] / row['nmap']:.2f} | {row['portlab'] / row['nmap']:.2f} "
+                  f"| {row['right_baseline']}/{row['runs']} |")
     print(f"(median of {runs} alternating runs, wall time of each whole process; 'right' = runs whose every "
           f"state agrees with how the target was built; load average {os.getloadavg()[0]:.1f})")
     return ok
@@ -247,7 +271,12 @@ def main(argv=None) -> int:
     parser.add_argument("--ratelimit", default="on,off", help="the target's ICMP rate limit: on, off or both")
     parser.add_argument("--only", default="connect,syn,udp", help="scan types, comma separated")
     parser.add_argument("--formats", default="table,json,xml", help="outputs for connect and SYN")
+    parser.add_argument("--baseline", metavar="DIR",
+                        help="also run the portlab package found in DIR (e.g. an older checkout) in the "
+                             "same rounds, for before/after figures under the same load")
     args = parser.parse_args(argv)
+    global BASELINE
+    BASELINE = str(Path(args.baseline).resolve()) if args.baseline else None
     scans = [s for s in args.only.split(",") if s]
     formats = [f for f in args.formats.split(",") if f]
     limits = [x for x in args.ratelimit.split(",") if x]
