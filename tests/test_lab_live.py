@@ -317,7 +317,7 @@ def test_missing_privilege_in_python(monkeypatch):
     monkeypatch.setattr(run, "_has_net_admin", lambda: False)
     # ...and no user namespace either (tests/test_lab_rootless.py covers the rootless lab).
     from portlab.lab import userns
-    monkeypatch.setattr(userns, "why_not", lambda: "user namespaces are off (user.max_user_namespaces=0)")
+    monkeypatch.setattr(userns, "kernel_why_not", lambda: "user namespaces are off (user.max_user_namespaces=0)")
     with pytest.raises(MissingPrivilege, match="max_user_namespaces=0"):
         Lab(load("single-host")).up()
 

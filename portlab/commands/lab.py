@@ -67,8 +67,9 @@ def _down(args) -> int:
     import time
 
     from ..lab import run
-    run.check_privilege()
     labs = run.running_labs()
+    if not all(lab.get("rootless") for lab in labs):
+        run.check_privilege()     # (a rootless lab is stopped through its lab process: no privilege needed)
     if args.all:
         prefixes = [lab["prefix"] for lab in labs]
     elif args.prefix:

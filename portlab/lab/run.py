@@ -65,7 +65,9 @@ def check_privilege() -> str:
                                "use the simulator instead: portlab scan --scenario FILE")
     if not _has_net_admin():
         from . import userns
-        why = userns.why_not()
+        # The kernel's settings only (cheap); a refusal they do not explain (seccomp, an
+        # LSM) comes back from the lab process as MissingPrivilege with the kernel's words.
+        why = userns.kernel_why_not()
         if why:
             raise MissingPrivilege(f"the live lab needs root (or CAP_NET_ADMIN), or unprivileged user namespaces, "
                                    f"and here {why}; or use the simulator: portlab scan --scenario FILE")

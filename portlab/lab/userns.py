@@ -58,6 +58,10 @@ class SetupFailed(Exception):
     """Entering or preparing the user namespace failed (message: one line)."""
 
 
+class NoUserNamespace(SetupFailed):
+    """This machine refused the user namespace itself: the lab cannot run rootless here."""
+
+
 @functools.lru_cache(maxsize=1)
 def _libc():
     return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
@@ -289,6 +293,10 @@ def start(lab, state_dir: str) -> dict:
     except BaseException as err:
         # Ctrl-C or a failure: the lab process tears down what it built, or is killed.
         stop({"pid": proc.pid, "start": start_time(proc.pid)}, proc)
+        if isinstance(err, NoUserNamespace):
+            from ..errors import MissingPrivilege
+            raise MissingPrivilege(f"the live lab needs root (or CAP_NET_ADMIN), or unprivileged user namespaces, "
+                                   f"and here {err}; or use the simulator: portlab scan --scenario FILE") from None
         if isinstance(err, SetupFailed):
             raise _failed(str(err)) from None
         if isinstance(err, (PortlabError, KeyboardInterrupt)):
@@ -398,14 +406,17 @@ def _hold() -> int:
         size = int.from_bytes(sys.stdin.buffer.read(8), "big")
         request = pickle.loads(sys.stdin.buffer.read(size))
         os.environ["PORTLAB_STATE_DIR"] = request["state_dir"]
-        enter_new(request["state_dir"])
+        try:
+            enter_new(request["state_dir"])
+        except SetupFailed as refused:
+            raise NoUserNamespace(f"an unprivileged user namespace failed ({refused})") from None
         lab = Lab(request["scenario"], request["prefix"], persistent=request["persistent"],
                   python=request["python"],
                   verbose=(lambda line: _send("log", line)) if request["verbose"] else None)
         lab.rootless = {"pid": os.getpid(), "start": start_time(os.getpid()), "uid": os.getuid()}
         lab.up()
     except BaseException as err:
-        if isinstance(err, SetupFailed):
+        if isinstance(err, SetupFailed) and not isinstance(err, NoUserNamespace):
             err = _failed(str(err))
         try:
             payload = pickle.dumps(err)
@@ -489,4 +500,6 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    # Run as the package's module, not __main__, so the errors sent back pickle by their real names.
+    from portlab.lab import userns as _module
+    sys.exit(_module.main(sys.argv[1:]))
