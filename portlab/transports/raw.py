@@ -13,7 +13,9 @@ sent again, and only as often as answers show it helps (nmap's
 max-successful-try rule).  ICMP errors are rate limited by the target's kernel;
 when a host that rejects with ICMP leaves only a few probes silent, those get
 paced extra tries (one per ICMP interval) so their reason is the firewall's, not
-``no-response`` (see _PACED_MAX).
+``no-response`` (see _PACED_MAX); only those whose last try may have met an empty
+ICMP bucket, replayed from the errors that came back (:class:`IcmpReplay`): a
+dropped port beside a few rejects costs no paced tries.
 
 IPv4 only: an IPv6 target is a BadInput (a connect scan handles IPv6).
 Sockets are created in :meth:`run`, in the calling thread, so a scan that runs in
