@@ -9,9 +9,7 @@ be loaded from elsewhere.
 
 from __future__ import annotations
 
-import re
 from html.parser import HTMLParser
-from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import nbformat

@@ -23,7 +23,7 @@ import re
 import nbformat
 import pytest
 
-from conftest import course_notebooks, loopback_only
+from browser_support import course_notebooks, loopback_only
 from jlab import DARK, LIGHT, close, open_and_run, start_lab
 
 NOTEBOOKS = [p.name for p in course_notebooks()]
