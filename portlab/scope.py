@@ -25,13 +25,6 @@ LOOPBACK: tuple[Network, ...] = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.
 DEFAULT_STATE_DIR = "/run/portlab/labs"
 
 
-def _initial_user_namespace() -> bool:
-    try:
-        return Path("/proc/self/uid_map").read_text().split() == ["0", "0", "4294967295"]
-    except OSError:
-        return True
-
-
 def state_dir() -> Path:
     """Where running labs leave a JSON file each (``{"networks": ["10.77.0.0/24", ...]}``).
 
@@ -41,7 +34,7 @@ def state_dir() -> Path:
     """
     if os.environ.get("PORTLAB_STATE_DIR"):
         return Path(os.environ["PORTLAB_STATE_DIR"])
-    if os.geteuid() == 0 and _initial_user_namespace():
+    if os.geteuid() == 0:
         return Path(DEFAULT_STATE_DIR)
     runtime = os.environ.get("XDG_RUNTIME_DIR")
     if runtime and os.path.isdir(runtime) and os.stat(runtime).st_uid == os.geteuid():

@@ -292,9 +292,15 @@ print(json.dumps(out))
 """
 
 
+# Two shipped scenarios by default (one host with every firewall action; NAT with a forward);
+# PORTLAB_ROOTLESS_FIDELITY=all runs every shipped scenario (about 40 s each).
+FIDELITY_SCENARIOS = (sorted(scenario_mod.shipped()) if os.environ.get("PORTLAB_ROOTLESS_FIDELITY") == "all"
+                      else ["single-host", "home-nat-forward"])
+
+
 @live
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["single-host", "home-nat-forward"])
+@pytest.mark.parametrize("name", FIDELITY_SCENARIOS)
 def test_rootless_lab_agrees_with_root_lab_and_simulator(learner, name, tmp_path, monkeypatch):
     from test_fidelity import live_and_sim
     done = learner.python_code(FIDELITY_SCRIPT.format(tests=str(TESTS), name=name))
