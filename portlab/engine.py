@@ -17,6 +17,7 @@ import random
 import threading
 import time
 from datetime import datetime, timezone
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence, Union
 
@@ -244,29 +245,31 @@ def assemble(scan_type: ScanType, transport_name: str, started: datetime, elapse
     probes_sent = retries = 0
     current_address: Optional[str] = None
     current: Optional[list] = None
+    make = PortResult       # local names: this loop runs once per probed port
     for ex in exchanges:
         probe, reply, tries, rtt, trace = ex
         verdict = by_reply.get(id(reply))
         if verdict is None:
             key = (reply.kind, reply.icmp_code, reply.errno)
-            verdict = verdicts.get(key)
-            if verdict is None:
-                verdict = verdicts[key] = classify(scan_type, reply)
-            by_reply[id(reply)] = verdict
+            found = verdicts.get(key)
+            if found is None:
+                found = verdicts[key] = classify(scan_type, reply)
+            verdict = by_reply[id(reply)] = (found.state, found.reason)
         address, port = probe[0], probe[1]
         if address != current_address:
             host = hosts.get(address)
             if host is None:  # a transport answered for an address we did not list: keep it
                 host = hosts[address] = HostResult(address, names.get(address))
             current_address, current = address, host.ports
-        current.append(PortResult(port, protocol, verdict.state, verdict.reason, names_of_port[port],
-                                  tries, rtt, trace if keep_trace else ()))
+        current.append(make(port, protocol, verdict[0], verdict[1], names_of_port[port],
+                            tries, rtt, trace if keep_trace else ()))
         probes_sent += tries
         if tries > 1:
             retries += tries - 1
     ordered = sorted(hosts.values(), key=lambda h: sort_key(h.address))
+    by_port = attrgetter("port")
     for host in ordered:
-        host.ports.sort(key=lambda p: p.port)
+        host.ports.sort(key=by_port)
     return ScanResult(scan_type=scan_type, transport=transport_name, started=started,
                       elapsed_s=elapsed, hosts=ordered, probes_sent=probes_sent, retries=retries)
 

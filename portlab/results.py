@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from operator import attrgetter
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Optional, Union
@@ -25,6 +26,9 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 #: nmap's six states in the order nmap's documentation lists them; tables,
 #: counts and the DataFrame's ordered categorical use this order.
 STATE_ORDER: tuple[str, ...] = tuple(state.value for state in PortState)
+
+
+_STATE = attrgetter("state")
 
 
 @dataclass(slots=True)   # one per probed port: slots make 65535 of them cheaper
@@ -75,7 +79,7 @@ class HostResult:
         """state -> number of ports, extraports included, in nmap's state order."""
         # PortState is a str enum, so members and their plain-string values count
         # as one key; str() on 65535 ports would cost more than the counting.
-        tally: Counter[str] = Counter(p.state for p in self.ports)
+        tally: Counter[str] = Counter(map(_STATE, self.ports))   # attrgetter: counted in C
         for extra in self.extraports:
             tally[str(extra.state)] += extra.count
         return {state: tally[state] for state in STATE_ORDER if tally[state]}
