@@ -88,7 +88,8 @@ def describe(m: Optional[Machine] = None) -> str:
     lines = [
         f"operating system: {'Linux' if m.linux else sys.platform}",
         f"running as root: {'yes' if m.root else 'no'}",
-        f"raw packets (SYN and UDP scans): {'yes' if m.raw_sockets else 'no (needs root or CAP_NET_RAW)'}",
+        f"raw packets (SYN and UDP scans): {'yes' if m.raw_sockets else 'no (needs root or CAP_NET_RAW)'}"
+        + (" here; yes inside your own live lab" if m.rootless and not m.raw_sockets else ""),
         f"network namespaces (the live lab): "
         f"{('yes, in a user namespace of yours (no root needed)' if m.rootless else 'yes') if m.netns else 'no'}",
         f"nmap installed: {'yes' if m.nmap else 'no (only needed to compare with nmap)'}",
