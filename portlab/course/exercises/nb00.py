@@ -10,15 +10,18 @@ from .core import as_port, as_state, exercise
 ROOT_MODE_CHOICES = ("sim", "replay", "live-loopback", "live-lab")
 
 
-@exercise("00-root-mode", "Which of the four modes needs root (the administrator) on Linux?", kind="choice",
+@exercise("00-root-mode", "Which of the four modes builds something new inside the operating system (as root, "
+          "or on Linux inside a user namespace of your own)?", kind="choice",
           choices=ROOT_MODE_CHOICES,
           hints=("Ask of each mode: does it only compute or read a file, does it use an ordinary socket, "
                  "or does it build something new inside the operating system?",
                  "Creating network namespaces (small separate networks inside one Linux machine) is an "
-                 "administrator's job."),
+                 "administrator's job, or, without root, the job of a user namespace that makes you "
+                 "administrator of your own small world."),
           solution="live-lab",
-          explanation="The live lab creates network namespaces and firewall rules, which only root may do. "
-                      "The simulator and the recordings send nothing, and loopback needs only an ordinary socket.")
+          explanation="The live lab creates network namespaces and firewall rules: root may do that anywhere, an "
+                      "ordinary Linux user inside a user namespace of their own. The simulator and the recordings "
+                      "send nothing, and loopback needs only an ordinary socket.")
 def _root_mode(answer: object) -> Optional[str]:
     given = str(answer).strip().lower().replace(" ", "-")
     if given in ("live-lab", "lab", "live"):
