@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: lab test bench figures clean
+.PHONY: lab test test-e2e bench figures clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +20,15 @@ ROOT_FLAG = $(if $(filter 0,$(shell id -u)),--allow-root)
 lab: $(STAMP)
 	$(BIN)/jupyter lab $(ROOT_FLAG) notebooks/
 
+# The suite and the notebooks (nbval).  The end-to-end suites in a real browser and on
+# JupyterHub are slower and have their own target, which CI runs too.
+PYTEST = PORTLAB_PROGRESS=$(CURDIR)/.pytest_cache/progress.json $(BIN)/python -m pytest
+
 test: $(STAMP)
-	PORTLAB_PROGRESS=$(CURDIR)/.pytest_cache/progress.json $(BIN)/python -m pytest --nbval-lax --nbval-sanitize-with notebooks/nbval-sanitize.cfg tests notebooks
+	$(PYTEST) --nbval-lax --nbval-sanitize-with notebooks/nbval-sanitize.cfg -m "not browser and not hub" tests notebooks
+
+test-e2e: $(STAMP)
+	$(PYTEST) -m "browser or hub" tests
 
 # Every chart of the course, light and dark, for review.
 figures: $(STAMP)
