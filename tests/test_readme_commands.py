@@ -74,10 +74,11 @@ def clean_env(tmp_path: Path) -> dict:
     return {**keep, "PATH": path, "HOME": str(tmp_path), "PORTLAB_STATE_DIR": str(tmp_path / "labs")}
 
 
-def test_the_readme_gives_user_commands_then_root_commands():
-    user, root = blocks()
+def test_the_readme_gives_user_commands_then_the_lab_then_root_commands():
+    user, lab, root = blocks()
     assert user[0].startswith("source .venv/bin/activate")
-    assert all(not line.startswith("sudo") for line in user)
+    assert all(not line.startswith("sudo") for line in user + lab)
+    assert all(line.startswith("portlab ") for line in lab)               # no root needed for the lab
     assert all(line.startswith("sudo .venv/bin/portlab ") for line in root)  # sudo resets PATH
 
 
@@ -104,16 +105,25 @@ def test_user_commands_do_what_the_readme_says(newcomer_dir):
     assert "simulated" in simulated and re.search(r"^53/udp\s+open\s+domain", simulated, re.M)
 
 
+def lab_skip_reason():
+    if not shutil.which("ip") or not shutil.which("nft"):
+        return "the live lab needs iproute2 and nftables (apt-get install iproute2 nftables)"
+    from portlab.course.machine import machine
+    m = machine()
+    return None if m.allows("live-lab") else m.why_not["live-lab"]
+
+
 @pytest.mark.netns
 @pytest.mark.slow
-@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="the README's sudo commands need root")
-def test_root_commands_do_what_the_readme_says(newcomer_dir):
-    if not shutil.which("ip") or not shutil.which("nft"):
-        pytest.skip("the live lab needs iproute2 and nftables (apt-get install iproute2 nftables)")
-    root = blocks()[1]
+def test_lab_commands_do_what_the_readme_says(newcomer_dir):
+    reason = lab_skip_reason()
+    if reason:
+        pytest.skip(reason)
+    lab = blocks()[1]
     env = clean_env(newcomer_dir)
+    env["PATH"] = f"{VENV / 'bin'}{os.pathsep}{env['PATH']}"   # the first block activated the environment
     try:
-        results = run_block(root, newcomer_dir, env, strip_sudo=shutil.which("sudo") is None)
+        results = run_block(lab, newcomer_dir, env)
     finally:
         # Never leave a lab behind, whatever failed.
         subprocess.run([str(VENV / "bin" / "portlab"), "lab", "down", "--all"], env=env,
@@ -121,7 +131,16 @@ def test_root_commands_do_what_the_readme_says(newcomer_dir):
     for line, status, out in results:
         assert status == 0, f"{line!r} exited {status}:\n{out[-2000:]}"
     outputs = [out for _, _, out in results]
-    assert "TCP SYN scan, live" in outputs[0]
-    assert "up: scenario home-nat-forward" in outputs[1]
-    assert "portlab scan report for 10.77.0.2" in outputs[2]
-    assert "no lab is running" not in outputs[3]
+    assert "up: scenario home-nat-forward" in outputs[0]
+    assert "portlab scan report for 10.77.0.2" in outputs[1]
+    assert re.search(r"^8080/tcp\s+open\s", outputs[1], re.M), outputs[1]
+    assert "no lab is running" not in outputs[2]
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="the README's sudo commands need root")
+def test_root_commands_do_what_the_readme_says(newcomer_dir):
+    root = blocks()[2]
+    results = run_block(root, newcomer_dir, clean_env(newcomer_dir), strip_sudo=shutil.which("sudo") is None)
+    for line, status, out in results:
+        assert status == 0, f"{line!r} exited {status}:\n{out[-2000:]}"
+    assert "TCP SYN scan, live" in results[0][2]
