@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: lab test test-e2e bench figures clean
+.PHONY: lab test test-e2e bench figures demo html clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,14 @@ test-e2e: $(STAMP)
 # Every chart of the course, light and dark, for review.
 figures: $(STAMP)
 	$(BIN)/python -m portlab.course.figures build/figures
+
+# The instructor's dashboard (Voila, no source cells), on this machine only.
+demo: $(STAMP)
+	$(BIN)/voila --no-browser --Voila.ip=127.0.0.1 notebooks/demo/dashboard.ipynb
+
+# The course as a static site, executed in simulated mode, into build/html/.
+html: $(STAMP)
+	$(BIN)/python -m portlab.course.site build/html
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
