@@ -31,6 +31,9 @@ MODE_NAMES = {
 }
 
 
+MODE_SHORT = {"sim": "simulator", "replay": "recordings", "live-loopback": "live loopback", "live-lab": "live lab"}
+
+
 @dataclass(frozen=True)
 class Machine:
     linux: bool
@@ -112,7 +115,10 @@ def mode_line(mode: str, wants: Optional[str] = None, m: Optional[Machine] = Non
         if m.allows(wants):
             text += f" This machine also allows {MODE_NAMES[wants]}: the cells marked LIVE run for real."
         else:
-            text += f" Cells marked LIVE need {wants}, which this machine does not allow ({m.why_not[wants]}); they print why and skip."
+            # The full reason is long and technical: the LIVE cells and notebook 00's
+            # machine check give it; the first cell of every notebook stays one plain sentence.
+            text += (f" Cells marked LIVE need the {MODE_SHORT[wants]}, which this machine does not allow: "
+                     "they say why and skip.")
     return text
 
 
