@@ -271,7 +271,10 @@ class ScanPanel(widgets.VBox):
         self.progress.max = max(self.progress.max, 1)
         self.progress.value = self.progress.max
         self.progress.bar_style = "success"
-        self.message.value = html.escape(repr(result))
+        counts = ", ".join(f"{n} {state}" for state, n in result.counts().items()) or "no ports"
+        clock = "simulated seconds" if result.transport == "sim" else "seconds"
+        self.message.value = html.escape(f"Done: {len(result.hosts)} host(s) scanned, {counts}, "
+                                         f"in {result.elapsed_s:.2f} {clock}.")
         self.table.value = result_html(result)
         if result.hosts:
             self.portmap.value = port_map(result)._repr_html_()
