@@ -126,9 +126,19 @@ c.Spawner.default_url = "/lab/tree/portlab-course/00-start-here.ipynb"
 c.Spawner.notebook_dir = "~"
 c.Spawner.mem_limit = env("PORTLAB_STUDENT_MEM") or "1G"
 c.Spawner.cpu_limit = float(env("PORTLAB_STUDENT_CPU") or 1)
-c.Spawner.args = ["--ServerApp.ip=127.0.0.1"]  # reached through the proxy only
-c.Spawner.start_timeout = 180   # thirty servers starting at once on two cores take a while
-c.Spawner.http_timeout = 180
+c.Spawner.args = [
+    "--ServerApp.ip=127.0.0.1",  # reached through the proxy only
+    # Students need neither Voila (the teacher's demonstration mode) nor the language-server
+    # bridge (no language server is installed): leaving them out saves each server ~2 s of CPU at start.
+    "--ServerApp.jpserver_extensions=voila.server_extension=False",
+    "--ServerApp.jpserver_extensions=jupyter_lsp=False",
+    # Kernels talk to their server over Unix sockets in the student's runtime folder, not TCP
+    # ports on loopback: no classmate can even connect to them, and thirty kernels starting at
+    # once cannot race for the same free port ("Address already in use", seen in the 30-student test).
+    "--KernelManager.transport=ipc",
+]
+# thirty servers starting at once on two cores take a while (each imports JupyterLab: ~5 s of CPU)
+c.Spawner.start_timeout = c.Spawner.http_timeout = int(env("PORTLAB_HUB_SPAWN_TIMEOUT") or 180)
 c.Spawner.environment = {"MPLBACKEND": "agg"}
 if testing and env("PORTLAB_HUB_TEST_ID"):
     # marks every process of a test's hub, so the test can find (and miss) them all

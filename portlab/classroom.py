@@ -296,12 +296,23 @@ def _spawner_classes():
                     self.log.warning("portlab: no control group for %s: limits not enforced", self.user.name)
             return await super().start()
 
-        async def stop(self, now=False):
-            await super().stop(now=now)
+        def _clear_cgroup(self):
             cgroup = self._cgroup()
             if cgroup.exists():
                 cgroup.kill_all()
                 cgroup.remove()
+
+        async def stop(self, now=False):
+            await super().stop(now=now)
+            self._clear_cgroup()
+
+        async def poll(self):
+            # a server that died by itself (a crash, a failed start) is not stopped by the hub:
+            # its leftovers (a kernel, a lab) and its group go here
+            status = await super().poll()
+            if status is not None and os.geteuid() == 0:
+                self._clear_cgroup()
+            return status
 
     class ClassroomSpawner(ClassroomMixin, LocalProcessSpawner):
         """Each student's server as their own system user, limited by a control group."""
