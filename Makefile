@@ -1,18 +1,22 @@
 # Two commands set up everything from pyproject.toml:
 #   make lab    the course in JupyterLab
-#   make test   the test suite (root adds the namespace-lab tests)
+#   make test   the test suite and the notebooks (root adds the namespace-lab tests)
+# and more: make test-e2e (the course in Chromium, Voila, a JupyterHub class), figures,
+# demo, html, classroom, bench.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: lab test test-e2e bench figures demo html clean
+.PHONY: lab test test-e2e bench figures demo html classroom clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,classroom]'
 	touch $(STAMP)
+
+HUB_PROXY = build/classroom-proxy/node_modules/.bin/configurable-http-proxy
 
 # Jupyter refuses to start as root unless told; a classroom server may well be root.
 ROOT_FLAG = $(if $(filter 0,$(shell id -u)),--allow-root)
@@ -28,6 +32,8 @@ test: $(STAMP)
 	$(PYTEST) --nbval-lax --nbval-sanitize-with notebooks/nbval-sanitize.cfg -m "not browser and not hub" tests notebooks
 
 test-e2e: $(STAMP)
+	test -x $(HUB_PROXY) || ! command -v npm >/dev/null || \
+	  npm install --silent --no-audit --no-fund --prefix build/classroom-proxy configurable-http-proxy@5
 	$(PYTEST) -m "browser or hub" tests
 
 # Every chart of the course, light and dark, for review.
@@ -41,6 +47,13 @@ demo: $(STAMP)
 # The course as a static site, executed in simulated mode, into build/html/.
 html: $(STAMP)
 	$(BIN)/python -m portlab.course.site build/html
+
+# A JupyterHub for a class (run as root on the class's server): docs/instructor.md.
+# npm's configurable-http-proxy where npm is installed, else the Python proxy.
+classroom: $(STAMP)
+	test -x $(HUB_PROXY) || ! command -v npm >/dev/null || \
+	  npm install --silent --no-audit --no-fund --prefix build/classroom-proxy configurable-http-proxy@5
+	$(BIN)/jupyterhub -f classroom/jupyterhub_config.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
