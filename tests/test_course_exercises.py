@@ -312,3 +312,9 @@ def test_a_failing_check_or_scan_shows_a_line_not_nothing(progress_file, monkeyp
     assert "could not be checked" in w.feedback.value and "rules" in w.feedback.value
     w.scan_button.click()
     assert "could not run" in w.scan_result.value
+
+
+def test_predict_choices_are_nmaps_six_states_in_order():
+    from portlab.course.exercises.core import STATES
+    from portlab.states import PortState
+    assert STATES == tuple(s.value for s in PortState)

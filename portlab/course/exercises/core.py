@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
 
 from ...errors import BadInput
@@ -185,6 +185,22 @@ def as_port(answer: object) -> Optional[int]:
     if isinstance(answer, str) and answer.strip().isdigit():
         return int(answer.strip())
     return None
+
+
+#: nmap's six states, in its order: the choices of every "predict, then scan" exercise.
+STATES: tuple[str, ...] = ("open", "closed", "filtered", "unfiltered", "open|filtered", "closed|filtered")
+
+
+def simulated_state(target: str, port: int, scan_type: str = "connect", scenario: str = "single-host",
+                    **scan_options) -> Callable[[], str]:
+    """A ``reveal`` for a predict exercise: scan one port of a scenario on the simulator
+    (nothing is sent) and return its state."""
+    def reveal() -> str:
+        import portlab
+        result = portlab.scan(target, ports=[port], scan_type=scan_type, scenario=scenario, **scan_options)
+        return str(result.hosts[0].ports[0].state)
+    reveal.__name__ = f"scan_{scenario}_{target}_{port}_{scan_type}".replace(".", "_").replace("-", "_")
+    return reveal
 
 
 def as_state(answer: object) -> Optional[str]:

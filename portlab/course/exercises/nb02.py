@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ...states import PortState
-from .core import as_port, as_state, exercise
+from .core import STATES, as_port, as_state, exercise, simulated_state
 
-STATES = tuple(s.value for s in PortState)
 
 WHO_CHOICES = (
     "a shop's website you buy from every week",
@@ -53,12 +51,6 @@ def _refused_packets(answer: object) -> Optional[str]:
             "before or after the scanner opens a socket?")
 
 
-def _single_host_9000() -> str:
-    import portlab
-    result = portlab.scan("10.77.0.2", ports=[9000], scenario="single-host")
-    return str(result.hosts[0].ports[0].state)
-
-
 @exercise("02-predict-drop",
           "In the single-host scenario, a firewall rule on 10.77.0.2 drops every packet to 9000/tcp without "
           "answering. Predict: what state does a connect scan give 9000/tcp?",
@@ -67,7 +59,7 @@ def _single_host_9000() -> str:
                  "Look in the state table for the row whose reply is 'none'."),
           explanation="Nothing comes back, even after a retry, so the scanner cannot tell whether a service is "
                       "there: nmap calls that filtered (no-response), because something (a firewall) is in the way.",
-          reveal=_single_host_9000)
+          reveal=simulated_state("10.77.0.2", 9000))
 def _predict_drop(answer: object) -> Optional[str]:
     state = as_state(answer)
     if state is None:

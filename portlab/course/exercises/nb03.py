@@ -4,17 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ...states import PortState
-from .core import as_state, exercise
-
-STATES = tuple(s.value for s in PortState)
-
-
-def _udp_9000() -> str:
-    import portlab
-    result = portlab.scan("10.77.0.2", ports=[9000], scan_type="udp", scenario="single-host")
-    return str(result.hosts[0].ports[0].state)
-
+from .core import STATES, as_state, exercise, simulated_state
 
 @exercise("03-predict-udp-drop",
           "single-host's firewall drops every datagram to 9000/udp, and a UDP service listens behind it. "
@@ -25,7 +15,7 @@ def _udp_9000() -> str:
           explanation="No reply after the retries. A firewall may have dropped the datagram, or an open service "
                       "may simply have ignored it: UDP cannot tell these apart, so nmap says open|filtered "
                       "(no-response), not open.",
-          reveal=_udp_9000)
+          reveal=simulated_state("10.77.0.2", 9000, "udp"))
 def _predict_udp_drop(answer: object) -> Optional[str]:
     state = as_state(answer)
     if state is None:

@@ -4,17 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ...states import PortState
-from .core import as_state, exercise
-
-STATES = tuple(s.value for s in PortState)
-
-
-def _udp_9000() -> str:
-    import portlab
-    result = portlab.scan("10.77.0.2", ports=[9000], scan_type="udp", scenario="single-host", timing=4)
-    return str(result.hosts[0].ports[0].state)
-
+from .core import STATES, as_state, exercise, simulated_state
 
 @exercise("04-predict-udp-silence",
           "In the single-host scenario the firewall drops every UDP datagram to port 9000: no answer, no ICMP "
@@ -25,7 +15,7 @@ def _udp_9000() -> str:
           explanation="To a UDP scan, silence after the retries is open|filtered (no-response): an open service "
                       "may ignore the probe, and a dropping firewall looks exactly the same. Only an ICMP port "
                       "unreachable proves closed, and only a UDP reply proves open.",
-          reveal=_udp_9000)
+          reveal=simulated_state("10.77.0.2", 9000, "udp", timing=4))
 def _predict_udp_silence(answer: object) -> Optional[str]:
     state = as_state(answer)
     if state is None:

@@ -6,11 +6,7 @@ from typing import Optional
 
 from ...errors import BadInput
 from ...scenario import REJECT_TYPES
-from ...states import PortState
-from .core import as_state, exercise
-
-STATES = tuple(s.value for s in PortState)
-
+from .core import STATES, as_state, exercise
 
 def _single_host_state(port: int, scan_type: str) -> str:
     from ..lessons import nb05

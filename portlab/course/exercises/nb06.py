@@ -5,10 +5,8 @@ from __future__ import annotations
 from typing import Optional
 
 from ...errors import BadInput
-from ...states import PortState
-from .core import as_state, exercise
+from .core import STATES, as_state, exercise
 
-STATES = tuple(s.value for s in PortState)
 NSG_NAMES = ("AllowHTTPS", "AllowSSHFromAdmins", "DenyAppPorts", "AllowAppTLS", "DenyRDP", "AllowVnetInBound",
              "AllowAzureLoadBalancerInBound", "DenyAllInBound")
 

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ...states import PortState
-from .core import as_port, as_state, exercise
-
-STATES = tuple(s.value for s in PortState)
-
+from .core import STATES, as_port, as_state, exercise
 
 def _nas_smb_from_outside() -> str:
     from ...engine import scan

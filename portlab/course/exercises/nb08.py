@@ -4,17 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ...states import PortState
-from .core import as_port, as_state, exercise
-
-STATES = tuple(s.value for s in PortState)
-
-
-def _ssh_2222_port_22() -> str:
-    import portlab
-    result = portlab.scan("10.77.0.10", ports=[22], scan_type="syn", scenario="ssh-2222")
-    return str(result.hosts[0].ports[0].state)
-
+from .core import STATES, as_port, as_state, exercise, simulated_state
 
 @exercise("08-predict-port-22",
           "In the ssh-2222 scenario, the server 10.77.0.10 moved SSH from 22 to 2222; nothing listens on 22 any "
@@ -26,7 +16,7 @@ def _ssh_2222_port_22() -> str:
           explanation="Nothing listens on 22 and nothing filters it, so the kernel answers the SYN with a RST: "
                       "closed (reset). The bot gives up at once, which is the whole effect of the move: fewer "
                       "password guesses in the SSH log, not a hidden server.",
-          reveal=_ssh_2222_port_22)
+          reveal=simulated_state("10.77.0.10", 22, "syn", "ssh-2222"))
 def _predict_port_22(answer: object) -> Optional[str]:
     state = as_state(answer)
     if state is None:

@@ -5,11 +5,7 @@ from __future__ import annotations
 from typing import Optional
 
 from ... import registry
-from ...states import PortState
-from .core import as_port, as_state, exercise
-
-STATES = tuple(s.value for s in PortState)
-
+from .core import STATES, as_port, as_state, exercise
 
 def _ssh_2222_state() -> str:
     from ...engine import scan

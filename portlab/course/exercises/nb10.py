@@ -5,12 +5,8 @@ from __future__ import annotations
 from typing import Optional
 
 from ...errors import BadInput
-from ...states import PortState
 from ..lessons.nb10 import SOLUTION
-from .core import as_port, as_state, exercise
-
-STATES = tuple(s.value for s in PortState)
-
+from .core import STATES, as_port, as_state, exercise
 
 def _web_mysql_from_internet() -> str:
     from ...engine import scan
