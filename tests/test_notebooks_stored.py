@@ -1,5 +1,6 @@
-"""The course notebooks as stored: clean pages for the learner, except the reference
-outputs of the cells nbval checks (without which nbval would check nothing)."""
+"""The course notebooks as stored: clean pages for the learner (no outputs, no counts),
+and beside them, in notebooks/references/, the reference output of every cell nbval
+checks (without which nbval would check nothing)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,19 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_only_checked_cells_store_outputs_and_every_checked_cell_has_its_reference(path):
+def test_stored_clean_and_every_checked_cell_has_its_reference(path):
     assert problems(path) == []
 
 
 def test_the_course_has_all_eleven_notebooks():
     assert [p.name[:2] for p in NOTEBOOKS] == [f"{i:02d}" for i in range(11)]
+
+
+def test_nbval_is_handed_the_references():
+    import nbformat
+    import nbval.plugin
+    path = NOTEBOOKS[2]
+    nb = nbval.plugin.nbformat.read(str(path), as_version=4)   # as nbval reads it (notebooks/conftest.py)
+    checked = [c for c in nb.cells if c.cell_type == "code" and "".join(c.source).startswith("# NBVAL_CHECK_OUTPUT")]
+    assert checked and all(c.outputs and c.execution_count for c in checked)
+    assert not any(c.outputs for c in nbformat.read(str(path), as_version=4).cells if c.cell_type == "code")
