@@ -132,15 +132,42 @@ def _all_states() -> list[dict]:
 
 def _run(argv, stdin: Optional[str] = None, what: str = "") -> str:
     try:
-        done = subprocess.run(list(argv), input=stdin, capture_output=True, text=True, timeout=STEP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        raise LabFailed(f"{what or argv[0]}: no answer after {STEP_TIMEOUT_S:g}s ({' '.join(argv)})") from None
+        proc = subprocess.Popen(list(argv), stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     except FileNotFoundError:
         raise LabFailed(f"{what or argv[0]}: command {argv[0]!r} not found") from None
-    if done.returncode != 0:
-        err = " ".join(done.stderr.split())[:300] or f"exit status {done.returncode}"
+    try:
+        out, err = proc.communicate(stdin, timeout=STEP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise LabFailed(f"{what or argv[0]}: no answer after {STEP_TIMEOUT_S:g}s ({' '.join(argv)})") from None
+    except BaseException:
+        # Ctrl-C or SIGTERM in the middle of a step.  subprocess.run would kill the
+        # step and return at once, without waiting: an `ip netns add` could then
+        # finish making its namespace *after* the teardown had looked, and stay
+        # behind.  So let the short step end (or kill it after the step timeout) and
+        # reap it before the teardown runs.
+        _finish(proc)
+        raise
+    if proc.returncode != 0:
+        err = " ".join(err.split())[:300] or f"exit status {proc.returncode}"
         raise LabFailed(f"{what or ' '.join(argv)}: {err}")
-    return done.stdout
+    return out
+
+
+def _finish(proc: subprocess.Popen) -> None:
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
+        if stream is not None:
+            try:
+                stream.close()
+            except OSError:
+                pass
+    try:
+        proc.wait(timeout=STEP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def existing_netns() -> list[str]:
@@ -213,6 +240,7 @@ def teardown(prefix: str) -> list[str]:
             userns.stop(holder)
             _forget(prefix)
             return list(state.get("namespaces", []))
+    _wait_for_orphaned_steps(prefix)
     recorded = list(state.get("namespaces", []))
     namespaces = recorded + [ns for ns in existing_netns() if names.owns_netns(prefix, ns) and ns not in recorded]
     present = set(existing_netns())
@@ -228,6 +256,22 @@ def teardown(prefix: str) -> list[str]:
     _remove_guard_routes(prefix, state.get("guard_routes", []))
     _forget(prefix)
     return namespaces
+
+
+def _wait_for_orphaned_steps(prefix: str, timeout: float = 5.0) -> None:
+    """A builder killed with SIGKILL leaves its current `ip` step running; that step
+    may create a namespace after we have listed them.  Wait for such steps to end."""
+    import psutil
+    deadline = time.monotonic() + timeout
+    for proc in psutil.process_iter(["cmdline"]):
+        argv = proc.info.get("cmdline") or []
+        if not argv or Path(argv[0]).name != "ip" or "netns" not in argv:
+            continue
+        if any(names.owns_netns(prefix, arg) for arg in argv):
+            try:
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except (psutil.Error, psutil.TimeoutExpired):
+                pass
 
 
 def _forget(prefix: str) -> None:
