@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,12 @@ def state_dir(tmp_path, monkeypatch):
 
 def netns_list() -> set[str]:
     return set(run.existing_netns())
+
+
+def fresh_prefix(stem: str) -> str:
+    """A prefix no earlier run can have used: what a killed test run left behind
+    must not make the next run fail with "already exists"."""
+    return stem + uuid.uuid4().hex[:4]
 
 
 def owned(prefix: str) -> set[str]:
@@ -151,7 +158,7 @@ def test_failed_service_tears_down_with_one_line(state_dir):
 
 def test_leftovers_of_a_crashed_up_are_cleaned(state_dir):
     # A builder that died half-way: its state file (write-ahead) and one namespace remain.
-    prefix = "plcrash1"
+    prefix = fresh_prefix("plcr")
     ns = names.machine_netns(prefix, "web")
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
@@ -259,29 +266,30 @@ def portlab_cli(*args: str, env=None, user: bool = False) -> subprocess.Complete
 
 
 def test_cli_up_status_down(state_dir):
-    assert owned("plclitest") == set()
-    up = portlab_cli("lab", "up", "web-server", "--prefix", "plclitest")
+    prefix = fresh_prefix("plcli")
+    assert owned(prefix) == set()
+    up = portlab_cli("lab", "up", "web-server", "--prefix", prefix)
     assert up.returncode == 0, up.stderr
-    assert up.stdout.startswith("lab plclitest up: scenario web-server, 4 namespaces")
+    assert up.stdout.startswith(f"lab {prefix} up: scenario web-server, 4 namespaces")
     try:
         status = portlab_cli("lab", "status")
         assert status.returncode == 0
         first = status.stdout.splitlines()[0].split()
-        assert first[:3] == ["plclitest", "web-server", "up"] and "10.77.0.0/24" in status.stdout
+        assert first[:3] == [prefix, "web-server", "up"] and "10.77.0.0/24" in status.stdout
         assert "icmp_ratelimit=1000" in status.stdout
         as_json = json.loads(portlab_cli("lab", "status", "--format", "json").stdout)
-        assert [lab["prefix"] for lab in as_json] == ["plclitest"] and as_json[0]["alive"] is True
+        assert [lab["prefix"] for lab in as_json] == [prefix] and as_json[0]["alive"] is True
         # The lab outlives the command that built it (persistent), services included.
         with Lab(load("ssh-2222")) as other:     # a second lab must not be cleaned as a leftover
             pass
-        assert (state_dir / "plclitest.json").exists()
-        again = portlab_cli("lab", "up", "web-server", "--prefix", "plclitest")
+        assert (state_dir / f"{prefix}.json").exists()
+        again = portlab_cli("lab", "up", "web-server", "--prefix", prefix)
         assert again.returncode == 1 and "already exists" in again.stderr
     finally:
         down = portlab_cli("lab", "down")
     assert down.returncode == 0, down.stderr
-    assert down.stdout.startswith("lab plclitest down: 4 namespaces removed")
-    assert owned("plclitest") == set()
+    assert down.stdout.startswith(f"lab {prefix} down: 4 namespaces removed")
+    assert owned(prefix) == set()
     assert portlab_cli("lab", "status").stdout.strip() == "no lab is running"
 
 
@@ -348,7 +356,7 @@ def test_a_lab_up_killed_midway_is_cleaned_by_the_next_down(sig, state_dir):
     and removes what was built: namespaces, service processes, guard routes, the file."""
     import signal
 
-    prefix = f"plkill{sig[-4:].lower()}"
+    prefix = fresh_prefix(f"plk{sig[-4].lower()}")
     routes_before = guard_routes()
     proc = subprocess.Popen([sys.executable, "-m", "portlab", "lab", "up", "capstone", "--prefix", prefix, "-v"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
