@@ -16,6 +16,7 @@ import ipaddress
 import random
 import threading
 import time
+from collections import Counter
 from datetime import datetime, timezone
 from operator import attrgetter
 from pathlib import Path
@@ -25,9 +26,9 @@ from .errors import BadInput, MissingPrivilege
 from .fdlimit import max_in_flight
 from .portspec import PortSpec, parse_ports
 from .progress import Progress, Throttle
-from .results import HostResult, PortResult, ScanResult
+from .results import ExtraPorts, HostResult, PortNumbers, PortResult, ScanResult
 from .scope import ScopeGuard, running_labs
-from .states import Probe, ScanType, classify
+from .states import PortState, Probe, ScanType, classify
 from .targets import Target, parse_targets, sort_key
 from .timing import Timing, template
 from .transports.base import Exchange, Transport
@@ -215,18 +216,41 @@ def build_probes(targets: Sequence[Target], ports: Sequence[int], scan_type: Sca
     return probes
 
 
+#: A scan of more probes than this runs in host groups, one after the other (nmap
+#: does the same), so its probes and exchanges are never all in memory at once.
+GROUP_PROBES = 1 << 18
+#: A scan of more ports than this (hosts × ports) keeps each host's commonest
+#: non-open answer as a count with a compact port list (nmap's "Not shown: 65530
+#: closed ports", ExtraPorts), not one PortResult per port: a /24 × 65535 result
+#: would otherwise need gigabytes.  Smaller scans, all the course's, list every port.
+FOLD_PORTS = 1 << 20
+
+
+def host_groups(targets: Sequence[Target], port_count: int) -> list[list[Target]]:
+    """Targets cut into groups of at most GROUP_PROBES probes (at least one host each)."""
+    size = max(1, GROUP_PROBES // max(1, port_count))
+    return [list(targets[i:i + size]) for i in range(0, len(targets), size)] or [[]]
+
+
 class _Collector:
     """Receives exchanges (possibly from a transport's worker thread) and counts them."""
 
     def __init__(self, total: int, progress: Optional[Progress]):
         self.exchanges: list[Exchange] = []
+        self.before = 0          # exchanges of the host groups already assembled
         self.throttle = Throttle(progress, total) if progress is not None else None
 
     def __call__(self, exchange: Exchange) -> None:
         exchanges = self.exchanges
         exchanges.append(exchange)  # list.append is atomic under the GIL
         if self.throttle is not None:
-            self.throttle.update(len(exchanges))
+            self.throttle.update(self.before + len(exchanges))
+
+    def take(self) -> list[Exchange]:
+        """This group's exchanges; the collector starts afresh for the next group."""
+        taken, self.exchanges = self.exchanges, []
+        self.before += len(taken)
+        return taken
 
 
 def assemble(scan_type: ScanType, transport_name: str, started: datetime, elapsed: float,
@@ -369,17 +393,64 @@ async def _scan_here(targets: Union[str, Sequence[str]], ports: PortSpec, scan_t
         # the simulator or a replay: they open nothing, and their timing is virtual.)
         plan = plan.with_overrides(max_parallel=max_in_flight(plan.max_parallel))
 
-    probes = build_probes(target_list, port_list, kind, randomize, seed)
-    collector = _Collector(len(probes), progress)
+    total = len(target_list) * len(port_list)
+    collector = _Collector(total, progress)
+    shuffler = random.Random(seed)
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
-    await chosen.run(probes, plan, collector)
+    parts: list[ScanResult] = []
+    virtual_total = 0.0
+    for group in host_groups(target_list, len(port_list)):
+        probes = build_probes(group, port_list, kind, randomize=False)
+        if randomize:
+            shuffler.shuffle(probes)
+        await chosen.run(probes, plan, collector)
+        del probes
+        virtual_total += getattr(chosen, "virtual_elapsed", None) or 0.0
+        part = assemble(kind, chosen.name, started, 0.0, group, collector.take(), keep_trace)
+        if total > FOLD_PORTS:
+            for host in part.hosts:
+                fold_commonest(host)
+        parts.append(part)
     elapsed = time.perf_counter() - t0
     if collector.throttle is not None:
-        collector.throttle.final(len(collector.exchanges))
+        collector.throttle.final(collector.before)
     virtual = getattr(chosen, "virtual_elapsed", None)
-    return assemble(kind, chosen.name, started, virtual if virtual is not None else elapsed,
-                    target_list, collector.exchanges, keep_trace)
+    result = parts[0] if len(parts) == 1 else _join(parts)
+    result.elapsed_s = (virtual_total if len(parts) > 1 else virtual) if virtual is not None else elapsed
+    return result
+
+
+def _join(parts: Sequence[ScanResult]) -> ScanResult:
+    hosts = sorted((h for part in parts for h in part.hosts), key=lambda h: sort_key(h.address))
+    first = parts[0]
+    return ScanResult(scan_type=first.scan_type, transport=first.transport, started=first.started,
+                      elapsed_s=0.0, hosts=hosts, probes_sent=sum(p.probes_sent for p in parts),
+                      retries=sum(p.retries for p in parts))
+
+
+_FOLD_KEY = attrgetter("state", "reason", "tries")
+
+
+def fold_commonest(host: HostResult) -> None:
+    """Keep *host*'s commonest non-open answer (state, reason, tries) as an ExtraPorts
+    count with its port numbers in a compact array, the way nmap folds its output."""
+    ports = host.ports
+    if len(ports) < 2:
+        return
+    tally = Counter(map(_FOLD_KEY, ports))
+    for key, count in tally.most_common():
+        if key[0] != PortState.OPEN:    # nmap never folds open ports
+            break
+    else:
+        return
+    if count < 2:
+        return
+    state, reason, _ = key
+    folded = [p.port for p in ports if _FOLD_KEY(p) == key]
+    host.ports = [p for p in ports if _FOLD_KEY(p) != key]
+    host.extraports.append(ExtraPorts(state=state, count=count, reasons={reason: count},
+                                      ports=PortNumbers(folded), protocol=ports[0].protocol))
 
 
 def scan(targets: Union[str, Sequence[str]], ports: PortSpec = DEFAULT_PORTS,

@@ -1,7 +1,7 @@
 """CSV: one row per port, the columns DESIGN.md names, for ``pandas.read_csv``.
 
-Ports an nmap file holds only as a count (extraports) have no row; the JSON
-keeps them.
+Ports held only as a count (an nmap file's extraports, or the folded answers of
+a scan larger than ``portlab.engine.FOLD_PORTS``) have no row; the JSON keeps them.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from typing import Any, Optional, Union
 
 from .. import __version__
 from ..errors import BadInput
-from ..results import ExtraPorts, HostResult, PortResult, ScanResult
+from ..results import ExtraPorts, HostResult, PortNumbers, PortResult, ScanResult
 from ..states import PortState, ScanType
 from ..transports.base import TraceEvent
 from . import portlist
@@ -127,12 +127,18 @@ def fold(host: HostResult) -> tuple[list[PortResult], Optional[dict[str, Any]]]:
     return kept, entry
 
 
+def _extra_ports(ports) -> Union[str, list[int]]:
+    # A large scan's folded ports (PortNumbers, sorted) go out as an nmap port list
+    # ("1-21,23-79"), a few bytes instead of six a port; a list read from a file stays a list.
+    return portlist.compress(ports) if isinstance(ports, PortNumbers) else list(ports)
+
+
 def _host_dict(host: HostResult) -> dict[str, Any]:
     listed, folded = fold(host)
     doc: dict[str, Any] = {"address": host.address, "name": host.name}
     extras = [
         {"state": str(e.state), "count": e.count, "protocol": e.protocol,
-         "reasons": dict(e.reasons), **({"ports": list(e.ports)} if e.ports is not None else {})}
+         "reasons": dict(e.reasons), **({"ports": _extra_ports(e.ports)} if e.ports is not None else {})}
         for e in host.extraports
     ]
     if folded is not None:
@@ -267,7 +273,7 @@ def _host(r: _Reader, doc: Any, path: str) -> HostResult:
     unfolded: list[PortResult] = []
     for i, e in enumerate(extras):
         where = f"{path}.extraports[{i}]"
-        if isinstance(e, dict) and isinstance(e.get("ports"), str):
+        if isinstance(e, dict) and isinstance(e.get("ports"), str) and "reasons" not in e:
             unfolded += _unfold(r, e, where)
         else:
             counted.append(_extra(r, e, where))
@@ -344,8 +350,13 @@ def _extra(r: _Reader, doc: Any, path: str) -> ExtraPorts:
     for reason, count in reasons.items():
         if not isinstance(count, int) or isinstance(count, bool):
             raise r.fail(f"{path}.reasons.{reason}", "a whole number", count)
-    ports = r.get(doc, path, "ports", (list, type(None)), "a list of port numbers", None)
-    if ports is not None and not all(isinstance(p, int) and not isinstance(p, bool) for p in ports):
+    ports = r.get(doc, path, "ports", (list, str, type(None)), "a list of port numbers", None)
+    if isinstance(ports, str):
+        try:
+            ports = PortNumbers(portlist.expand(ports))
+        except (ValueError, OverflowError) as err:
+            raise r.fail(f"{path}.ports", f"an nmap port list such as 1-21,23 ({err})", ports) from None
+    elif ports is not None and not all(isinstance(p, int) and not isinstance(p, bool) for p in ports):
         raise r.fail(f"{path}.ports", "a list of port numbers", ports)
     return ExtraPorts(state=r.enum(doc, path, "state", PortState),
                       count=r.get(doc, path, "count", int, "a whole number"),

@@ -235,6 +235,8 @@ def dumps(result: ScanResult) -> str:
                 scanned[port.protocol].add(port.port)
         for extra in host.extraports:
             counted[extra.protocol] += extra.count
+            if extra.ports is not None:
+                scanned[extra.protocol].update(extra.ports)
     protocols = sorted(set(scanned) | set(counted)) or [scan_type.protocol]
     targets = " ".join(h.address for h in result.hosts)
     spec = ",".join(compress(scanned[p]) for p in protocols if scanned[p])
