@@ -983,6 +983,28 @@ def load(path: Union[str, Path]) -> Scenario:
     return _replace(scenario, path=str(path))
 
 
+def resolve(value: Union["Scenario", str, Path], what: str = "scenario") -> "Scenario":
+    """The one way from what a user gives to a Scenario: a Scenario as it is, a file
+    path, or the name of a shipped scenario (``home-nat``).  The command line, the
+    simulator, the lab and the course all call this.  *what* names the value in the
+    error (``--scenario`` on the command line)."""
+    if isinstance(value, Scenario):
+        return value
+    if not isinstance(value, (str, Path)):
+        raise BadInput(f"{what} {value!r}: expected a scenario file, a shipped scenario's name or a Scenario")
+    text = str(value)
+    path = Path(text)
+    if not path.exists():
+        found = shipped()
+        if text in found:
+            path = found[text]
+        elif "/" not in text and not text.endswith(".toml"):
+            raise BadInput(f"{what} {text!r}: no such scenario file "
+                           f"(expected a .toml path or a shipped scenario: {', '.join(sorted(found))})")
+        # A path that does not exist: load() says so, naming the file.
+    return load(path)
+
+
 def shipped() -> dict[str, Path]:
     """The scenarios that come with portlab: name (file stem) -> path."""
     if not SCENARIO_DIR.is_dir():

@@ -294,7 +294,7 @@ def test_cli_up_status_down(state_dir):
 
 
 @pytest.mark.parametrize("args, code, message", [
-    (("lab", "up", "no-such-scenario"), 2, "scenario 'no-such-scenario': no such file"),
+    (("lab", "up", "no-such-scenario"), 2, "scenario 'no-such-scenario': no such scenario file"),
     (("lab", "up", "single-host", "--prefix", "Bad-Prefix"), 2, "lab prefix 'Bad-Prefix'"),
 ])
 def test_cli_bad_input_is_one_line(args, code, message):

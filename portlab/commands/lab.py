@@ -26,26 +26,10 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def resolve_scenario(text: str):
-    """A path, or the name of a shipped scenario (``home-nat``)."""
-    from pathlib import Path
-
-    from .. import scenario as scenario_mod
-    path = Path(text)
-    if not path.exists():
-        shipped = scenario_mod.shipped()
-        if text in shipped:
-            path = shipped[text]
-        else:
-            raise BadInput(f"scenario {text!r}: no such file (expected a path or one of: {', '.join(sorted(shipped))})")
-    return scenario_mod.load(path)
-
-
 def _up(args) -> int:
     from ..lab.run import Lab
-    from .record import stop_on_sigterm
-    scenario = resolve_scenario(args.scenario)
-    stop_on_sigterm()
+    from ..scenario import resolve
+    scenario = resolve(args.scenario)
     verbose = (lambda line: print(f"  {line}", file=sys.stderr)) if args.verbose else None
     lab = Lab(scenario, args.prefix, persistent=True, verbose=verbose).up()
     print(f"lab {lab.prefix} up: scenario {scenario.name}, {len(lab.plan.namespaces)} namespaces "

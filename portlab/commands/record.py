@@ -22,27 +22,16 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def stop_on_sigterm() -> None:
-    """`kill` (SIGTERM) stops like Ctrl-C: labs are torn down, no half recording stays."""
-    import signal
-
-    def interrupt(*_args):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupt)
-
-
 def run(args: argparse.Namespace) -> int:
     from .. import scenario as scenario_mod
     from ..lab import recording
     from ..lab.run import check_privilege
-    from .lab import resolve_scenario
     names = list(args.scenario)
     if names == ["all"]:
         names = sorted(scenario_mod.shipped())
-    scenarios = [resolve_scenario(name) for name in names]   # every file checked before any lab is built
+    scenarios = [scenario_mod.resolve(name) for name in names]   # every file checked before any lab is built
     check_privilege()
-    stop_on_sigterm()
+    # SIGTERM stops like Ctrl-C (portlab.cli installs that): labs torn down, no half recording.
     for scenario in scenarios:
         where = recording.record(scenario, args.out, nmap=False if args.no_nmap else None,
                                  log=lambda line: print(f"  {line}", file=sys.stderr))

@@ -107,31 +107,13 @@ def _positive(text: str) -> float:
 
 
 def _scenario(text: str):
-    from .. import scenario as scenario_mod
-
-    path = Path(text)
-    if not path.exists():
-        shipped = scenario_mod.shipped()
-        if text not in shipped:
-            raise BadInput(f"--scenario {text!r}: no such file; expected a scenario file or one of: "
-                           f"{', '.join(sorted(shipped))}")
-        path = Path(shipped[text])
-    return scenario_mod.load(path)
-
-
-def render(result, fmt: str, wall_s: float | None = None) -> str:
-    if fmt == "json":
-        return result.to_json() + "\n"
-    if fmt == "csv":
-        return result.to_csv()
-    if fmt == "xml":
-        return result.to_xml()
-    from ..formats import table
-    return table.render(result, wall_s=wall_s).rstrip("\n") + "\n"
+    from ..scenario import resolve
+    return resolve(text, what="--scenario")
 
 
 def run(args) -> int:
     from ..engine import scan
+    from ..formats import format_for, render
     from ..progress import TerminalProgress
 
     if args.timing not in {str(n) for n in range(6)}:
@@ -156,7 +138,7 @@ def run(args) -> int:
         bar.clear()
     wall_s = time.perf_counter() - t0
     if args.output:
-        file_format = args.format if args.format != "table" else _format_of(args.output)
+        file_format = args.format if args.format != "table" else format_for(args.output, default="json")
         write_text_atomically(args.output, render(result, file_format), f"-o {args.output}")
         sys.stdout.write(render(result, "table", wall_s))
     else:
@@ -194,7 +176,3 @@ def scenario_hint(targets: list[str]) -> str:
     return ""
 
 
-def _format_of(path: str) -> str:
-    """The file format -o FILE implies when --format is the table: by extension, else JSON."""
-    suffix = Path(path).suffix.lower().lstrip(".")
-    return {"json": "json", "csv": "csv", "xml": "xml", "txt": "table"}.get(suffix, "json")

@@ -26,8 +26,9 @@ EXTENSIONS = {".json": "json", ".csv": "csv", ".xml": "xml", ".txt": "table"}
 FORMATS = ("table", "json", "csv", "xml")
 
 
-def render(result: "ScanResult", format: str) -> str:
-    """The result as text in one of :data:`FORMATS`."""
+def render(result: "ScanResult", format: str, wall_s: Optional[float] = None) -> str:
+    """The result as text in one of :data:`FORMATS`; the table's last line gives
+    *wall_s*, the whole command's time, when the command line passes it."""
     if format == "json":
         return result.to_json() + "\n"
     if format == "csv":
@@ -35,17 +36,26 @@ def render(result: "ScanResult", format: str) -> str:
     if format == "xml":
         return result.to_xml()
     if format == "table":
-        return result.table() + "\n"
+        from . import table
+        return table.render(result, wall_s=wall_s).rstrip("\n") + "\n"
     raise BadInput(f"output format {format!r}: expected one of {', '.join(FORMATS)}")
+
+
+def format_for(path: Union[str, Path], default: Optional[str] = None) -> str:
+    """The format a file name implies (by extension); *default* when it implies none,
+    else one BadInput line."""
+    path = Path(path)
+    found = EXTENSIONS.get(path.suffix.lower(), default)
+    if found is None:
+        raise BadInput(f"{path}: cannot tell the format from the extension {path.suffix!r}; "
+                       f"expected one of {', '.join(EXTENSIONS)} or pass format=")
+    return found
 
 
 def save(result: "ScanResult", path: Union[str, Path], format: Optional[str] = None) -> Path:
     path = Path(path)
     if format is None:
-        format = EXTENSIONS.get(path.suffix.lower())
-        if format is None:
-            raise BadInput(f"{path}: cannot tell the format from the extension {path.suffix!r}; "
-                           f"expected one of {', '.join(EXTENSIONS)} or pass format=")
+        format = format_for(path)
     from ..atomic import write_text_atomically
     return write_text_atomically(path, render(result, format))
 

@@ -404,7 +404,8 @@ def _read_sysctls(netns: str, keys) -> dict[str, str]:
 # ---------------------------------------------------------------- the lab
 
 class Lab:
-    """A scenario running as namespaces.  ``with Lab(scenario) as lab: lab.scan(...)``.
+    """A scenario running as namespaces.  ``with Lab("web-server") as lab: lab.scan(...)``
+    (a Scenario, a scenario file or a shipped scenario's name).
 
     *persistent* labs (``portlab lab up``) outlive the process that built them;
     others are leftovers as soon as their process is gone.
@@ -412,7 +413,8 @@ class Lab:
 
     def __init__(self, scenario, prefix: Optional[str] = None, *, persistent: bool = False,
                  python: str = sys.executable, verbose=None):
-        self.scenario = scenario
+        from ..scenario import resolve
+        self.scenario = scenario = resolve(scenario)   # a Scenario, a file, or a shipped name
         self.prefix = names.check_prefix(prefix) if prefix else names.new_prefix()
         self.persistent = persistent
         self.python = python

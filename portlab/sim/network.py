@@ -526,17 +526,10 @@ class SimNetwork:
 
 
 def load_scenario(scenario):
-    """A Scenario from a Scenario, a file path, or the name of a shipped scenario."""
-    from pathlib import Path
-
-    from .. import scenario as model
-    if isinstance(scenario, (str, Path)):
-        text = str(scenario)
-        path = Path(text)
-        if not path.exists() and "/" not in text and not text.endswith(".toml"):
-            path = model.shipped().get(text, path)
-        return model.load(path)
-    return scenario
+    """A Scenario from a Scenario, a file path, or the name of a shipped scenario
+    (:func:`portlab.scenario.resolve`; this name stays for the course's modules)."""
+    from ..scenario import resolve
+    return resolve(scenario)
 
 
 def _window(special: Sequence[int], port: int) -> tuple[int, int]:

@@ -44,6 +44,6 @@ def port_81_in_the_lab():
     Returns the port's result, to set beside the simulator's answer.
     """
     from ...lab.run import Lab
-    from ...scenario import load, shipped
-    with Lab(load(shipped()["single-host"])) as lab:       # torn down on leaving the block, even on an error
+    from ...scenario import resolve
+    with Lab(resolve("single-host")) as lab:       # torn down on leaving the block, even on an error
         return lab.scan("10.77.0.2", "81").hosts[0].ports[0]

@@ -318,7 +318,7 @@ def rule_for(port: int, protocol: str = "tcp", scenario: str = SINGLE_HOST) -> s
     """What single-host does with *port*: the firewall rule that matches it, or the service behind it."""
     from ... import scenario as scenario_mod
 
-    scen = scenario_mod.load(scenario_mod.shipped()[scenario])
+    scen = scenario_mod.resolve(scenario)
     host = scen.hosts[0]
     for rule in (host.firewall.rules if host.firewall else ()):
         if rule.protocol in (None, protocol) and (rule.ports is None or port in rule.ports) and rule.source is None:

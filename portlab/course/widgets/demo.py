@@ -35,9 +35,7 @@ MAX_PORTS = 24     # the grid chart stays readable on a projector up to about th
 
 def _load(scenario):
     from ... import scenario as scenarios
-    if isinstance(scenario, str):
-        return scenarios.load(scenarios.shipped()[scenario])
-    return scenario
+    return scenarios.resolve(scenario)
 
 
 def scenario_names() -> list[str]:

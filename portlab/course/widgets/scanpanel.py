@@ -56,7 +56,7 @@ def privilege_note(scan_type: str, mode: str, m: Optional[Machine] = None) -> Op
 def scenario_target(scenario: str) -> str:
     """The first host of a shipped scenario: the panel's default target."""
     from ... import scenario as scenarios
-    loaded = scenarios.load(scenarios.shipped()[scenario])
+    loaded = scenarios.resolve(scenario)
     return str(loaded.hosts[0].address) if loaded.hosts else ""
 
 

@@ -42,7 +42,7 @@ def scenario_ports(scenario: str, target: Optional[str] = None, limit: int = 24)
     the first TCP service (all of them, up to six, where no rule names a port), and one
     port where nothing listens (closed)."""
     from ... import scenario as scenarios
-    loaded = scenarios.load(scenarios.shipped()[scenario])
+    loaded = scenarios.resolve(scenario)
     host = next((h for h in loaded.hosts if target in (None, str(h.address), h.name)), None)
     if host is None:
         raise ValueError(f"no host {target!r} in scenario {scenario}")
