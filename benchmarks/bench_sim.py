@@ -62,7 +62,7 @@ def parts(scenario, targets: str, ports: str, keep_trace: bool) -> dict[str, flo
     t0 = time.perf_counter()
     probes = build_probes(target_list, parse_ports(ports, "tcp"), ScanType.SYN)
     t1 = time.perf_counter()
-    transport = SimTransport(scenario, trace=keep_trace)
+    transport = SimTransport(scenario, keep_trace=keep_trace)
     got = []
     asyncio.run(transport.run(probes, template(3), got.append))
     t2 = time.perf_counter()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import inspect
 import ipaddress
 import random
 import threading
@@ -35,14 +34,12 @@ from .transports.base import Exchange, Transport
 
 DEFAULT_PORTS = "top1000"   # nmap's default
 
-# Transport classes by name, imported only when a scan asks for one: "module:Class"
-# or just the module, in which case the class is the Transport subclass whose
-# ``name`` matches (so a helper may rename its class without touching this table).
+# Transport classes by name ("module:Class"), imported only when a scan asks for one.
 TRANSPORTS: dict[str, str] = {
     "connect": "portlab.transports.connect:ConnectTransport",
     "raw": "portlab.transports.raw:RawSynTransport",
-    "udp": "portlab.transports.udp",
-    "sim": "portlab.transports.sim",
+    "udp": "portlab.transports.udp:UdpTransport",
+    "sim": "portlab.transports.sim:SimTransport",
     "replay": "portlab.transports.replay:ReplayTransport",
 }
 DEFAULT_TRANSPORT = {ScanType.CONNECT: "connect", ScanType.SYN: "raw", ScanType.UDP: "udp"}
@@ -61,45 +58,7 @@ def transport_class(name: str) -> type:
         if err.name == module_name:
             raise BadInput(f"transport {name!r} is not available in this portlab build") from None
         raise
-    if class_name:
-        return getattr(module, class_name)
-    for value in vars(module).values():
-        if (inspect.isclass(value) and issubclass(value, Transport) and value is not Transport
-                and getattr(value, "name", None) == name):
-            return value
-    raise BadInput(f"transport {name!r}: module {module_name} defines no Transport named {name!r}")
-
-
-def _construct(cls: type, keep_trace: bool, *args: Any) -> Transport:
-    # Transports differ in what they call their trace switch; pass it to whichever takes it.
-    params = inspect.signature(cls).parameters
-    kwargs: dict[str, Any] = {}
-    if "keep_trace" in params:
-        kwargs["keep_trace"] = keep_trace
-    elif "trace" in params:
-        kwargs["trace"] = keep_trace
-    return cls(*args, **kwargs)
-
-
-def _scenario_networks(transport: Transport, scenario: Any) -> list[str]:
-    """Networks a simulated scan may address: the scenario's own (it sends nothing)."""
-    networks = getattr(transport, "networks", None)
-    if networks is None and scenario is not None and not isinstance(scenario, (str, Path)):
-        cidrs = getattr(scenario, "cidrs", None)
-        networks = cidrs() if callable(cidrs) else None
-    return [str(n) for n in (networks or ())]
-
-
-def _transport_networks(transport: Transport) -> list[str]:
-    """Addresses a given transport answers for without sending: a replay's recorded hosts,
-    a simulator's networks.  A packet-sending transport declares none."""
-    networks = getattr(transport, "networks", None)
-    if networks is not None:
-        return [str(n) for n in networks]
-    recording = getattr(transport, "recording", None)
-    if isinstance(recording, ScanResult):
-        return [h.address for h in recording.hosts]
-    return []
+    return getattr(module, class_name)
 
 
 def _timing(timing: Union[int, str, Timing], **overrides: Any) -> Timing:
@@ -343,11 +302,11 @@ async def _scan_here(targets: Union[str, Sequence[str]], ports: PortSpec, scan_t
     if scenario is not None:
         if transport is not None:
             raise BadInput("scan: give either scenario= or transport=, not both")
-        chosen = _construct(transport_class("sim"), keep_trace, scenario)
-        allowed_extra = _scenario_networks(chosen, scenario)
+        chosen = transport_class("sim")(scenario, keep_trace=keep_trace)
+        allowed_extra = chosen.answers_for()
     elif isinstance(transport, Transport):
         chosen = transport
-        allowed_extra = _transport_networks(transport)
+        allowed_extra = chosen.answers_for()
     elif transport is not None and not isinstance(transport, str):
         raise BadInput(f"transport {transport!r}: expected a name ({', '.join(TRANSPORTS)}) "
                        f"or a Transport instance")
@@ -383,12 +342,12 @@ async def _scan_here(targets: Union[str, Sequence[str]], ports: PortSpec, scan_t
 
     if chosen is None:
         name = transport if isinstance(transport, str) else DEFAULT_TRANSPORT[kind]
-        chosen = _construct(transport_class(name), keep_trace)
-    if kind not in getattr(chosen, "scan_types", frozenset(ScanType)):
+        chosen = transport_class(name)(keep_trace=keep_trace)
+    if kind not in chosen.scan_types:
         raise BadInput(f"the {chosen.name} transport cannot run a {kind} scan")
     chosen.check(kind)
 
-    if chosen.name not in ("sim", "replay"):
+    if chosen.sends_packets:
         # Every in-flight probe may be a descriptor: stay below RLIMIT_NOFILE.  (Not for
         # the simulator or a replay: they open nothing, and their timing is virtual.)
         plan = plan.with_overrides(max_parallel=max_in_flight(plan.max_parallel))
@@ -406,7 +365,7 @@ async def _scan_here(targets: Union[str, Sequence[str]], ports: PortSpec, scan_t
             shuffler.shuffle(probes)
         await chosen.run(probes, plan, collector)
         del probes
-        virtual_total += getattr(chosen, "virtual_elapsed", None) or 0.0
+        virtual_total += chosen.virtual_elapsed or 0.0
         part = assemble(kind, chosen.name, started, 0.0, group, collector.take(), keep_trace)
         if total > FOLD_PORTS:
             for host in part.hosts:
@@ -415,7 +374,7 @@ async def _scan_here(targets: Union[str, Sequence[str]], ports: PortSpec, scan_t
     elapsed = time.perf_counter() - t0
     if collector.throttle is not None:
         collector.throttle.final(collector.before)
-    virtual = getattr(chosen, "virtual_elapsed", None)
+    virtual = chosen.virtual_elapsed
     result = parts[0] if len(parts) == 1 else _join(parts)
     result.elapsed_s = (virtual_total if len(parts) > 1 else virtual) if virtual is not None else elapsed
     return result

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Iterator, Optional, Sequence, Union
 
 from . import __version__
 from .states import PortState, ScanType
-from .transports.base import TraceEvent
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import pandas
@@ -31,6 +30,15 @@ STATE_ORDER: tuple[str, ...] = tuple(state.value for state in PortState)
 
 
 _STATE = attrgetter("state")
+
+
+@dataclass(frozen=True, slots=True)
+class TraceEvent:
+    """One packet (or socket call) kept for teaching: ``t`` is seconds since the scan started."""
+
+    t: float
+    direction: str          # "sent" or "recv"
+    summary: str            # e.g. "SYN 10.77.0.1:40312 > 10.77.0.2:22", "ICMP port-unreach"
 
 
 @dataclass(slots=True)   # one per probed port: slots make 65535 of them cheaper

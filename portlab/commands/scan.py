@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 from ..atomic import write_text_atomically
 from ..errors import BadInput, ScopeRefused

@@ -25,9 +25,8 @@ from typing import Any, Optional, Union
 
 from .. import __version__
 from ..errors import BadInput
-from ..results import ExtraPorts, HostResult, PortNumbers, PortResult, ScanResult
+from ..results import ExtraPorts, HostResult, PortNumbers, PortResult, ScanResult, TraceEvent
 from ..states import PortState, ScanType
-from ..transports.base import TraceEvent
 from . import portlist
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import abc
 import errno
-from dataclasses import dataclass
 from typing import Callable, ClassVar, NamedTuple, Optional, Sequence
 
+from ..results import TraceEvent   # the result model is the layer below transports
 from ..states import Probe, Reply, ScanType
 from ..timing import Timing
 
@@ -21,15 +21,6 @@ from ..timing import Timing
 #: (netfilter's NF_DROP on a locally generated packet is EPERM; some rules give EACCES).
 #: A transport counts such a probe as sent and unanswered, as nmap does.
 LOCAL_FIREWALL_ERRNOS = frozenset({errno.EPERM, errno.EACCES})
-
-
-@dataclass(frozen=True, slots=True)
-class TraceEvent:
-    """One packet (or socket call) kept for teaching: ``t`` is seconds since the scan started."""
-
-    t: float
-    direction: str          # "sent" or "recv"
-    summary: str            # e.g. "SYN 10.77.0.1:40312 > 10.77.0.2:22", "ICMP port-unreach"
 
 
 class Exchange(NamedTuple):
@@ -49,8 +40,19 @@ Report = Callable[[Exchange], None]
 
 
 class Transport(abc.ABC):
+    """A way of asking probes.  Every backend is built as ``Backend(..., keep_trace=...)``
+    and says what it is through these attributes, which the engine reads as they are."""
+
     name: ClassVar[str]
-    scan_types: ClassVar[frozenset[ScanType]]
+    scan_types: frozenset[ScanType]
+
+    #: False for backends that answer without sending anything (the simulator, a
+    #: replay): no descriptor limit applies, and the scope guard lets them address
+    #: what :meth:`answers_for` lists.
+    sends_packets: ClassVar[bool] = True
+
+    #: Keep per-probe trace events (None: a backend's own default).
+    keep_trace: Optional[bool] = True
 
     #: Set by a transport whose clock is not the wall clock (the simulator): the
     #: time the scan *would* have taken.  The engine reports it as elapsed_s.
@@ -58,6 +60,11 @@ class Transport(abc.ABC):
 
     def check(self, scan_type: ScanType) -> None:
         """Raise MissingPrivilege / BadInput before anything is sent, if this cannot run."""
+
+    def answers_for(self) -> list[str]:
+        """Networks or addresses a backend that sends nothing answers for (the scope
+        guard adds them); a packet-sending backend answers for nothing by itself."""
+        return []
 
     @abc.abstractmethod
     async def run(self, probes: Sequence[Probe], timing: Timing, report: Report) -> None:

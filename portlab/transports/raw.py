@@ -293,10 +293,10 @@ class RawSynTransport(Transport):
     name = "raw"
     scan_types = frozenset({ScanType.SYN})
 
-    def __init__(self, *, trace: Optional[bool] = None, source_port: Optional[int] = None) -> None:
-        # trace=None keeps packet traces for small scans only (they are for teaching;
+    def __init__(self, *, keep_trace: Optional[bool] = None, source_port: Optional[int] = None) -> None:
+        # keep_trace=None keeps packet traces for small scans only (they are for teaching;
         # 65535 of them cost time and memory nobody reads).
-        self.trace = trace
+        self.keep_trace = keep_trace
         self.source_port = source_port
         self.probes_sent = 0
 
@@ -318,7 +318,7 @@ class RawSynTransport(Transport):
             raise
         try:
             scan = _SynScan(probes, timing, report, tcp_sock, icmp_sock,
-                            trace=self.trace if self.trace is not None else len(probes) <= 1024,
+                            trace=self.keep_trace if self.keep_trace is not None else len(probes) <= 1024,
                             sport=self.source_port)
             while not scan.finished:
                 now = time.monotonic()

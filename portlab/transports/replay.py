@@ -97,6 +97,11 @@ class ReplayTransport(Transport):
 
     name = "replay"
     scan_types = frozenset(ScanType)  # narrowed per instance to the recording's scan type
+    sends_packets = False
+
+    def answers_for(self) -> list[str]:
+        """The recorded hosts: a replay may be asked about them and nothing else."""
+        return [h.address for h in self.recording.hosts]
 
     def __init__(self, recording: Union[ScanResult, str, Path], keep_trace: bool = True):
         self.recording = recording if isinstance(recording, ScanResult) else load(recording)

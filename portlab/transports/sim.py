@@ -99,7 +99,7 @@ class SimTransport(Transport):
     """Scan the simulated network of a scenario (a :class:`~portlab.scenario.Scenario`,
     a file path, or the name of a shipped scenario).
 
-    ``trace=False`` skips building per-probe trace events (the engine passes its
+    ``keep_trace=False`` skips building per-probe trace events (the engine passes its
     ``keep_trace``); a full-range scan is then a few microseconds a probe.
 
     ``icmp_loss=True`` shows what nmap and portlab's live TCP scans really report
@@ -112,11 +112,12 @@ class SimTransport(Transport):
 
     name = "sim"
     scan_types = frozenset(ScanType)
+    sends_packets = False
 
-    def __init__(self, scenario, *, seed: int = 0, trace: bool = True, icmp_loss: bool = False) -> None:
+    def __init__(self, scenario, *, seed: int = 0, keep_trace: bool = True, icmp_loss: bool = False) -> None:
         self.scenario = load_scenario(scenario)
         self.network = SimNetwork(self.scenario, seed=seed)
-        self.trace = trace
+        self.keep_trace = keep_trace
         self.icmp_loss = icmp_loss
         self.virtual_elapsed: Optional[float] = None
 
@@ -124,6 +125,9 @@ class SimTransport(Transport):
     def networks(self) -> list[str]:
         """The scenario's CIDRs: the engine's scope guard lets a simulated scan address them."""
         return self.scenario.cidrs()
+
+    def answers_for(self) -> list[str]:
+        return [str(n) for n in self.networks]
 
     def check(self, scan_type: ScanType) -> None:
         """Nothing to check: a simulated scan needs no privilege."""
@@ -183,7 +187,7 @@ class SimTransport(Transport):
 
         # One Reply per distinct answer and scan type, shared by every probe it answers.
         replies_by_type: dict[str, dict[int, Reply]] = {}
-        keep = self.trace
+        keep = self.keep_trace
         scanner = _addr_of(net)
         last_type = None
         replies: dict[int, Reply] = {}

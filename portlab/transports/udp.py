@@ -93,10 +93,10 @@ class UdpTransport(Transport):
     name = "udp"
     scan_types = frozenset({ScanType.UDP})
 
-    def __init__(self, privileged: Optional[bool] = None, *, trace: Optional[bool] = None,
+    def __init__(self, privileged: Optional[bool] = None, *, keep_trace: Optional[bool] = None,
                  source_port: Optional[int] = None) -> None:
         self.privileged = privileged
-        self.trace = trace
+        self.keep_trace = keep_trace
         self.source_port = source_port
         self.probes_sent = 0
         self.gaps: dict[str, float] = {}   # the ICMP pacing used per target (for reports)
@@ -136,7 +136,7 @@ class UdpTransport(Transport):
             else:
                 udp_sock.setsockopt(socket.IPPROTO_IP, IP_RECVERR, 1)
             scan = _UdpScan(probes, timing, report, udp_sock, icmp_sock,
-                            trace=self.trace if self.trace is not None else len(probes) <= 1024)
+                            trace=self.keep_trace if self.keep_trace is not None else len(probes) <= 1024)
             socks = [s for s in (udp_sock, icmp_sock) if s is not None]
             while not scan.finished:
                 now = time.monotonic()

@@ -32,7 +32,7 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 from ...results import PortResult, ScanResult
 from ...sim.kernel import ICMP_CODE_NAMES
 from ...states import ScanType
-from ...transports.base import TraceEvent
+from ...results import TraceEvent
 from ..theme import PACKET_COLOURS, STATE_COLOURS, Chart, Theme, contrast, new_figure, text_on
 
 SCANNER, TARGET = "scanner", "target"

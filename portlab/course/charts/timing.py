@@ -88,7 +88,7 @@ def simulate(ports: int, filtered_share: float = 0.0, template: int = 4, scan_ty
     from ...timing import template as timing_template
     from ...transports.sim import SimTransport
     kind = ScanType(scan_type)
-    transport = SimTransport(timing_scenario(ports, filtered_share), trace=False)
+    transport = SimTransport(timing_scenario(ports, filtered_share), keep_trace=False)
     probes = [Probe(TARGET, port, kind) for port in range(1, ports + 1)]
     states: Counter = Counter()
     sent = 0
