@@ -49,21 +49,36 @@ class RunningLab(NamedTuple):
     holder: Optional[dict] = None      # a rootless lab's lab process: {"pid", "start", "uid"}
 
 
-def running_labs(directory: Optional[Path] = None) -> list[RunningLab]:
-    """Every running lab on record.  A file that cannot be read is skipped: a
-    half-written or foreign file must not widen the scope, and narrowing it is safe.
-    (A lab writes its ``networks`` last, once it is complete.)"""
+def lab_records(directory: Optional[Path] = None) -> list[dict]:
+    """The one reader of the labs' state files: every record this user (or root) wrote,
+    as the lab wrote it.  A file that cannot be read, is not a lab's record or belongs
+    to another user is skipped: a half-written or foreign file must not widen the scope."""
     directory = state_dir() if directory is None else Path(directory)
-    labs: list[RunningLab] = []
     try:
         files = sorted(directory.glob("*.json"))
     except OSError:
-        return labs
+        return []
+    records = []
     for path in files:
         try:
             if path.stat().st_uid not in (os.geteuid(), 0):
                 continue              # another user's file: never this user's lab (root's labs are root's)
             data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict):
+            data.setdefault("prefix", path.stem)
+            records.append(data)
+    return records
+
+
+def running_labs(directory: Optional[Path] = None) -> list[RunningLab]:
+    """What the scope guard needs of every running lab on record: its networks and
+    scanner namespace.  (A lab writes its ``networks`` last, once it is complete;
+    ``portlab.lab.run.lab_status`` gives the whole records, with age and health.)"""
+    labs: list[RunningLab] = []
+    for data in lab_records(directory):
+        try:
             networks = [ipaddress.ip_network(cidr, strict=False) for cidr in data.get("networks", [])]
             netns = data.get("scanner_netns")
             holder = data.get("rootless")
@@ -73,7 +88,7 @@ def running_labs(directory: Optional[Path] = None) -> list[RunningLab]:
                     continue          # its lab process is gone, and its namespaces with it
         except (OSError, ValueError, AttributeError, TypeError):
             continue
-        labs.append(RunningLab(str(data.get("prefix") or path.stem),
+        labs.append(RunningLab(str(data["prefix"]),
                                netns if isinstance(netns, str) and netns else None, networks,
                                holder if isinstance(holder, dict) else None))
     return labs

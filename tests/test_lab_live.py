@@ -167,7 +167,7 @@ def test_leftovers_of_a_crashed_up_are_cleaned(state_dir):
         {"prefix": prefix, "status": "building", "owner_pid": dead.pid, "namespaces": [ns], "networks": []}))
     subprocess.run(["ip", "netns", "add", ns], check=True)
     try:
-        assert [lab["prefix"] for lab in run.running_labs()] == [prefix]
+        assert [lab["prefix"] for lab in run.lab_status()] == [prefix]
         with Lab(load("ssh-2222")):
             assert ns not in netns_list()
             assert not (state_dir / f"{prefix}.json").exists()

@@ -428,7 +428,7 @@ def test_a_dead_lab_process_leaves_no_lab_in_scope_and_its_record_is_removed(mon
     (tmp_path / "pldead.json").write_text(json.dumps(record))
     assert scope.running_labs() == []              # its networks are out of scope at once
     assert (tmp_path / "pldead.json").exists()     # (the scope guard only reads)
-    assert run.running_labs() == []                # status removes the stale record
+    assert run.lab_status() == []                # status removes the stale record
     assert not (tmp_path / "pldead.json").exists()
     # A live lab process keeps its lab in scope: this very process stands in for one.
     me = {"pid": os.getpid(), "start": userns.start_time(os.getpid()), "uid": os.getuid()}

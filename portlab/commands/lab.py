@@ -51,7 +51,7 @@ def _down(args) -> int:
     import time
 
     from ..lab import run
-    labs = run.running_labs()
+    labs = run.lab_status()
     if not all(lab.get("rootless") for lab in labs):
         run.check_privilege()     # (a rootless lab is stopped through its lab process: no privilege needed)
     if args.all:
@@ -84,7 +84,7 @@ def _age(seconds: float) -> str:
 
 def _status(args) -> int:
     from ..lab import run
-    labs = run.running_labs()
+    labs = run.lab_status()
     if args.format == "json":
         print(json.dumps(labs, indent=1, sort_keys=True))
         return 0

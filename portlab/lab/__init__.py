@@ -7,7 +7,7 @@ is the little daemon each host runs; :mod:`.recording` scans a lab and saves it.
 
 from __future__ import annotations
 
-__all__ = ["Lab", "running_labs", "teardown", "state_dir"]
+__all__ = ["Lab", "lab_status", "teardown", "state_dir"]
 
 
 def __getattr__(name: str):

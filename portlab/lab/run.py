@@ -117,15 +117,8 @@ def read_state(prefix: str) -> Optional[dict]:
 
 
 def _all_states() -> list[dict]:
-    states = []
-    for path in sorted(state_dir().glob("*.json")):
-        try:
-            state = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        if isinstance(state, dict) and "prefix" in state:
-            states.append(state)
-    return states
+    from ..scope import lab_records
+    return lab_records()
 
 
 # ---------------------------------------------------------------- commands
@@ -369,8 +362,9 @@ def clean_leftovers() -> list[str]:
     return cleaned
 
 
-def running_labs() -> list[dict]:
-    """Labs on record, each with ``age_s`` and ``alive`` (all its namespaces exist)."""
+def lab_status() -> list[dict]:
+    """Labs on record, whole, each with ``age_s`` and ``alive`` (all its namespaces exist);
+    what ``portlab lab status`` shows.  (The scope guard's view is ``scope.running_labs``.)"""
     present = set(existing_netns())
     labs = []
     now = time.time()
