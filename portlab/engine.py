@@ -10,12 +10,14 @@ the engine adds nothing to nmap's rules.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import importlib
 import ipaddress
 import random
 import threading
 import time
 from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from operator import attrgetter
 from pathlib import Path
@@ -149,12 +151,12 @@ def _rootless_holder(netns: Optional[str]) -> Optional[dict]:
     return None
 
 
-async def _scan_in_rootless_lab(holder: dict, targets: Any, kwargs: dict) -> ScanResult:
+async def _scan_in_rootless_lab(holder: dict, request: "ScanRequest") -> ScanResult:
     # A user namespace can only be joined by a single-threaded process: a child joins
     # it, runs the very same scan in the lab's scanner namespace, and hands back the result.
     from .lab import userns
     from .scope import state_dir
-    return await userns.scan_in_lab(holder, str(state_dir()), targets, kwargs)
+    return await userns.scan_in_lab(holder, str(state_dir()), request.targets, request.kwargs())
 
 
 def _require_netns_privilege(netns: str, why: str) -> None:
@@ -257,6 +259,38 @@ def assemble(scan_type: ScanType, transport_name: str, started: datetime, elapse
                       elapsed_s=elapsed, hosts=ordered, probes_sent=probes_sent, retries=retries)
 
 
+@dataclass(frozen=True)
+class ScanRequest:
+    """Everything a scan was asked, once: :func:`scan` and :func:`scan_async` build one,
+    and the steps that move a scan (into a lab's namespace, into a rootless lab's
+    child) pass it on, changed with :meth:`with_`, instead of copying keyword arguments."""
+
+    targets: Union[str, Sequence[str]]
+    ports: PortSpec = DEFAULT_PORTS
+    scan_type: Union[str, ScanType] = "connect"
+    timing: Union[int, str, Timing] = 3
+    transport: Union[Transport, str, None] = None
+    scenario: Any = None
+    allow: Union[str, Iterable[str]] = ()
+    retries: Optional[int] = None
+    rate: Optional[float] = None
+    min_timeout: Optional[float] = None
+    max_timeout: Optional[float] = None
+    max_parallel: Optional[int] = None
+    randomize: bool = True
+    progress: Optional[Progress] = None
+    netns: Optional[str] = None
+    keep_trace: bool = True
+    seed: Optional[int] = None
+
+    def with_(self, **changes: Any) -> "ScanRequest":
+        return dataclasses.replace(self, **changes)
+
+    def kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of :func:`scan` (all but *targets*)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "targets"}
+
+
 async def scan_async(targets: Union[str, Sequence[str]], ports: PortSpec = DEFAULT_PORTS,
                      scan_type: Union[str, ScanType] = "connect", *,
                      timing: Union[int, str, Timing] = 3, transport: Union[Transport, str, None] = None,
@@ -267,34 +301,33 @@ async def scan_async(targets: Union[str, Sequence[str]], ports: PortSpec = DEFAU
                      progress: Optional[Progress] = None, netns: Optional[str] = None,
                      keep_trace: bool = True, seed: Optional[int] = None) -> ScanResult:
     """Scan *targets* on *ports*; see :func:`scan` (this is its awaitable form)."""
-    kwargs = dict(ports=ports, scan_type=scan_type, timing=timing, transport=transport,
-                  scenario=scenario, allow=allow, retries=retries, rate=rate,
-                  min_timeout=min_timeout, max_timeout=max_timeout, max_parallel=max_parallel,
-                  randomize=randomize, progress=progress, keep_trace=keep_trace, seed=seed)
-    holder = _rootless_holder(netns)
+    request = ScanRequest(targets, ports, scan_type, timing, transport, scenario, allow, retries, rate,
+                          min_timeout, max_timeout, max_parallel, randomize, progress, netns, keep_trace, seed)
+    return await _run_request(request)
+
+
+async def _run_request(request: ScanRequest) -> ScanResult:
+    holder = _rootless_holder(request.netns)
     if holder is not None:
-        return await _scan_in_rootless_lab(holder, targets, dict(kwargs, netns=netns))
-    if netns is not None:
+        return await _scan_in_rootless_lab(holder, request)
+    if request.netns is not None:
         # The whole scan runs in a thread that entered the namespace; await it here.
-        runner = _ThreadRunner(lambda: _scan_here(targets, find_lab=False, **kwargs), netns=netns)
+        runner = _ThreadRunner(lambda: _scan_here(request, find_lab=False), netns=request.netns)
         return await runner.wait_async()
-    return await _scan_here(targets, find_lab=True, **kwargs)
+    return await _scan_here(request, find_lab=True)
 
 
-async def _scan_here(targets: Union[str, Sequence[str]], ports: PortSpec, scan_type: Union[str, ScanType], *,
-                     timing: Union[int, str, Timing], transport: Union[Transport, str, None],
-                     scenario: Any, allow: Union[str, Iterable[str]], retries: Optional[int],
-                     rate: Optional[float], min_timeout: Optional[float], max_timeout: Optional[float],
-                     max_parallel: Optional[int], randomize: bool, progress: Optional[Progress],
-                     keep_trace: bool, seed: Optional[int], find_lab: bool) -> ScanResult:
+async def _scan_here(request: ScanRequest, find_lab: bool) -> ScanResult:
     """The scan, in the calling thread's namespace.  With *find_lab*, targets in a
     running lab's networks move the scan into that lab's scanner namespace."""
-    kind = _scan_type(scan_type)
-    plan = _timing(timing, retries=retries, rate=rate, min_timeout=min_timeout,
-                   max_timeout=max_timeout, max_parallel=max_parallel)
-    port_list = parse_ports(ports, kind.protocol)
-    target_list = parse_targets(targets)
+    r = request
+    kind = _scan_type(r.scan_type)
+    plan = _timing(r.timing, retries=r.retries, rate=r.rate, min_timeout=r.min_timeout,
+                   max_timeout=r.max_timeout, max_parallel=r.max_parallel)
+    port_list = parse_ports(r.ports, kind.protocol)
+    target_list = parse_targets(r.targets)
     allowed_extra: list[str] = []
+    scenario, transport, keep_trace = r.scenario, r.transport, r.keep_trace
 
     # The simulator and replay send nothing, so building them before the guard is safe,
     # and the guard needs their networks.  A packet-sending transport is built after.
@@ -316,7 +349,7 @@ async def _scan_here(targets: Union[str, Sequence[str]], ports: PortSpec, scan_t
         label = f", the scenario's networks {', '.join(allowed_extra) or '(none)'}"
     elif allowed_extra:
         label = f", the {chosen.name} transport's hosts"
-    ScopeGuard(allow, allowed_extra, extra_label=label).check(
+    ScopeGuard(r.allow, allowed_extra, extra_label=label).check(
         [t.address for t in target_list], names={t.address: t.name for t in target_list})
 
     if find_lab and scenario is None and not allowed_extra:
@@ -325,19 +358,11 @@ async def _scan_here(targets: Union[str, Sequence[str]], ports: PortSpec, scan_t
         lab_netns = lab_netns_for([t.address for t in target_list])
         holder = _rootless_holder(lab_netns)
         if holder is not None:
-            again = dict(ports=ports, scan_type=scan_type, timing=timing, transport=transport,
-                         scenario=scenario, allow=allow, retries=retries, rate=rate,
-                         min_timeout=min_timeout, max_timeout=max_timeout, max_parallel=max_parallel,
-                         randomize=randomize, keep_trace=keep_trace, seed=seed, netns=lab_netns)
-            return await _scan_in_rootless_lab(holder, targets, again)
+            return await _scan_in_rootless_lab(holder, r.with_(netns=lab_netns))
         if lab_netns is not None:
             _require_netns_privilege(lab_netns, "the targets are in a running lab, reachable "
                                                 "only from inside it")
-            again = dict(ports=ports, scan_type=scan_type, timing=timing, transport=transport,
-                         scenario=scenario, allow=allow, retries=retries, rate=rate,
-                         min_timeout=min_timeout, max_timeout=max_timeout, max_parallel=max_parallel,
-                         randomize=randomize, progress=progress, keep_trace=keep_trace, seed=seed)
-            runner = _ThreadRunner(lambda: _scan_here(targets, find_lab=False, **again), netns=lab_netns)
+            runner = _ThreadRunner(lambda: _scan_here(r, find_lab=False), netns=lab_netns)
             return await runner.wait_async()
 
     if chosen is None:
@@ -353,15 +378,15 @@ async def _scan_here(targets: Union[str, Sequence[str]], ports: PortSpec, scan_t
         plan = plan.with_overrides(max_parallel=max_in_flight(plan.max_parallel))
 
     total = len(target_list) * len(port_list)
-    collector = _Collector(total, progress)
-    shuffler = random.Random(seed)
+    collector = _Collector(total, r.progress)
+    shuffler = random.Random(r.seed)
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
     parts: list[ScanResult] = []
     virtual_total = 0.0
     for group in host_groups(target_list, len(port_list)):
         probes = build_probes(group, port_list, kind, randomize=False)
-        if randomize:
+        if r.randomize:
             shuffler.shuffle(probes)
         await chosen.run(probes, plan, collector)
         del probes
@@ -436,24 +461,22 @@ def scan(targets: Union[str, Sequence[str]], ports: PortSpec = DEFAULT_PORTS,
     Works inside Jupyter (where an event loop is already running) by running the scan
     on a worker thread with its own loop.
     """
-    kwargs = dict(ports=ports, scan_type=scan_type, timing=timing, transport=transport,
-                  scenario=scenario, allow=allow, retries=retries, rate=rate,
-                  min_timeout=min_timeout, max_timeout=max_timeout, max_parallel=max_parallel,
-                  randomize=randomize, progress=progress, keep_trace=keep_trace, seed=seed)
+    request = ScanRequest(targets, ports, scan_type, timing, transport, scenario, allow, retries, rate,
+                          min_timeout, max_timeout, max_parallel, randomize, progress, netns, keep_trace, seed)
     try:
         asyncio.get_running_loop()
         loop_running = True
     except RuntimeError:
         loop_running = False
     if netns is not None and _rootless_holder(netns) is not None:
-        # A rootless lab's namespace: scan_async hands the scan to a child that joins it.
+        # A rootless lab's namespace: the request goes to a child that joins it.
         if not loop_running:
-            return asyncio.run(scan_async(targets, netns=netns, **kwargs))
-        return _ThreadRunner(lambda: scan_async(targets, netns=netns, **kwargs)).wait()
+            return asyncio.run(_run_request(request))
+        return _ThreadRunner(lambda: _run_request(request)).wait()
     if netns is None and not loop_running:
-        return asyncio.run(scan_async(targets, **kwargs))
+        return asyncio.run(_run_request(request))
     # Inside netns= the caller has said where to scan from: no looking for a lab.
-    return _ThreadRunner(lambda: _scan_here(targets, find_lab=netns is None, **kwargs), netns=netns).wait()
+    return _ThreadRunner(lambda: _scan_here(request, find_lab=netns is None), netns=netns).wait()
 
 
 class _ThreadRunner:
