@@ -17,25 +17,25 @@ from portlab.results import ExtraPorts, HostResult, PortResult, ScanResult
 from portlab.states import STATE_TABLE, PortState, Probe, Reply, ReplyKind, ScanType, classify
 from portlab.timing import Timing
 from portlab.transports.base import TraceEvent
-from portlab.transports.replay import ReplayTransport, reply_for
+from portlab.transports.replay import ReplayTransport, reply_of_verdict
 
 DATA = Path(__file__).parent / "data"
 
 
-# -- reply_for: pure ------------------------------------------------------------------
+# -- reply_of_verdict: pure ------------------------------------------------------------------
 
 @pytest.mark.parametrize("key", list(STATE_TABLE), ids=lambda k: f"{k[0].value}-{k[1].value}-{k[2]}")
-def test_reply_for_inverts_every_row_of_the_state_table(key):
+def test_reply_of_verdict_inverts_every_row_of_the_state_table(key):
     scan_type, _, _ = key
     verdict = STATE_TABLE[key]
-    assert classify(scan_type, reply_for(scan_type, verdict.state, verdict.reason)) == verdict
+    assert classify(scan_type, reply_of_verdict(scan_type, verdict.state, verdict.reason)) == verdict
 
 
-def test_reply_for_covers_the_classifiers_fallbacks():
-    assert reply_for("syn", "filtered", "icmp-unreach-code-4") == Reply.icmp(4)
-    assert reply_for("connect", "filtered", "eio") == Reply.connect_error(errno.EIO)
-    assert reply_for("udp", "closed", "port-unreach") == Reply.icmp(3)
-    assert reply_for("connect", "closed", "conn-refused") == Reply.connect_error(errno.ECONNREFUSED)
+def test_reply_of_verdict_covers_the_classifiers_fallbacks():
+    assert reply_of_verdict("syn", "filtered", "icmp-unreach-code-4") == Reply.icmp(4)
+    assert reply_of_verdict("connect", "filtered", "eio") == Reply.connect_error(errno.EIO)
+    assert reply_of_verdict("udp", "closed", "port-unreach") == Reply.icmp(3)
+    assert reply_of_verdict("connect", "closed", "conn-refused") == Reply.connect_error(errno.ECONNREFUSED)
 
 
 @pytest.mark.parametrize("scan_type, state, reason", [
@@ -44,9 +44,9 @@ def test_reply_for_covers_the_classifiers_fallbacks():
     ("syn", "unfiltered", "reset"),        # an ACK-scan state
     ("connect", "filtered", "time-exceeded"),
 ])
-def test_reply_for_refuses_verdicts_no_reply_gives(scan_type, state, reason):
+def test_reply_of_verdict_refuses_verdicts_no_reply_gives(scan_type, state, reason):
     with pytest.raises(ValueError, match="no reply to a"):
-        reply_for(scan_type, state, reason)
+        reply_of_verdict(scan_type, state, reason)
 
 
 # -- the transport on its own ----------------------------------------------------------

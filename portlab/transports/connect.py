@@ -96,18 +96,6 @@ _ICMP_ERRNOS = frozenset({_errno.EHOSTUNREACH, _errno.ENETUNREACH, _errno.EACCES
                           _errno.ENOPROTOOPT})
 
 
-def icmp_interval(path: str = "/proc/sys/net/ipv4/icmp_ratelimit") -> float:
-    """This namespace's per-peer ICMP error interval in seconds (1.0 when unknown or
-    off): the best guess for the target's before anything is measured (a fresh
-    namespace and a default install both say 1000 ms)."""
-    try:
-        with open(path, encoding="ascii") as f:
-            ms = int(f.read().strip())
-    except (OSError, ValueError):
-        return 1.0
-    return ms / 1000 if ms > 0 else 1.0
-
-
 class IcmpBucket:
     """A model of one target's ICMP error limiter (a token bucket, as Linux's
     ``inet_peer_xrlim_allow``): *burst* tokens at most, one more per *gap* seconds.
@@ -222,7 +210,7 @@ class IcmpWatch:
     to a few milliseconds: the replay needs them to tell a rate limit from none."""
 
     def __init__(self, sock, hosts: Sequence[str]):
-        from .raw import IcmpReplay
+        from .raw import IcmpReplay, local_icmp_interval
 
         self.sock = sock
         self.hold: Optional[SilentHold] = None
@@ -233,7 +221,7 @@ class IcmpWatch:
                 packed = socket.inet_aton(host)
             except OSError:
                 continue   # IPv6: not watched; its silences are paced as before
-            self.buckets[packed] = (host, IcmpReplay(icmp_interval(), start=now))
+            self.buckets[packed] = (host, IcmpReplay(local_icmp_interval(), start=now))
         self.by_host = {host: bucket for host, bucket in self.buckets.values()}
         self._lock = threading.Lock()
 
@@ -597,7 +585,8 @@ class ConnectTransport(Transport):
         host's ICMP bucket should hold a token, so an ICMP error it owes us is not
         swallowed by the rate limit.  A try that stays silent gives its token back
         (the target spent none) and goes to the back of its host's line."""
-        gap = icmp_interval() * _GAP_MARGIN + _GAP_SLACK
+        from .raw import local_icmp_interval
+        gap = local_icmp_interval() * _GAP_MARGIN + _GAP_SLACK
         lines = {host: deque(items) for host, items in paced.items()}
         buckets = {host: IcmpBucket(gap, hold.last_icmp[host]) for host in paced}
         flying: dict[int, tuple[_Silent, object, float]] = {}   # fd -> (probe, socket, sent at)

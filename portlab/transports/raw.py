@@ -184,7 +184,7 @@ def allowed_tries(timing: Timing, best_answered_try: int) -> int:
     return max(1, min(1 + timing.max_retries, _MAX_TRIES, max(2, best_answered_try + 1)))
 
 
-def local_icmp_ratelimit(path: str = "/proc/sys/net/ipv4/icmp_ratelimit") -> float:
+def local_icmp_interval(path: str = "/proc/sys/net/ipv4/icmp_ratelimit") -> float:
     """This namespace's per-peer ICMP error interval in seconds (1.0 when unknown or off).
 
     It is the scanner's own sysctl, not the target's; a fresh Linux namespace and a
@@ -284,7 +284,7 @@ class _Target:
         self.paced: collections.deque[int] = collections.deque()
         self.gap = 0.0
         self.token_at = 0.0
-        self.bucket = IcmpReplay(local_icmp_ratelimit(), start=time.monotonic())
+        self.bucket = IcmpReplay(local_icmp_interval(), start=time.monotonic())
 
 
 class RawSynTransport(Transport):
@@ -397,7 +397,7 @@ class _SynScan:
         self.max_in_flight = 1 if timing.max_parallel <= 1 else max(timing.max_parallel, RAW_MAX_IN_FLIGHT)
         self.sent_total = 0
         self._backoff_until = 0.0
-        self.prior_gap = local_icmp_ratelimit()
+        self.prior_gap = local_icmp_interval()
         self.held: set[int] = set()               # probes in a limbo or the paced phase
         self.paced_left: dict[int, int] = {}      # paced tries left, per probe in the paced phase
         self.paced_targets: list[_Target] = []

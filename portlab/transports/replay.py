@@ -2,7 +2,7 @@
 
 A recording (portlab JSON, or nmap ``-oX`` XML) holds states and reasons; the
 engine expects replies and classifies them itself.  So replay runs the
-classifier backwards: :func:`reply_for` finds the reply that
+classifier backwards: :func:`reply_of_verdict` finds the reply that
 :func:`portlab.states.classify` turns into the recorded (state, reason), and a
 replayed scan goes through exactly the same code as a live one.
 
@@ -56,7 +56,7 @@ INVERSE_TABLE: dict[tuple[ScanType, PortState, str], Reply] = _inverse_table()
 _ICMP_CODE_REASON = re.compile(r"icmp-unreach-code-(\d+)$")
 
 
-def reply_for(scan_type: Union[ScanType, str], state: Union[PortState, str], reason: str) -> Reply:
+def reply_of_verdict(scan_type: Union[ScanType, str], state: Union[PortState, str], reason: str) -> Reply:
     """The reply that :func:`classify` turns into (*state*, *reason*) for *scan_type*.
 
     Covers the state table and the classifier's fallbacks (``icmp-unreach-code-N``,
@@ -80,7 +80,7 @@ def reply_for(scan_type: Union[ScanType, str], state: Union[PortState, str], rea
 
 
 # A replay asks the same few (state, reason) pairs thousands of times.
-_cached_reply_for = functools.lru_cache(maxsize=256)(reply_for)
+_cached_reply_of_verdict = functools.lru_cache(maxsize=256)(reply_of_verdict)
 
 
 # -- the transport ----------------------------------------------------------------
@@ -134,7 +134,7 @@ class ReplayTransport(Transport):
             fold = self._fold(host, probe)
             state, reason = fold.state, max(fold.reasons, key=fold.reasons.get)
         try:
-            reply = _cached_reply_for(probe.scan_type, state, reason)
+            reply = _cached_reply_of_verdict(probe.scan_type, state, reason)
         except ValueError as err:
             raise BadInput(f"replay of {self._where}: {probe.target} port {probe.port}/{probe.protocol}: "
                            f"{err}") from None
@@ -179,4 +179,4 @@ class ReplayTransport(Transport):
             report(exchange)
 
 
-__all__ = ["INVERSE_TABLE", "ReplayTransport", "reply_for"]
+__all__ = ["INVERSE_TABLE", "ReplayTransport", "reply_of_verdict"]

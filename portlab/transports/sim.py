@@ -56,7 +56,7 @@ _NONE = Reply(ReplyKind.NONE)
 _LOST = Answer(SILENCE, path=("the ICMP error was not sent: the target's ICMP rate limit was empty",))
 
 
-def reply_for(answer: Answer, scan_type: ScanType) -> Reply:
+def observed_reply(answer: Answer, scan_type: ScanType) -> Reply:
     """What a scanner of *scan_type* observes for *answer*.
 
     A SYN or UDP scan reads the packet itself; a connect scan sees only the errno
@@ -199,7 +199,7 @@ class SimTransport(Transport):
                 replies = replies_by_type.setdefault(scan_type.value, {})
             reply = replies.get(id(answer))
             if reply is None:
-                reply = replies[id(answer)] = reply_for(answer, scan_type)
+                reply = replies[id(answer)] = observed_reply(answer, scan_type)
             if keep:
                 trace = self._trace(probe, answer, scanner, tries[i], sent_at[i] - start, rtts[i], waits[i])
                 report(Exchange(probe, reply, tries[i], rtts[i], trace))
@@ -333,7 +333,7 @@ class SimTransport(Transport):
         if kind in (SILENCE, NO_NEIGHBOUR) and not (kind == NO_NEIGHBOUR and scan_type is ScanType.CONNECT):
             return tuple(events)
         if scan_type is ScanType.CONNECT:
-            reply = reply_for(answer, scan_type)
+            reply = observed_reply(answer, scan_type)
             if reply.kind is ReplyKind.CONNECTED:
                 text = "connect() succeeded (SYN/ACK)"
             else:

@@ -50,7 +50,7 @@ from ..states import Probe, Reply, ReplyKind, ScanType
 from ..timing import Timing
 from ..udp_payloads import payload_for
 from .base import LOCAL_FIREWALL_ERRNOS, Exchange, Report, TraceEvent, Transport
-from .raw import (Pacer, RttEstimator, allowed_tries, ipv4_targets, local_icmp_ratelimit, open_raw,
+from .raw import (Pacer, RttEstimator, allowed_tries, ipv4_targets, local_icmp_interval, open_raw,
                   wait_readable)
 
 IP_RECVERR = getattr(socket, "IP_RECVERR", 11)
@@ -199,7 +199,7 @@ class _UdpScan:
         self.sport = udp_sock.getsockname()[1]
         self.trace_on = trace
         self.started = time.monotonic()
-        self.prior_gap = local_icmp_ratelimit()
+        self.prior_gap = local_icmp_interval()
         self.targets: dict[str, _Target] = {}
         self.index: dict[tuple[str, int], int] = {}
         self.target_of: list[_Target] = []

@@ -30,7 +30,7 @@ from ...sim.firewall import compile_firewall, deciding_rule
 from ...sim.kernel import ICMP, RST, SILENCE
 from ...sim.network import Answer, SimNetwork, load_scenario
 from ...states import ScanType, classify
-from ...transports.sim import reply_for
+from ...transports.sim import observed_reply
 from ..theme import STATE_COLOURS, VERDICT_COLOURS, Chart, Theme, new_figure, text_on
 
 #: Which scan types can ask a port of each protocol.
@@ -275,7 +275,7 @@ def evaluation(target, probes: Optional[Iterable] = None, *, host: Optional[str]
         }
         for scan in ("connect", "syn", "udp"):
             if scan in SCANS_FOR[protocol]:
-                verdict = classify(scan, reply_for(answer, ScanType(scan)))
+                verdict = classify(scan, observed_reply(answer, ScanType(scan)))
                 row[scan], row[f"{scan}_reason"] = str(verdict.state), verdict.reason
             else:
                 row[scan] = row[f"{scan}_reason"] = None

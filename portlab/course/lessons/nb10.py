@@ -282,10 +282,10 @@ class Audit:
 
 
 def _sim_verdict(net: SimNetwork, sender: str, address: str, port: int, protocol: str) -> tuple[str, str]:
-    from ...transports.sim import reply_for
+    from ...transports.sim import observed_reply
     scan_type = ScanType.CONNECT if protocol == "tcp" else ScanType.UDP
     answer = net.send(sender, address, port, protocol)
-    verdict = classify(scan_type, reply_for(answer, scan_type))
+    verdict = classify(scan_type, observed_reply(answer, scan_type))
     return verdict.state.value, verdict.reason
 
 

@@ -32,7 +32,7 @@ from ...sim.experiments import nat_table_after
 from ...sim.nat import BEHAVIOURS
 from ...sim.network import load_scenario
 from ...states import ScanType, classify
-from ...transports.sim import reply_for
+from ...transports.sim import observed_reply
 from ..charts.nat import mapping_rows, nat_table
 from ..theme import STATE_COLOURS, text_on
 
@@ -162,7 +162,7 @@ class NatLab:
         rows = []
         for port in (ports if ports is not None else self.scan_ports()):
             answer = net.scan_answer(dst, int(port), protocol)
-            verdict = classify(scan, reply_for(answer, scan))
+            verdict = classify(scan, observed_reply(answer, scan))
             rows.append({"port": int(port), "protocol": protocol, "state": str(verdict.state),
                          "reason": verdict.reason})
         return rows
