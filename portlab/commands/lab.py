@@ -66,9 +66,14 @@ def _down(args) -> int:
     else:
         raise BadInput(f"{len(labs)} labs are running ({', '.join(l['prefix'] for l in labs)}): "
                        "expected --prefix P or --all")
+    known = {lab["prefix"] for lab in labs}
     for prefix in prefixes:
         t0 = time.monotonic()
         deleted = run.teardown(prefix)
+        if not deleted and prefix not in known:
+            # Not on this user's record and no namespace of that name: nothing was touched.
+            print(f"no lab {prefix} of yours is running: nothing to take down")
+            continue
         print(f"lab {prefix} down: {len(deleted)} namespaces removed in {time.monotonic() - t0:.2f}s")
     return 0
 
