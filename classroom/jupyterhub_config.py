@@ -18,6 +18,10 @@
 #   PORTLAB_STUDENT_CPU    CPU cores per student, e.g. 1 (default)
 #   PORTLAB_HUB_PROXY      the proxy command (default: npm's configurable-http-proxy in
 #                          build/classroom-proxy if installed, else the Python one in .venv)
+#   PORTLAB_HUB_SERVER_PYTHON   the Python students' servers run (default: this .venv's);
+#                          set it when students cannot read this checkout (e.g. it is in /root)
+#   PORTLAB_COURSE_SOURCE  the original notebooks (default: this checkout's notebooks/);
+#                          must be readable by students for "reset this notebook"
 #
 # Tests add PORTLAB_HUB_TESTING=1 (allows the dummy authenticator and the same-user
 # spawner), PORTLAB_HUB_SPAWNER=same-user, PORTLAB_HUB_HOMES, PORTLAB_HUB_CGROUP and
@@ -111,7 +115,12 @@ else:
 spawner = env("PORTLAB_HUB_SPAWNER") or "system-users"
 if spawner == "system-users":
     c.JupyterHub.spawner_class = "portlab.classroom.ClassroomSpawner"
-    c.Spawner.cmd = [str(BIN / "jupyterhub-singleuser")]
+    # Students run their server (and kernels, and labs) with a Python they can read.  The
+    # hub's own will do when it is installed for everyone; where it sits in a private place
+    # (a venv in root's home), PORTLAB_HUB_SERVER_PYTHON names one that students can run.
+    server_python = env("PORTLAB_HUB_SERVER_PYTHON")
+    c.Spawner.cmd = ([server_python, "-m", "jupyterhub.singleuser"] if server_python
+                     else [str(BIN / "jupyterhub-singleuser")])
 elif spawner == "same-user" and testing:
     # Tests on a machine where only root can read the interpreter: servers as root but
     # with every capability dropped (what portlab checks), each in a home of its own.

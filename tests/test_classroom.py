@@ -13,11 +13,15 @@ restart keeps a student's work, that reset works from a student's kernel, and th
 stopping the hub leaves no process, port or control group behind.  Figures (spawn
 time, memory per student, notebook run times) go to build/test-output/classroom.json.
 
-Where a non-root user can run this interpreter, the students are real system users
-(useradd, removed afterwards); where the interpreter sits in root's 0700 home (this
-project's CI), every server runs as root with every capability dropped, each in a home
-of its own (``SameUserClassroomSpawner``): portlab decides what a learner may do from
-capabilities, so the course behaves as it does for a student.
+The students are real system users (useradd, removed afterwards), each server running
+as its student, as on a class's server.  Where this interpreter sits in root's 0700
+home (this project's CI), students could not read it, so the servers run a Python made
+for everyone from the same packages (``unprivileged.environment_for_everyone``: hard
+links, no copy).  Three students then bring up a live lab of their own at the same
+time from their kernels (rootless: user namespaces they own), scan it, and find a
+classmate's lab out of reach; stopping the hub takes every lab down.  Only where
+system users cannot be made (no useradd) does every server run as root with every
+capability dropped (``SameUserClassroomSpawner``), and the live part is skipped.
 """
 
 from __future__ import annotations
@@ -54,7 +58,7 @@ NOTEBOOK = "02-scanning-and-ethics.ipynb"
 OUTPUT = ROOT / "build" / "test-output" / "classroom.json"
 
 sys.path.insert(0, str(Path(__file__).parent))
-from unprivileged import nobody_can_run_us  # noqa: E402
+from unprivileged import environment_for_everyone  # noqa: E402
 
 
 # --- a student's copy of the course -----------------------------------------------------
@@ -188,7 +192,8 @@ def _marked_processes(test_id: str):
 class Hub:
     """One JupyterHub from the repository's configuration, on 127.0.0.1, and an API client."""
 
-    def __init__(self, workdir: Path, system_users: bool):
+    def __init__(self, workdir: Path, system_users: bool, server_python: str | None = None,
+                 source: Path | None = None):
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.token = secrets.token_hex(32)
@@ -211,6 +216,9 @@ class Hub:
             # a busy machine (a test suite beside) can take minutes; the test's own deadline is SPAWN_TIMEOUT
             "PORTLAB_HUB_SPAWN_TIMEOUT": str(SPAWN_TIMEOUT),
         }
+        if server_python:
+            self.env["PORTLAB_HUB_SERVER_PYTHON"] = server_python
+            self.env["PORTLAB_COURSE_SOURCE"] = str(source / "notebooks")
         self.proc = None
 
     def start(self):
@@ -396,10 +404,10 @@ def _refused(port: int) -> bool:
 
 @pytest.fixture
 def students():
-    """Names for this run; real system users where a non-root user can run this Python."""
+    """Names for this run; real system users wherever useradd is there (as root)."""
     prefix = "plk" + uuid.uuid4().hex[:5]
     names = [f"{prefix}s{i:02d}" for i in range(1, STUDENTS + 1)]
-    system_users = os.geteuid() == 0 and nobody_can_run_us() and shutil.which("useradd") is not None
+    system_users = os.geteuid() == 0 and shutil.which("useradd") is not None
     made = []
     try:
         if system_users:
@@ -408,10 +416,12 @@ def students():
                 made.append(n)
         yield names, system_users
     finally:
+        import pwd
         for n in made:
+            uid = pwd.getpwnam(n).pw_uid
             subprocess.run(["userdel", "--remove", n], capture_output=True)
+            shutil.rmtree(f"/tmp/portlab-{uid}", ignore_errors=True)     # a live lab's (empty) state folder
         if made:
-            import pwd
             left = [n for n in made if n in {p.pw_name for p in pwd.getpwall()}]
             assert not left, f"system users left behind: {left}"
 
@@ -423,7 +433,10 @@ def students():
 def test_class_of_thirty(tmp_path, students):
     pytest.importorskip("jupyterhub")
     names, system_users = students
-    hub = Hub(tmp_path, system_users)
+    server_python = None
+    if system_users:
+        server_python, source = environment_for_everyone(Path(tempfile.mkdtemp(prefix="plhenv")))
+    hub = Hub(tmp_path, system_users, server_python, source if server_python else None)
     figures = {"students": len(names), "mode": "system users" if system_users else
                "same user, no capabilities", "proxy": None}
     hub.start()
@@ -441,10 +454,13 @@ def test_class_of_thirty(tmp_path, students):
         homes_left = hub.homes
         OUTPUT.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(hub.log_path, OUTPUT.with_name("classroom-hub.log"))  # for a failure's post-mortem
+        if server_python and server_python != sys.executable:
+            shutil.rmtree(Path(server_python).parents[2], ignore_errors=True)
     # everything is gone after the hub stops: processes, ports, control groups
     time.sleep(1)
     left = [(p.pid, p.name()) for p in _marked_processes(hub.test_id)]
     assert not left, f"processes left after the hub stopped: {left}"
+    assert all(_gone(pid, timeout=5) for pid in figures.get("lab_processes", [])), "a lab outlived the hub"
     assert len(ports) > len(names), ports  # proxy, hub, every server (the check below would pass on none)
     assert all(_refused(p) for p in ports), [p for p in ports if not _refused(p)]
     cg = StudentCgroup(hub.cgroup, f"student-{names[0]}")
@@ -527,8 +543,16 @@ async def _class(hub: Hub, names) -> dict:
     assert await admin_page(hub, a) == 403  # a student logged in is refused the teacher's page
     assert (await hub.api("GET", f"/user/{b}/api/status", token=tok["token"]))[0] == 200
 
+    # live labs: a few students each bring up their own at once, from their kernels
+    system_users = hub.env["PORTLAB_HUB_SPAWNER"] == "system-users"
+    live_ok = system_users and _userns_why_not() is None
+    labs = {}
+    if live_ok:
+        labs = await _live_labs(hub, names[:LIVE_STUDENTS])
+        figures["live_labs"] = {"at_once": len(labs), "up_s": sorted(lab["up_s"] for lab in labs.values())}
+
     # a restart keeps the student's work; reset from their own kernel puts the original back
-    home = Path(f"/home/{a}") if hub.env["PORTLAB_HUB_SPAWNER"] == "system-users" else hub.homes / a
+    home = Path(f"/home/{a}") if system_users else hub.homes / a
     mine = home / "portlab-course" / NOTEBOOK
     original = mine.read_bytes()
     work = json.loads(original)
@@ -541,6 +565,9 @@ async def _class(hub: Hub, names) -> dict:
         if not user["servers"]:
             break
         await asyncio.sleep(0.5)
+    if labs:
+        # the server stopped: the student's lab went with it (its lab process, its namespaces)
+        assert _gone(labs[a]["pid"]), "a student's lab outlived their server"
     assert (await hub.api("POST", f"/hub/api/users/{a}/server"))[0] in (201, 202)
     await hub.wait_ready(a)
     assert mine.read_bytes() == edited
@@ -551,6 +578,88 @@ async def _class(hub: Hub, names) -> dict:
             "from portlab.course.machine import machine\nprint('live-lab allowed:', machine().allows('live-lab'))"])
     assert not errors, errors
     assert mine.read_bytes() == original and "before-reset" in out
-    assert "live-lab allowed: False" in out
+    assert f"live-lab allowed: {live_ok}" in out
     assert list((home / "portlab-course" / "before-reset").iterdir())[0].read_bytes() == edited
+    figures["lab_processes"] = [lab["pid"] for name, lab in labs.items() if name != a]
     return figures
+
+
+LIVE_STUDENTS = 3
+LAB_SCENARIO = """name = "student-lab"
+[scanner]
+address = "10.77.0.1"
+[[hosts]]
+name = "server"
+address = "10.77.0.2"
+tcp = [22, {port}]
+"""
+LIVE_CELL = """
+import json, time
+from portlab import scenario
+from portlab.lab.run import Lab
+from portlab.scope import state_dir
+t0 = time.monotonic()
+lab = Lab(scenario.loads({toml!r}, "mine.toml"), {prefix!r}).up()
+up_s = time.monotonic() - t0
+found = lab.scan("10.77.0.2", "22,8001-8003")
+print("LAB " + json.dumps({{"open": found.open_ports(), "pid": lab.rootless["pid"], "holder": lab.rootless,
+                           "up_s": round(up_s, 2), "state_dir": str(state_dir())}}))
+"""
+REACH_CELL = """
+import json, os, subprocess, sys
+import portlab
+from portlab.errors import ScopeRefused
+os.environ["PORTLAB_STATE_DIR"] = {state_dir!r}          # a classmate's labs
+try:
+    portlab.scan("10.77.0.2", "{port}")
+    print("REACH scan reached")
+except ScopeRefused:
+    print("REACH scan refused")
+finally:
+    del os.environ["PORTLAB_STATE_DIR"]
+join = subprocess.run([sys.executable, "-m", "portlab.lab.userns", "exec", {holder!r}, {state_dir!r}, "--",
+                       "ip", "netns", "list"], capture_output=True, text=True)
+print("REACH join", join.returncode, join.stderr.strip()[-120:])
+"""
+
+
+def _userns_why_not():
+    from portlab.lab import userns
+    return userns.kernel_why_not()
+
+
+def _gone(pid: int, timeout: float = 30) -> bool:
+    import psutil
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+async def _live_labs(hub: Hub, names) -> dict:
+    """Each student brings up a lab of their own (same addresses for all, one open port
+    each) at the same moment, scans it, and then the first tries to reach the second's."""
+    async def one(i, name):
+        code = LIVE_CELL.format(toml=LAB_SCENARIO.format(port=8000 + i), prefix=f"plhub{i}")
+        _, errors, _, out = await run_notebook(hub, name, NOTEBOOK, cells=False, extra_code=[code], keep_kernel=True)
+        assert not errors, (name, errors)
+        line = next(l for l in out.splitlines() if l.startswith("LAB "))
+        return name, json.loads(line[4:])
+    labs = dict(await asyncio.gather(*(one(i, n) for i, n in enumerate(names, 1))))
+    for i, name in enumerate(names, 1):
+        assert labs[name]["open"] == [22, 8000 + i], (name, labs[name])   # their own server, no one else's
+    assert len({lab["pid"] for lab in labs.values()}) == len(names)
+    first, second = names[0], names[1]
+    theirs = labs[second]
+    code = REACH_CELL.format(state_dir=theirs["state_dir"], port=8002, holder=json.dumps(theirs["holder"]))
+    _, errors, _, out = await run_notebook(hub, first, NOTEBOOK, cells=False, extra_code=[code])
+    assert not errors, errors
+    assert "REACH scan refused" in out, out
+    assert "REACH join 4" in out and "not reachable" in out, out
+    assert _gone(theirs["pid"], timeout=0.1) is False      # the classmate's lab still runs
+    return labs
