@@ -4,6 +4,8 @@ timeouts), and NAT inside the simulated network."""
 
 from __future__ import annotations
 
+from ipaddress import IPv4Address
+
 import pytest
 
 from portlab import scenario as model
@@ -70,7 +72,7 @@ def test_random_allocation_is_seeded():
 
 
 def test_forwarded_ports_are_never_given_to_dynamic_mappings():
-    nat = table(forwards=(Forward("udp", 5000, model.IPv4Address("192.168.77.20"), 5000),))
+    nat = table(forwards=(Forward("udp", 5000, IPv4Address("192.168.77.20"), 5000),))
     assert nat.outbound("udp", X, Y1, 0)[1] != 5000
 
 
@@ -138,7 +140,7 @@ def test_unsolicited_inbound_finds_no_mapping():
 def test_static_forward_wins_over_a_dynamic_mapping():
     inside_web = ("192.168.77.20", 80)
     nat = table(filtering="endpoint-independent",
-                forwards=(Forward("tcp", 8080, model.IPv4Address(inside_web[0]), 80),))
+                forwards=(Forward("tcp", 8080, IPv4Address(inside_web[0]), 80),))
     nat.outbound("tcp", ("192.168.77.10", 8080), Y1, 0)      # wants 8080, cannot have it
     assert nat.inbound("tcp", Y2, 8080, 1) == inside_web
     assert nat.lookup_inbound("tcp", Y2, 8080) == (inside_web, "forward")
@@ -147,7 +149,7 @@ def test_static_forward_wins_over_a_dynamic_mapping():
 # --- inspection -------------------------------------------------------------------------
 
 def test_entries_and_dataframe():
-    nat = table(forwards=(Forward("tcp", 8080, model.IPv4Address("192.168.77.20"), 80),))
+    nat = table(forwards=(Forward("tcp", 8080, IPv4Address("192.168.77.20"), 80),))
     nat.outbound("udp", X, Y1, 5.0)
     nat.outbound("udp", X, Y2, 6.0)
     nat.inbound("tcp", Y2, 8080, 7.0)
