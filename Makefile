@@ -29,7 +29,7 @@ lab: $(STAMP)
 PYTEST = PORTLAB_PROGRESS=$(CURDIR)/.pytest_cache/progress.json $(BIN)/python -m pytest
 
 test: $(STAMP)
-	$(PYTEST) --nbval-lax --nbval-sanitize-with notebooks/nbval-sanitize.cfg -m "not browser and not hub" tests notebooks
+	$(PYTEST) --nbval-lax --nbval-sanitize-with tests/nbval-sanitize.cfg -m "not browser and not hub" tests notebooks
 
 test-e2e: $(STAMP)
 	test -x $(HUB_PROXY) || ! command -v npm >/dev/null || \

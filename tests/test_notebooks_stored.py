@@ -1,6 +1,6 @@
 """The course notebooks as stored: clean pages for the learner (no outputs, no counts),
-and beside them, in notebooks/references/, the reference output of every cell nbval
-checks (without which nbval would check nothing)."""
+and with the tests, in tests/notebook-references/, the reference output of every cell
+nbval checks (without which nbval would check nothing)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,14 @@ def test_nbval_is_handed_the_references():
     import nbformat
     import nbval.plugin
     path = NOTEBOOKS[2]
-    nb = nbval.plugin.nbformat.read(str(path), as_version=4)   # as nbval reads it (notebooks/conftest.py)
+    nb = nbval.plugin.nbformat.read(str(path), as_version=4)   # as nbval reads it (the root conftest.py)
     checked = [c for c in nb.cells if c.cell_type == "code" and "".join(c.source).startswith("# NBVAL_CHECK_OUTPUT")]
     assert checked and all(c.outputs and c.execution_count for c in checked)
     assert not any(c.outputs for c in nbformat.read(str(path), as_version=4).cells if c.cell_type == "code")
+
+
+def test_a_learners_file_browser_shows_the_course_only():
+    """`make lab` opens JupyterLab on notebooks/: test plumbing must not be there."""
+    folder = NOTEBOOKS[0].parent
+    shown = sorted(p.name for p in folder.iterdir() if not p.name.startswith(".") and p.name != "__pycache__")
+    assert shown == sorted([p.name for p in NOTEBOOKS] + ["demo"])

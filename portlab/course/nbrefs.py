@@ -1,16 +1,17 @@
-"""Reference outputs for the cells nbval checks, kept beside the notebooks, not in them.
+"""Reference outputs for the cells nbval checks, kept with the tests, not in the notebooks.
 
 The course notebooks are stored without any outputs, so a learner opens clean pages.
 nbval compares a cell marked ``# NBVAL_CHECK_OUTPUT`` with the output stored for it,
 and compares nothing when there is none; so the references live in
-``notebooks/references/<notebook>.json`` and ``notebooks/conftest.py`` hands them to
-nbval when it reads a notebook (:func:`with_references`).
+``tests/notebook-references/<notebook>.json`` and the repository's root ``conftest.py``
+hands them to nbval when it reads a notebook (:func:`with_references`).  None of this
+sits in ``notebooks/``: a learner's file browser shows the course and nothing else.
 
     python -m portlab.course.nbrefs notebooks/03-scan-types.ipynb ...   # run, store references
     python -m portlab.course.nbrefs --check notebooks/*.ipynb           # clean, and every reference there?
 
 A marked cell must print the same for root and for a learner without root, every
-run (varying values are sanitized by ``notebooks/nbval-sanitize.cfg``).  A reference
+run (varying values are sanitized by ``tests/nbval-sanitize.cfg``).  A reference
 is tied to its cell's source: edit a checked cell and its reference must be remade.
 """
 
@@ -29,8 +30,12 @@ def is_checked(cell) -> bool:
     return cell.get("cell_type") == "code" and "".join(cell.get("source", "")).lstrip().startswith(MARK)
 
 
+#: Where the references are: beside the tests of the checkout this package runs from.
+REFERENCES = Path(__file__).resolve().parents[2] / "tests" / "notebook-references"
+
+
 def references_path(notebook: Path) -> Path:
-    return notebook.parent / "references" / f"{notebook.stem}.json"
+    return REFERENCES / f"{Path(notebook).stem}.json"
 
 
 def keep(outputs: list) -> list:
