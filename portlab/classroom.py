@@ -319,6 +319,18 @@ def _spawner_classes():
 
         _limited = False
 
+        def _clear_cgroup(self):
+            super()._clear_cgroup()
+            # A lab the privileged helper built for this student (portlab.lab.helper)
+            # lives outside their control group: its namespaces go when their server does.
+            uid, _ = self._student_owner()
+            if os.geteuid() == 0 and uid:
+                from .lab.helper import teardown_student_lab
+                try:
+                    teardown_student_lab(uid)
+                except Exception as err:        # the server is stopped either way; say why the lab stayed
+                    self.log.warning("portlab: %s's helper lab not taken down: %s", self.user.name, err)
+
         def _home(self) -> Path:
             import pwd
             return Path(pwd.getpwnam(self.user.name).pw_dir)
