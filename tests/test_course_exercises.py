@@ -318,3 +318,12 @@ def test_predict_choices_are_nmaps_six_states_in_order():
     from portlab.course.exercises.core import STATES
     from portlab.states import PortState
     assert STATES == tuple(s.value for s in PortState)
+
+
+def test_state_feedback_is_a_table():
+    from portlab.course.exercises.core import state_feedback
+    table = {"open": "why not open", "closed": "why not closed"}
+    assert state_feedback("Filtered ", "filtered", table, "other: {state}") is None
+    assert state_feedback("OPEN", "filtered", table, "other: {state}") == "why not open"
+    assert state_feedback("open|filtered", "filtered", table, "other: {state}") == "other: open|filtered"
+    assert state_feedback("shut", "filtered", table, "x").startswith("answer with a port state: one of open, closed")

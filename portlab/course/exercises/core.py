@@ -28,7 +28,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence
+from typing import Callable, Mapping, Optional, Sequence
 
 from ...errors import BadInput
 
@@ -208,3 +208,16 @@ def as_state(answer: object) -> Optional[str]:
     text = str(getattr(answer, "value", answer)).strip().lower().replace(" ", "")
     from ...states import PortState
     return text if text in {s.value for s in PortState} else None
+
+
+def state_feedback(answer: object, right: str, wrong: Mapping[str, str], otherwise: str) -> Optional[str]:
+    """The check of an answer that names a port state, as a table: None when it is
+    *right*; for a state the learner is likely to pick, its line in *wrong* (why that
+    state does not fit); for any other state, *otherwise* (``{state}`` is filled in);
+    for an answer that is no state at all, the six names to choose from."""
+    state = as_state(answer)
+    if state is None:
+        return f"answer with a port state: one of {', '.join(STATES)}."
+    if state == right:
+        return None
+    return wrong.get(state, otherwise.replace("{state}", state))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Optional
 
 from .. import syllabus
-from .core import as_port, as_state, exercise
+from .core import as_port, exercise, state_feedback
 
 ROOT_MODE_CHOICES = ("sim", "replay", "live-loopback", "live-lab")
 
@@ -79,26 +79,20 @@ def _port_81_state() -> str:
           explanation="The host answers at once that nobody listens (the connection is refused): that is "
                       "'closed'. 'filtered' needs something in the way, 'open' a program that accepts.")
 def _predict_81(answer: object) -> Optional[str]:
-    state = as_state(answer)
-    if state == "closed":
-        return None
-    if state == "open":
-        return "open means a program accepted the connection, and the question says none listens on 81."
-    if state == "filtered":
-        return "filtered means a firewall dropped or refused the probe, and no rule mentions port 81."
-    if state is None:
-        return "answer with one of the six state names, for example 'open'."
-    return (f"'{state}' is a state for scans that cannot tell two answers apart (notebook 03); "
+    return state_feedback(answer, "closed", {
+        "open": "open means a program accepted the connection, and the question says none listens on 81.",
+        "filtered": "filtered means a firewall dropped or refused the probe, and no rule mentions port 81.",
+    }, "'{state}' is a state for scans that cannot tell two answers apart (notebook 03); "
             "a plain connect scan gets a clear answer here.")
 
 
 @exercise("00-course-hours", "By the time estimates in the course map, about how many hours does the whole "
-          "course take one learner? Round to whole hours.", kind="number",
+            "course take one learner? Round to whole hours.", kind="number",
           hints=("Add up the minutes in the course map (or read its chart's text description).",
-                 "Divide the minutes by 60 and round to the nearest whole number."),
+            "Divide the minutes by 60 and round to the nearest whole number."),
           solution=round(syllabus.total_minutes() / 60),
           explanation=f"The notebooks add up to {syllabus.total_minutes()} minutes, a little over "
-                      f"{syllabus.total_minutes() // 60} hours.")
+            f"{syllabus.total_minutes() // 60} hours.")
 def _course_hours(answer: object) -> Optional[str]:
     minutes = syllabus.total_minutes()
     if isinstance(answer, str):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from .core import STATES, as_port, as_state, exercise, simulated_state
+from .core import STATES, as_port, exercise, simulated_state, state_feedback
 
 
 WHO_CHOICES = (
@@ -61,19 +61,12 @@ def _refused_packets(answer: object) -> Optional[str]:
                       "there: nmap calls that filtered (no-response), because something (a firewall) is in the way.",
           reveal=simulated_state("10.77.0.2", 9000))
 def _predict_drop(answer: object) -> Optional[str]:
-    state = as_state(answer)
-    if state is None:
-        return f"answer with a port state: one of {', '.join(STATES)}."
-    if state == "filtered":
-        return None
-    if state == "closed":
-        return ("closed needs an answer from the host (a RST, or 'connection refused'). Does a dropped packet "
-                "get any answer?")
-    if state == "open":
-        return "open needs a SYN/ACK from the port. A dropped SYN never reaches the service."
-    if state == "open|filtered":
-        return "close: that is what a UDP scan says for silence. For a TCP scan, silence has a single name."
-    return "that state comes from scan types this notebook does not use; a connect scan gives open, closed or filtered."
+    return state_feedback(answer, "filtered", {
+        "closed": "closed needs an answer from the host (a RST, or 'connection refused'). Does a dropped packet "
+            "get any answer?",
+        "open": "open needs a SYN/ACK from the port. A dropped SYN never reaches the service.",
+        "open|filtered": "close: that is what a UDP scan says for silence. For a TCP scan, silence has a single name.",
+    }, "that state comes from scan types this notebook does not use; a connect scan gives open, closed or filtered.")
 
 
 @exercise("02-after-close",
@@ -84,14 +77,8 @@ def _predict_drop(answer: object) -> Optional[str]:
           explanation="The kernel is still there and answers a connection to a port where nothing listens with "
                       "a RST ('connection refused'): closed (conn-refused). Loopback has no firewall to drop it.")
 def _after_close(answer: object) -> Optional[str]:
-    state = as_state(answer)
-    if state is None:
-        return f"answer with a port state: one of {', '.join(STATES)}."
-    if state == "closed":
-        return None
-    if state == "open":
-        return "open needs a program listening on the port. We closed it."
-    if state == "filtered":
-        return ("filtered means no answer at all, usually a firewall's doing. Does the kernel answer when "
-                "nothing listens?")
-    return "a connect scan of loopback gives open, closed or filtered. Which one fits 'nothing listens'?"
+    return state_feedback(answer, "closed", {
+        "open": "open needs a program listening on the port. We closed it.",
+        "filtered": "filtered means no answer at all, usually a firewall's doing. Does the kernel answer when "
+            "nothing listens?",
+    }, "a connect scan of loopback gives open, closed or filtered. Which one fits 'nothing listens'?")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from .core import STATES, as_state, exercise, simulated_state
+from .core import STATES, exercise, simulated_state, state_feedback
 
 @exercise("03-predict-udp-drop",
           "single-host's firewall drops every datagram to 9000/udp, and a UDP service listens behind it. "
@@ -17,20 +17,13 @@ from .core import STATES, as_state, exercise, simulated_state
                       "(no-response), not open.",
           reveal=simulated_state("10.77.0.2", 9000, "udp"))
 def _predict_udp_drop(answer: object) -> Optional[str]:
-    state = as_state(answer)
-    if state is None:
-        return f"answer with a port state: one of {', '.join(STATES)}."
-    if state == "open|filtered":
-        return None
-    if state == "filtered":
-        return ("that is what a TCP scan says about silence. For UDP, silence is also what many OPEN services "
-                "give. Which state says 'one of the two'?")
-    if state == "open":
-        return ("a UDP scan calls a port open only when a datagram comes back. Here nothing came back. "
-                "This is the mistake the notebook warns about.")
-    if state == "closed":
-        return "closed needs an ICMP port-unreachable from the host. Dropped datagrams get no answer."
-    return "that state belongs to other scan types (an ACK scan, an idle scan). Try again."
+    return state_feedback(answer, "open|filtered", {
+        "filtered": "that is what a TCP scan says about silence. For UDP, silence is also what many OPEN services "
+            "give. Which state says 'one of the two'?",
+        "open": "a UDP scan calls a port open only when a datagram comes back. Here nothing came back. "
+            "This is the mistake the notebook warns about.",
+        "closed": "closed needs an ICMP port-unreachable from the host. Dropped datagrams get no answer.",
+    }, "that state belongs to other scan types (an ACK scan, an idle scan). Try again.")
 
 
 SYN_REPLIES = ("ACK", "RST", "FIN", "nothing")
@@ -91,12 +84,7 @@ def _who_logs(answer: object) -> Optional[str]:
                       "something else (a firewall's reject rule) answered. The very same ICMP packet means closed "
                       "to a UDP scan, where it is the normal answer of a port with nothing behind it.")
 def _icmp3_to_syn(answer: object) -> Optional[str]:
-    state = as_state(answer)
-    if state is None:
-        return f"answer with a port state: one of {', '.join(STATES)}."
-    if state == "filtered":
-        return None
-    if state == "closed":
-        return ("that is right for a UDP scan, where port unreachable is the normal answer of a closed port. "
-                "What does a closed TCP port answer a SYN with?")
-    return "something answered, but not the port itself. Look for the row syn / icmp-unreach / 3 in the state table."
+    return state_feedback(answer, "filtered", {
+        "closed": "that is right for a UDP scan, where port unreachable is the normal answer of a closed port. "
+            "What does a closed TCP port answer a SYN with?",
+    }, "something answered, but not the port itself. Look for the row syn / icmp-unreach / 3 in the state table.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from .core import STATES, as_state, exercise, simulated_state
+from .core import STATES, exercise, simulated_state, state_feedback
 
 @exercise("04-predict-udp-silence",
           "In the single-host scenario the firewall drops every UDP datagram to port 9000: no answer, no ICMP "
@@ -17,19 +17,12 @@ from .core import STATES, as_state, exercise, simulated_state
                       "unreachable proves closed, and only a UDP reply proves open.",
           reveal=simulated_state("10.77.0.2", 9000, "udp", timing=4))
 def _predict_udp_silence(answer: object) -> Optional[str]:
-    state = as_state(answer)
-    if state is None:
-        return f"answer with a port state: one of {', '.join(STATES)}."
-    if state == "open|filtered":
-        return None
-    if state == "filtered":
-        return ("that is what a TCP scan says about silence. A UDP service may be open and still stay silent: "
-                "can the scanner rule that out?")
-    if state == "open":
-        return "open needs a UDP answer from the service, and nothing came back."
-    if state == "closed":
-        return "closed needs an ICMP port-unreachable from the host; here the firewall sends nothing at all."
-    return "that state needs some answer from the host, and here there is none: what is left?"
+    return state_feedback(answer, "open|filtered", {
+        "filtered": "that is what a TCP scan says about silence. A UDP service may be open and still stay silent: "
+            "can the scanner rule that out?",
+        "open": "open needs a UDP answer from the service, and nothing came back.",
+        "closed": "closed needs an ICMP port-unreachable from the host; here the firewall sends nothing at all.",
+    }, "that state needs some answer from the host, and here there is none: what is left?")
 
 
 def _minutes(answer: object) -> Optional[float]:

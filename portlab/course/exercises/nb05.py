@@ -6,7 +6,7 @@ from typing import Optional
 
 from ...errors import BadInput
 from ...scenario import REJECT_TYPES
-from .core import STATES, as_state, exercise
+from .core import STATES, exercise, state_feedback
 
 def _single_host_state(port: int, scan_type: str) -> str:
     from ..lessons import nb05
@@ -25,17 +25,11 @@ def _single_host_state(port: int, scan_type: str) -> str:
                       "ICMP packet and says filtered (port-unreach).",
           reveal=lambda: _single_host_state(9001, "connect"))
 def _predict_reject(answer: object) -> Optional[str]:
-    state = as_state(answer)
-    if state is None:
-        return f"answer with a port state: one of {', '.join(STATES)}."
-    if state == "closed":
-        return None
-    if state == "filtered":
-        return ("a SYN scan would say filtered, because it reads the ICMP packet. A connect scan only "
-                "gets the errno from connect(): which one does ICMP port-unreachable become?")
-    if state == "open":
-        return "the firewall rejects the connection before it reaches the service, so it cannot be open."
-    return "that state is for UDP scans or for ACK scans; this is a TCP connect scan."
+    return state_feedback(answer, "closed", {
+        "filtered": "a SYN scan would say filtered, because it reads the ICMP packet. A connect scan only "
+            "gets the errno from connect(): which one does ICMP port-unreachable become?",
+        "open": "the firewall rejects the connection before it reaches the service, so it cannot be open.",
+    }, "that state is for UDP scans or for ACK scans; this is a TCP connect scan.")
 
 
 @exercise("05-reset-looks-closed",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Optional
 
 from ...errors import BadInput
-from .core import STATES, as_state, exercise
+from .core import STATES, exercise, state_feedback
 
 NSG_NAMES = ("AllowHTTPS", "AllowSSHFromAdmins", "DenyAppPorts", "AllowAppTLS", "DenyRDP", "AllowVnetInBound",
              "AllowAzureLoadBalancerInBound", "DenyAllInBound")
@@ -26,16 +26,10 @@ def _sg_database_state() -> str:
                       "(no-response), exactly like any port nobody uses. The service behind it is invisible.",
           reveal=_sg_database_state)
 def _predict_sg(answer: object) -> Optional[str]:
-    state = as_state(answer)
-    if state is None:
-        return f"answer with a port state: one of {', '.join(STATES)}."
-    if state == "filtered":
-        return None
-    if state == "open":
-        return "the service listens, but the probe never reaches it: no rule of the group lets it in."
-    if state == "closed":
-        return ("closed needs an answer (a RST). Does a security group answer what it does not allow, or drop it?")
-    return "this is a TCP SYN scan: it reports open, closed or filtered."
+    return state_feedback(answer, "filtered", {
+        "open": "the service listens, but the probe never reaches it: no rule of the group lets it in.",
+        "closed": "closed needs an answer (a RST). Does a security group answer what it does not allow, or drop it?",
+    }, "this is a TCP SYN scan: it reports open, closed or filtered.")
 
 
 @exercise("06-which-rule",

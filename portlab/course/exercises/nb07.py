@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from .core import STATES, as_port, as_state, exercise
+from .core import STATES, as_port, exercise, state_feedback
 
 def _nas_smb_from_outside() -> str:
     from ...engine import scan
@@ -24,17 +24,11 @@ def _nas_smb_from_outside() -> str:
                       "(no-response), though the NAS itself would have answered.",
           reveal=_nas_smb_from_outside)
 def _predict_nas(answer: object) -> Optional[str]:
-    state = as_state(answer)
-    if state is None:
-        return f"answer with a port state: one of {', '.join(STATES)}."
-    if state == "filtered":
-        return None
-    if state == "open":
-        return ("the NAS would answer, but does the SYN ever reach it? Think about the router between "
-                "the Internet and the home network.")
-    if state == "closed":
-        return "closed needs a RST back. Does anything answer at all?"
-    return "this is a TCP SYN scan: it says open, closed or filtered."
+    return state_feedback(answer, "filtered", {
+        "open": "the NAS would answer, but does the SYN ever reach it? Think about the router between "
+            "the Internet and the home network.",
+        "closed": "closed needs a RST back. Does anything answer at all?",
+    }, "this is a TCP SYN scan: it says open, closed or filtered.")
 
 
 @exercise("07-forward-count",

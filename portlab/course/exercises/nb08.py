@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from .core import STATES, as_port, as_state, exercise, simulated_state
+from .core import STATES, as_port, exercise, simulated_state, state_feedback
 
 @exercise("08-predict-port-22",
           "In the ssh-2222 scenario, the server 10.77.0.10 moved SSH from 22 to 2222; nothing listens on 22 any "
@@ -18,16 +18,10 @@ from .core import STATES, as_port, as_state, exercise, simulated_state
                       "password guesses in the SSH log, not a hidden server.",
           reveal=simulated_state("10.77.0.10", 22, "syn", "ssh-2222"))
 def _predict_port_22(answer: object) -> Optional[str]:
-    state = as_state(answer)
-    if state is None:
-        return f"answer with a port state: one of {', '.join(STATES)}."
-    if state == "closed":
-        return None
-    if state == "open":
-        return "SSH does not listen on 22 any more: it moved to 2222. Who answers a SYN to 22 now?"
-    if state == "filtered":
-        return "filtered needs something that drops or rejects the SYN, and this server has no firewall."
-    return "that state belongs to other scans (UDP, ACK). For a SYN scan, what does a RST mean?"
+    return state_feedback(answer, "closed", {
+        "open": "SSH does not listen on 22 any more: it moved to 2222. Who answers a SYN to 22 now?",
+        "filtered": "filtered needs something that drops or rejects the SYN, and this server has no firewall.",
+    }, "that state belongs to other scans (UDP, ACK). For a SYN scan, what does a RST mean?")
 
 
 @exercise("08-hsts-header",

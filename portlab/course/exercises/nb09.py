@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Optional
 
 from ... import registry
-from .core import STATES, as_port, as_state, exercise
+from .core import STATES, as_port, exercise, state_feedback
 
 def _ssh_2222_state() -> str:
     from ...engine import scan
@@ -23,15 +23,12 @@ def _ssh_2222_state() -> str:
                       "open (syn-ack). Only a scan of the usual ports (top 100, say) would miss it.",
           reveal=_ssh_2222_state)
 def _predict_2222(answer: object) -> Optional[str]:
-    state = as_state(answer)
-    if state is None:
-        return f"answer with a port state: one of {', '.join(STATES)}."
-    if state == "open":
-        return None
-    if state in ("closed", "filtered"):
-        return ("is there a firewall in front of it? The scenario has none, and something listens on 2222. "
-                "Which state does a listening port answer with?")
-    return "this is a TCP SYN scan: it says open, closed or filtered."
+    return state_feedback(answer, "open", {
+        "closed": "is there a firewall in front of it? The scenario has none, and something listens on 2222. "
+            "Which state does a listening port answer with?",
+        "filtered": "is there a firewall in front of it? The scenario has none, and something listens on 2222. "
+            "Which state does a listening port answer with?",
+    }, "this is a TCP SYN scan: it says open, closed or filtered.")
 
 
 def _imap_port() -> int:
@@ -68,12 +65,8 @@ def _banner_port(answer: object) -> Optional[str]:
                       "change what happens after the connection, where the scan does not look.",
           reveal=lambda: _fixed_console_state())
 def _scan_tells(answer: object) -> Optional[str]:
-    state = as_state(answer)
-    if state is None:
-        return f"answer with a port state: one of {', '.join(STATES)}."
-    if state == "open":
-        return None
-    return ("the fixed console still listens and accepts connections; only the login behaves differently. "
+    return state_feedback(answer, "open", {
+    }, "the fixed console still listens and accepts connections; only the login behaves differently. "
             "Does a port scan ever try to log in?")
 
 
@@ -84,14 +77,14 @@ def _fixed_console_state() -> str:
 
 
 @exercise("09-which-service",
-          "The site loads (80 and 443 are fine) but its application logs "
-          "`connect ETIMEDOUT 192.168.77.20:5432`. Which service can the application not reach? "
-          "(its name, e.g. 'redis')",
+            "The site loads (80 and 443 are fine) but its application logs "
+            "`connect ETIMEDOUT 192.168.77.20:5432`. Which service can the application not reach? "
+            "(its name, e.g. 'redis')",
           kind="text", solution="postgresql",
           hints=("The number after the colon is the port. Look it up.",
-                 "5432 is one of the database ports of the developer's day above."),
+            "5432 is one of the database ports of the developer's day above."),
           explanation="5432/tcp is PostgreSQL. ETIMEDOUT (no answer at all) points at a firewall that drops "
-                      "the packets, not at a stopped service, which would refuse at once (ECONNREFUSED).")
+            "the packets, not at a stopped service, which would refuse at once (ECONNREFUSED).")
 def _which_service(answer: object) -> Optional[str]:
     given = str(answer).strip().lower().replace(" ", "")
     if given in ("postgresql", "postgres", "pgsql", "5432"):

@@ -6,7 +6,7 @@ from typing import Optional
 
 from ...errors import BadInput
 from ..lessons.nb10 import SOLUTION
-from .core import STATES, as_port, as_state, exercise
+from .core import STATES, as_port, exercise, state_feedback
 
 def _web_mysql_from_internet() -> str:
     from ...engine import scan
@@ -24,15 +24,12 @@ def _web_mysql_from_internet() -> str:
                       "answers anyone: open (syn-ack). A busy-looking firewall is not the same as a tight one.",
           reveal=_web_mysql_from_internet)
 def _predict_mysql(answer: object) -> Optional[str]:
-    state = as_state(answer)
-    if state is None:
-        return f"answer with a port state: one of {', '.join(STATES)}."
-    if state == "open":
-        return None
-    if state in ("filtered", "closed"):
-        return ("that is what a careful admin would want. Does web's firewall actually stop 3306? "
-                "Read its rules: policy first, then the one rule it has.")
-    return "this is a TCP connect scan: it says open, closed or filtered."
+    return state_feedback(answer, "open", {
+        "filtered": "that is what a careful admin would want. Does web's firewall actually stop 3306? "
+            "Read its rules: policy first, then the one rule it has.",
+        "closed": "that is what a careful admin would want. Does web's firewall actually stop 3306? "
+            "Read its rules: policy first, then the one rule it has.",
+    }, "this is a TCP connect scan: it says open, closed or filtered.")
 
 
 @exercise("10-internet-needs",
