@@ -9,7 +9,7 @@ import importlib
 import signal
 import sys
 import threading
-from typing import NoReturn, Optional, Sequence
+from typing import Callable, NoReturn, Optional, Sequence
 
 from . import __version__
 from .errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, PortlabError, from_os_error
@@ -57,14 +57,14 @@ def _terminate(signum, frame) -> NoReturn:
     raise KeyboardInterrupt
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def at_the_edge(label: str, work: Callable[[], Optional[int]]) -> int:
+    """Run *work* as a command: SIGTERM stops it as Ctrl-C does, and whatever a user can
+    cause ends as one line on stderr, ``LABEL: what``, with its documented exit status."""
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        return int(args.func(args) or 0)
+        return int(work() or 0)
     except BrokenPipeError:
         # `portlab lookup tcp | head`: the reader went away, which is not an error.
         sys.stderr.close()
@@ -73,15 +73,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         # The edge: whatever got this far becomes one line and its documented status.
         # ScopeRefused and MissingPrivilege are PermissionErrors too: they keep their own status.
         if isinstance(err, OSError) and not isinstance(err, PortlabError):
-            err = from_os_error(err, f"{args.command} failed")
-        print(f"portlab {args.command}: {err}", file=sys.stderr)
+            err = from_os_error(err, f"{label.split()[-1]} failed")
+        print(f"{label}: {err}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
-        print(f"portlab {args.command}: interrupted", file=sys.stderr)
+        print(f"{label}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return at_the_edge(f"portlab {args.command}", lambda: args.func(args))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -59,6 +59,7 @@ OUTPUT = ROOT / "build" / "test-output" / "classroom.json"
 
 sys.path.insert(0, str(Path(__file__).parent))
 from unprivileged import environment_for_everyone  # noqa: E402
+from test_lab_students import SCENARIO as LAB_SCENARIO  # noqa: E402  (the same network for every student)
 
 
 # --- a student's copy of the course -----------------------------------------------------
@@ -585,14 +586,6 @@ async def _class(hub: Hub, names) -> dict:
 
 
 LIVE_STUDENTS = 3
-LAB_SCENARIO = """name = "student-lab"
-[scanner]
-address = "10.77.0.1"
-[[hosts]]
-name = "server"
-address = "10.77.0.2"
-tcp = [22, {port}]
-"""
 LIVE_CELL = """
 import json, time
 from portlab import scenario
@@ -645,7 +638,7 @@ async def _live_labs(hub: Hub, names) -> dict:
     """Each student brings up a lab of their own (same addresses for all, one open port
     each) at the same moment, scans it, and then the first tries to reach the second's."""
     async def one(i, name):
-        code = LIVE_CELL.format(toml=LAB_SCENARIO.format(port=8000 + i), prefix=f"plhub{i}")
+        code = LIVE_CELL.format(toml=LAB_SCENARIO.format(n=i, port=8000 + i), prefix=f"plhub{i}")
         _, errors, _, out = await run_notebook(hub, name, NOTEBOOK, cells=False, extra_code=[code], keep_kernel=True)
         assert not errors, (name, errors)
         line = next(l for l in out.splitlines() if l.startswith("LAB "))

@@ -35,7 +35,7 @@ import os
 import sys
 from typing import Optional, Sequence
 
-from ..errors import EXIT_INTERRUPTED, BadInput, MissingPrivilege, PortlabError, from_os_error
+from ..errors import BadInput, MissingPrivilege
 
 SCAN_FORMATS = ("table", "json", "xml", "csv")
 
@@ -154,36 +154,24 @@ def teardown_student_lab(uid: int) -> list[str]:
     return teardown(prefix)
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt       # sudo passes on a SIGTERM: clean up as on Ctrl-C
+def _act(args) -> int:
+    uid = calling_student()
+    if args.action == "up":
+        out = up(uid, args.name)
+    elif args.action == "scan":
+        out = scan(uid, args.targets, args.ports, args.scan_type, args.timing, args.format)
+    elif args.action == "down":
+        out = down(uid)
+    else:
+        out = status(uid)
+    sys.stdout.write(out)
+    return 0
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    import signal
+    from ..cli import at_the_edge
     args = _parser().parse_args(argv)
-    signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        uid = calling_student()
-        if args.action == "up":
-            out = up(uid, args.name)
-        elif args.action == "scan":
-            out = scan(uid, args.targets, args.ports, args.scan_type, args.timing, args.format)
-        elif args.action == "down":
-            out = down(uid)
-        else:
-            out = status(uid)
-    except PortlabError as err:
-        print(f"portlab-lab-helper {args.action}: {err}", file=sys.stderr)
-        return err.exit_code
-    except OSError as err:
-        err = from_os_error(err, f"{args.action} failed")
-        print(f"portlab-lab-helper {args.action}: {err}", file=sys.stderr)
-        return err.exit_code
-    except KeyboardInterrupt:
-        print(f"portlab-lab-helper {args.action}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    sys.stdout.write(out)
-    return 0
+    return at_the_edge(f"portlab-lab-helper {args.action}", lambda: _act(args))
 
 
 if __name__ == "__main__":  # pragma: no cover
