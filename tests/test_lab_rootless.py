@@ -21,8 +21,6 @@ import json
 import os
 import shutil
 import signal
-import site
-import stat
 import subprocess
 import sys
 import tempfile
@@ -34,7 +32,7 @@ import pytest
 from netlab import netns_skip_reason
 from portlab import scenario as scenario_mod
 from portlab.lab import userns
-from unprivileged import NOBODY, ROOT, _others_can_reach, nobody_can_run_us
+from unprivileged import NOBODY, ROOT, environment_for_everyone
 
 SKIP = netns_skip_reason()
 USERNS_WHY = userns.kernel_why_not() if sys.platform.startswith("linux") else "not Linux"
@@ -52,59 +50,14 @@ TESTS = Path(__file__).resolve().parent
 
 # ---------------------------------------------------------------- running as nobody
 
-def _same_version(python: str) -> bool:
-    done = subprocess.run([python, "-c", "import sys; print(sys.version_info[:2])"], capture_output=True,
-                          text=True, timeout=30)
-    return done.returncode == 0 and done.stdout.strip() == str(tuple(sys.version_info[:2]))
-
-
-# What the learner's processes import besides the standard library: portlab itself, the
-# test helpers, and pytest (test_fidelity's module imports it).
-_COPIED_PACKAGES = ("pytest", "_pytest", "pluggy", "iniconfig", "packaging", "pygments", "py.py", "tomli")
-
-
-def _copy_for_nobody(workdir: Path) -> tuple[Path, Path]:
-    """A checkout under a 0700 directory (root's home) cannot be read by nobody: copy what
-    the learner's processes import into *workdir* instead.  Returns (source root, tests)."""
-    src = workdir / "src"
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    shutil.copytree(ROOT / "portlab", src / "portlab", ignore=ignore)
-    shutil.copytree(ROOT / "data", src / "data", ignore=ignore)
-    (src / "tests").mkdir()
-    for helper in TESTS.glob("*.py"):
-        shutil.copy2(helper, src / "tests" / helper.name)
-    for packages in site.getsitepackages():
-        for name in _COPIED_PACKAGES:
-            found = Path(packages) / name
-            if found.is_dir():
-                shutil.copytree(found, src / name, ignore=ignore, dirs_exist_ok=True)
-            elif found.is_file():
-                shutil.copy2(found, src / name)
-    return src, src / "tests"
-
-
 def _learner_python(workdir: Path) -> tuple[str, Path, Path]:
     """An interpreter nobody can run that imports what this one imports, and the source
-    root and tests folder it reads them from."""
-    if nobody_can_run_us():
-        return sys.executable, ROOT, TESTS
-    version = f"{sys.version_info.major}.{sys.version_info.minor}"
-    bases = [os.path.realpath(getattr(sys, "_base_executable", sys.executable)),
-             f"/usr/bin/python{version}", f"/usr/local/bin/python{version}"]
-    base = next((b for b in bases if os.path.exists(b) and _others_can_reach(Path(b)) and _same_version(b)), None)
-    if base is None:
-        pytest.skip(f"no Python {version} that user nobody can run")
-    packages = [p for p in site.getsitepackages() if os.path.isdir(p)]
-    root, tests = ROOT, TESTS
-    venv = workdir / "venv"
-    subprocess.run([base, "-m", "venv", "--without-pip", str(venv)], check=True, capture_output=True, timeout=120)
-    if all(_others_can_reach(Path(p)) for p in [*packages, str(ROOT / "portlab" / "__init__.py")]):
-        (next(venv.glob("lib/python*/site-packages")) / "portlab-test.pth").write_text("\n".join(packages) + "\n")
-    else:
-        root, tests = _copy_for_nobody(workdir)
-    for path in [workdir, *workdir.rglob("*")]:
-        path.chmod(path.stat().st_mode | stat.S_IROTH | (stat.S_IXOTH if path.is_dir() else 0))
-    return str(venv / "bin" / "python"), root, tests
+    root and tests folder it reads them from (:func:`unprivileged.environment_for_everyone`)."""
+    try:
+        python, source = environment_for_everyone(workdir)
+    except FileNotFoundError as err:
+        pytest.skip(str(err))
+    return python, source, (TESTS if source == ROOT else source / "tests")
 
 
 class Learner:
@@ -356,9 +309,6 @@ def test_rootless_lab_agrees_with_root_lab_and_simulator(learner, name, tmp_path
 
 @live
 def test_notebook_live_helpers_run_as_nobody(learner):
-    if learner.root != ROOT:
-        pytest.skip("this checkout's environment (pandas, matplotlib) is not readable by nobody here: "
-                    "the lab itself was tested from a copy of portlab")
     code = """
 from portlab.course.machine import live
 from portlab.course.lessons import nb00, nb07

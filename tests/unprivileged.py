@@ -78,8 +78,14 @@ def environment_for_everyone(workdir: Path) -> tuple[str, Path]:
     subprocess.run([base, "-m", "venv", "--without-pip", str(venv)], check=True, capture_output=True, timeout=120)
     target = next(venv.glob("lib/python*/site-packages"))
 
+    def link_or_copy(src: str, dst: str) -> None:
+        try:
+            os.link(src, dst)
+        except OSError:              # another file system (EXDEV), or links not allowed: copy
+            shutil.copy2(src, dst)
+
     def link(src: Path, dst: Path) -> None:
-        shutil.copytree(src, dst, copy_function=os.link, dirs_exist_ok=True, symlinks=True,
+        shutil.copytree(src, dst, copy_function=link_or_copy, dirs_exist_ok=True, symlinks=True,
                         ignore=shutil.ignore_patterns("__editable__*", "__pycache__", ".ipynb_checkpoints"))
 
     for packages in site.getsitepackages():
@@ -89,7 +95,7 @@ def environment_for_everyone(workdir: Path) -> tuple[str, Path]:
         if (Path(sys.prefix) / data).is_dir():
             link(Path(sys.prefix) / data, venv / data)
     source = workdir / "src"
-    for name in ("portlab", "data", "notebooks"):
+    for name in ("portlab", "data", "notebooks", "tests"):
         link(ROOT / name, source / name)
     (target / "zz-portlab-source.pth").write_text(f"{source}\n")
     for path in (workdir, venv, source):
