@@ -59,7 +59,9 @@ def environment_for_everyone(workdir: Path) -> tuple[str, Path]:
     *workdir* from a system Python of the same version, with this environment's
     site-packages and the checkout linked in (hard links: no copy of the data, and the
     files keep their world-readable modes).  Editable-install hooks, which point back
-    into the checkout, are left out; a .pth puts the linked checkout first.
+    into the checkout, are left out; a .pth puts the linked checkout first.  Compiled
+    bytecode (``__pycache__``) is linked too: the users cannot write it, and without it
+    every server and kernel would compile each module it imports, every time.
     """
     import shutil
     import site
@@ -86,7 +88,7 @@ def environment_for_everyone(workdir: Path) -> tuple[str, Path]:
 
     def link(src: Path, dst: Path) -> None:
         shutil.copytree(src, dst, copy_function=link_or_copy, dirs_exist_ok=True, symlinks=True,
-                        ignore=shutil.ignore_patterns("__editable__*", "__pycache__", ".ipynb_checkpoints"))
+                        ignore=shutil.ignore_patterns("__editable__*", ".ipynb_checkpoints"))
 
     for packages in site.getsitepackages():
         if os.path.isdir(packages):
