@@ -25,6 +25,7 @@ from typing import Any, Iterable, Optional, Sequence, Union
 
 from .errors import BadInput, MissingPrivilege
 from .fdlimit import max_in_flight
+from .gcpause import paused
 from .portspec import PortSpec, parse_ports
 from .progress import Progress, Throttle
 from .results import ExtraPorts, HostResult, PortNumbers, PortResult, ScanResult
@@ -307,6 +308,11 @@ async def scan_async(targets: Union[str, Sequence[str]], ports: PortSpec = DEFAU
 
 
 async def _run_request(request: ScanRequest) -> ScanResult:
+    with paused():
+        return await _run_request_now(request)
+
+
+async def _run_request_now(request: ScanRequest) -> ScanResult:
     holder = _rootless_holder(request.netns)
     if holder is not None:
         return await _scan_in_rootless_lab(holder, request)

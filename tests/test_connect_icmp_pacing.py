@@ -1,4 +1,4 @@
-"""Connect scans past the target's ICMP rate limit: the paced last tries.
+"""Connect scans past the target's ICMP rate limit: the witness rounds.
 
 The live tests build their own scanner+target namespace pair (tests/netlab.py: no
 default route, nothing leaves the machine) and scan only the target inside it.
@@ -13,7 +13,8 @@ import pytest
 from netlab import netlab, netns_skip_reason
 from portlab.engine import scan
 from portlab.states import PortState
-from portlab.transports.connect import _PACED_MAX, _PACED_TRIES, IcmpBucket
+from portlab.transports.connect import quoted_tcp_port
+from portlab.transports.witness import MAX_ROUNDS, MAX_SILENT
 
 REJECTED = range(5000, 5012)       # 12 ports: twice the ICMP burst
 
@@ -33,23 +34,20 @@ def by_port(result):
     return {p.port: (p.state, p.reason) for h in result.hosts for p in h.ports}
 
 
-# --- the bucket model (pure) ----------------------------------------------------
+# --- the ICMP watch's parser (pure) ------------------------------------------------
 
-def test_bucket_is_empty_after_the_last_icmp_and_refills_one_token_per_gap():
-    bucket = IcmpBucket(gap=1.0, empty_at=10.0)
-    assert bucket.ready_at(10.0) == pytest.approx(11.0)
-    assert bucket.level(13.5) == pytest.approx(3.5)
-    assert bucket.level(100.0) == 6          # never more than the burst
-    bucket.spend(11.0)
-    assert bucket.ready_at(11.0) == pytest.approx(12.0)
+def _unreachable(code: int, dst: bytes, dport: int, protocol: int = 6) -> bytes:
+    outer = bytes([0x45]) + bytes(8) + bytes([1]) + bytes(2) + dst + bytes(4)
+    inner = bytes([0x45]) + bytes(8) + bytes([protocol]) + bytes(2) + bytes(4) + dst
+    return outer + bytes([3, code]) + bytes(6) + inner + (40000).to_bytes(2, "big") + dport.to_bytes(2, "big") + bytes(4)
 
 
-def test_a_silent_try_gives_its_token_back():
-    bucket = IcmpBucket(gap=1.0, empty_at=0.0)
-    bucket.spend(1.0)
-    assert bucket.ready_at(1.0) > 1.0
-    bucket.refund()
-    assert bucket.ready_at(1.0) == pytest.approx(1.0)
+def test_the_watch_names_the_port_an_icmp_error_quotes():
+    hosts = {bytes([10, 199, 0, 2]): "10.199.0.2"}
+    assert quoted_tcp_port(_unreachable(3, bytes([10, 199, 0, 2]), 5001), hosts) == ("10.199.0.2", 5001)
+    assert quoted_tcp_port(_unreachable(3, bytes([10, 199, 0, 9]), 5001), hosts) is None   # not our target
+    assert quoted_tcp_port(_unreachable(3, bytes([10, 199, 0, 2]), 5001, protocol=17), hosts) is None
+    assert quoted_tcp_port(_unreachable(3, bytes([10, 199, 0, 2]), 5001)[:40], hosts) is None  # cut short
 
 
 # --- live --------------------------------------------------------------------------
@@ -64,26 +62,26 @@ def test_every_icmp_rejected_port_gets_its_reason_despite_the_rate_limit():
     assert {p: states[p] for p in REJECTED} == {p: (PortState.FILTERED, "host-unreach") for p in REJECTED}
     assert states[22] == (PortState.OPEN, "syn-ack")
     assert states[81] == (PortState.CLOSED, "conn-refused")
-    # 6 answered from the burst, the others in paced tries: bounded in number, not by a
-    # wall clock (a loaded machine is slow, not wrong).
-    assert max(p.tries for h in result.hosts for p in h.ports) <= 1 + 1 + _PACED_TRIES
+    # 6 answered from the burst, the others in witness rounds, one a second: bounded in
+    # number, not by a wall clock (a loaded machine is slow, not wrong).
+    assert max(p.tries for h in result.hosts for p in h.ports) <= 1 + 1 + MAX_ROUNDS
 
 
 @live
 def test_a_dropped_range_is_not_paced_so_the_scan_stays_short():
-    # More silent ports than _PACED_MAX on a host that also sends ICMP: a dropped range,
+    # More silent ports than MAX_SILENT on a host that also sends ICMP: a dropped range,
     # so no paced tries (the rejected ports past the burst stay no-response; the rule
     # bounds the time, documented in portlab/transports/connect.py).
-    dropped = f"6000-{6000 + _PACED_MAX + 4}"
+    dropped = f"6000-{6000 + MAX_SILENT + 4}"
     with netlab("nopace", ruleset=ruleset(f"    tcp dport {dropped} drop\n")) as lab:
         result = lab.run_in(lab.scanner_ns, lambda: scan(
             lab.target_addr, f"{REJECTED.start}-{REJECTED.stop - 1},{dropped}", "connect",
             allow=["10.199.0.0/24"]))
     states = by_port(result)
-    assert all(states[p] == (PortState.FILTERED, "no-response") for p in range(6000, 6000 + _PACED_MAX + 5))
+    assert all(states[p] == (PortState.FILTERED, "no-response") for p in range(6000, 6000 + MAX_SILENT + 5))
     assert all(states[p][0] is PortState.FILTERED for p in REJECTED)
-    # No paced tries for the dropped range: the main rounds' tries only (3 here, as
-    # answered retries raise nmap's retry cap); paced extras would make 4 or 5.
+    # No witness rounds for the dropped range: the main round's tries only (3 here, as
+    # answered retries raise nmap's retry cap); rounds would make 4 or more.
     assert all(p.tries <= 3 for h in result.hosts for p in h.ports if p.port >= 6000)
 
 
@@ -101,9 +99,9 @@ def test_silence_without_any_icmp_is_not_paced():
 # --- with raw-socket privilege: the ICMP watch ----------------------------------------
 
 @live
-def test_drops_beside_a_few_icmp_rejects_get_no_paced_tries():
-    # 3 rejects leave the target's burst of 6 unspent: the watch sees every ICMP error,
-    # so the dropped ports' silences cannot be lost errors and end after the main round.
+def test_drops_beside_a_few_icmp_rejects_cost_one_witness_round():
+    # One round settles them: the dropped ports asked again, then a rejected port (the
+    # witness), whose ICMP error shows the bucket had tokens for the ports before it.
     rules = ("    tcp dport 6100-6102 reject with icmp type host-unreachable\n"
              "    tcp dport 6200-6204 drop\n")
     with netlab("watch", ruleset=("table inet t {\n  chain input {\n    type filter hook input priority 0;"
@@ -113,7 +111,36 @@ def test_drops_beside_a_few_icmp_rejects_get_no_paced_tries():
     states = by_port(result)
     assert all(states[p] == (PortState.FILTERED, "host-unreach") for p in range(6100, 6103))
     assert all(states[p] == (PortState.FILTERED, "no-response") for p in range(6200, 6205))
-    assert all(p.tries == 2 for h in result.hosts for p in h.ports if p.port >= 6200)
+    assert all(p.tries == 3 for h in result.hosts for p in h.ports if p.port >= 6200)
+
+
+@live
+def test_rejects_after_another_scan_drained_the_icmp_bucket_are_not_called_drops():
+    # Right after another scan (here: 12 quick connects to rejected ports) the target's
+    # bucket is empty, so the first rejects of ours go silent beside real drops.  A
+    # model that starts with a full bucket called them drops (closed ports reported
+    # filtered); the witness rounds ask the target instead.
+    rules = ("    tcp dport 5000-5005 reject\n"
+             "    tcp dport 5100-5111 reject\n"
+             "    tcp dport 6200-6203 drop\n")
+    with netlab("drained", ruleset=("table inet t {\n  chain input {\n    type filter hook input priority 0;"
+                                    " policy accept;\n" + rules + "  }\n}\n")) as lab:
+        def drain_then_scan():
+            import socket
+            for port in range(5100, 5112):
+                with socket.socket() as s:
+                    s.settimeout(0.05)
+                    s.connect_ex((lab.target_addr, port))
+            # 40 probes a second: the main round lasts over a second, so at least one
+            # ICMP error comes back during it and names a witness.
+            return scan(lab.target_addr, "5000-5005,6200-6203,7000-7040", "connect", rate=40,
+                        allow=["10.199.0.0/24"])
+        result = lab.run_in(lab.scanner_ns, drain_then_scan)
+    states = by_port(result)
+    assert {p: states[p] for p in range(5000, 5006)} == {p: (PortState.CLOSED, "conn-refused")
+                                                         for p in range(5000, 5006)}
+    assert {p: states[p] for p in range(6200, 6204)} == {p: (PortState.FILTERED, "no-response")
+                                                         for p in range(6200, 6204)}
 
 
 @live

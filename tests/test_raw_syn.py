@@ -17,7 +17,8 @@ from portlab.errors import BadInput, MissingPrivilege
 from portlab.privilege import CAP_NET_RAW, effective_capabilities, has_raw_socket_privilege
 from portlab.states import PortState, Probe, ReplyKind, ScanType, classify
 from portlab.timing import template
-from portlab.transports.raw import IcmpReplay, RawSynTransport, allowed_tries, port_filter
+from portlab.transports.raw import RawSynTransport, allowed_tries, port_filter
+from portlab.transports.witness import MAX_ROUNDS
 
 needs_raw = pytest.mark.skipif(not has_raw_socket_privilege(),
                                reason="raw SYN tests need root or CAP_NET_RAW (CI runs as root)")
@@ -200,33 +201,38 @@ def test_two_targets_and_a_dropped_range_in_a_namespace():
     assert all(e.tries == 2 for e in dropped)
 
 
-# -- the ICMP bucket replayed from the errors that came back (pure, no root) ----------
-
-def test_a_few_icmp_errors_leave_tokens_so_a_silent_port_was_dropped():
-    bucket = IcmpReplay(gap=1.0, start=0.0)
-    for t in (0.1, 0.2, 0.3, 0.4):          # four rejects: the burst of 6 is not spent
-        bucket.arrived(t)
-    assert not bucket.could_have_lost(sent=0.5, now=0.6)
-
-
-def test_a_spent_burst_means_a_silence_may_be_a_lost_error():
-    bucket = IcmpReplay(gap=1.0, start=0.0)
-    for i in range(6):                      # six errors in 60 ms: the bucket is empty
-        bucket.arrived(0.01 * (i + 1))
-    assert bucket.could_have_lost(sent=0.1, now=0.2)
-    assert not bucket.could_have_lost(sent=2.5, now=2.6)   # refilled meanwhile
-
-
-def test_errors_faster_than_any_limit_teach_the_bucket_that_the_limit_is_off():
-    bucket = IcmpReplay(gap=1.0, start=0.0)
-    for i in range(200):                    # 200 errors in 20 ms: no rate limit there
-        bucket.arrived(0.0001 * (i + 1))
-    assert bucket.gap == 0.0
-    assert not bucket.could_have_lost(sent=0.02, now=0.03)
-
-
-def test_an_error_to_a_later_try_makes_every_silence_suspect():
-    bucket = IcmpReplay(gap=1.0, start=0.0)
-    bucket.arrived(0.1)
-    bucket.lossy = True                     # the transport saw try 2 answered, try 1 not
-    assert bucket.could_have_lost(sent=5.0, now=5.1)
+@needs_raw
+@pytest.mark.netns
+@pytest.mark.skipif(_NETNS_SKIP is not None, reason=_NETNS_SKIP or "")
+def test_rejects_after_another_scan_drained_the_icmp_bucket_keep_their_reason():
+    """Right after another scan emptied the target's ICMP bucket, the first rejects go
+    silent beside real drops; the witness rounds ask again until the rejects answer,
+    and call the drops drops once the witness port gets its error."""
+    rules = ("table inet t {\n  chain input {\n    type filter hook input priority 0; policy accept;\n"
+             "    tcp dport 5000-5005 reject with icmp type admin-prohibited\n"
+             "    tcp dport 5100-5111 reject with icmp type admin-prohibited\n"
+             "    tcp dport 6200-6203 drop\n  }\n}\n")
+    with netlab("syndrain", ruleset=rules) as lab:
+        def drain_then_scan():
+            import socket as socket_mod
+            for port in range(5100, 5112):
+                with socket_mod.socket() as s:
+                    s.settimeout(0.05)
+                    s.connect_ex((lab.target_addr, port))
+            ports = list(range(5000, 5006)) + list(range(6200, 6204)) + list(range(7000, 7041))
+            out = []
+            # 40 probes a second: the main round outlasts the refill of one token, so an
+            # ICMP error comes back during it and names a witness.
+            timing = template(4).with_overrides(rate=40.0)
+            asyncio.run(RawSynTransport().run([Probe(lab.target_addr, p, ScanType.SYN) for p in ports],
+                                              timing, out.append))
+            return out
+        out = lab.run_in(lab.scanner_ns, drain_then_scan)
+    got = {e.probe.port: classify("syn", e.reply) for e in out}
+    assert len(out) == 51
+    assert all(got[p] == (PortState.FILTERED, "admin-prohibited") for p in range(5000, 5006)), got
+    assert all(got[p] == (PortState.FILTERED, "no-response") for p in range(6200, 6204)), got
+    assert all(got[p].state is PortState.CLOSED for p in range(7000, 7041))
+    # Each round settled one swallowed reject, the drops riding along: bounded tries.
+    tries = {e.probe.port: e.tries for e in out}
+    assert all(3 <= tries[p] <= 2 + MAX_ROUNDS for p in range(6200, 6204)), tries

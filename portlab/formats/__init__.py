@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Union
 
 from ..errors import BadInput, from_os_error
+from ..gcpause import paused
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..results import ScanResult
@@ -29,6 +30,11 @@ FORMATS = ("table", "json", "csv", "xml")
 def render(result: "ScanResult", format: str, wall_s: Optional[float] = None) -> str:
     """The result as text in one of :data:`FORMATS`; the table's last line gives
     *wall_s*, the whole command's time, when the command line passes it."""
+    with paused():
+        return _render(result, format, wall_s)
+
+
+def _render(result: "ScanResult", format: str, wall_s: Optional[float]) -> str:
     if format == "json":
         return result.to_json() + "\n"
     if format == "csv":

@@ -17,22 +17,18 @@ probe is retried only as often as retries have ever been seen to help (nmap's
 port, a filtered port costs two tries, not eleven.
 
 ICMP errors are rate limited by the target's kernel (Linux: a burst of 6, then one
-per ``icmp_ratelimit``, 1 s by default), so a host that rejects many ports with
-ICMP answers some of them with silence.  Those probes end as "silent" instead of
-``no-response`` while the main round runs; afterwards a host that sent at least one
-ICMP-derived errno and left at most ``_PACED_MAX`` probes silent gets paced last
-tries for them, spaced to its ICMP refill rate (:class:`IcmpBucket`), at most
-``_PACED_TRIES`` each.  A host with more silent probes has a dropped range, not a
-rate limit: its silent probes end as ``no-response`` at once, as in nmap, so a
-full-range scan of a firewalled host is not stretched by seconds per port.
+per ``icmp_ratelimit``, 1 s by default), so a host that rejects ports with ICMP may
+answer some of them with silence, and silence is also what a dropped port gives.
+Probes silent after their tries are held (at most ``MAX_SILENT`` per host; more is a
+dropped range, which ends as ``no-response`` at once, as in nmap) and settled after
+the main round by witness rounds (:mod:`portlab.transports.witness`): each asks them
+again, then a port of the same host that answered with an ICMP error.  A host that
+never answered with one has no witness: its silent probes are ``no-response``.
 
-With raw-socket privilege (root or CAP_NET_RAW) the scan also reads every ICMP
-error the targets send (:class:`IcmpWatch`): connect() cannot tell an ICMP
-port-unreachable from a RST, but the raw socket can, so each host's bucket is
-replayed from what really came back.  Then only a probe whose last try may have met
-an empty bucket is held for paced tries; a dropped port beside a few rejects ends
-after the main round, and port-unreachable rejects swallowed by the limit are paced
-too (without the watch they would end as no-response).
+connect() shows an ICMP port-unreachable as ECONNREFUSED, the same errno as a RST.
+With raw-socket privilege (root or CAP_NET_RAW) the scan also reads the ICMP errors
+the targets send (:class:`IcmpWatch`), so such a port can be the witness too; without
+it, only ports whose errno an ICMP error alone produces (EHOSTUNREACH, ...) can.
 """
 
 from __future__ import annotations
@@ -56,6 +52,7 @@ from ..errors import BadInput
 from ..states import Probe, Reply, ReplyKind, ScanType
 from ..timing import RttEstimator, Timing
 from .base import Exchange, Report, TraceEvent, Transport
+from .witness import MAX_ROUNDS, MAX_SILENT, WitnessRounds, refill_gap
 
 _LINGER_RESET = struct.pack("ii", 1, 0)   # on close: send RST, skip TIME_WAIT
 _LAUNCH_BURST = 256                       # probes launched between two looks at the answers
@@ -81,94 +78,51 @@ def _usable_cores() -> int:
 _LOCAL_SHORTAGE = {_errno.EMFILE, _errno.ENFILE, _errno.ENOBUFS, _errno.ENOMEM, _errno.EADDRNOTAVAIL}
 
 
-# The paced last tries (see the module docstring).  The bound on their cost: per host
-# at most _PACED_MAX probes, each taking a token that refills once per ICMP interval
-# (~1 s): about 16 s for a host that rejected many ports with ICMP, nothing for a host
-# that sent no ICMP errno or has a dropped range.  Hosts are paced side by side.
-_PACED_MAX = 16
-_PACED_TRIES = 2
-_ICMP_BURST = 6            # Linux's XRLIM_BURST_FACTOR
-_GAP_MARGIN = 1.02         # the target's kernel counts in jiffies: stay a little behind it
-_GAP_SLACK = 0.005
 # connect() errnos that only an ICMP error produces (ECONNREFUSED is also a RST's,
 # so it cannot say whether the target spent an ICMP token).
 _ICMP_ERRNOS = frozenset({_errno.EHOSTUNREACH, _errno.ENETUNREACH, _errno.EACCES, _errno.EPERM,
                           _errno.ENOPROTOOPT})
 
 
-class IcmpBucket:
-    """A model of one target's ICMP error limiter (a token bucket, as Linux's
-    ``inet_peer_xrlim_allow``): *burst* tokens at most, one more per *gap* seconds.
-    Pure bookkeeping on times given by the caller."""
-
-    def __init__(self, gap: float, empty_at: float, burst: int = _ICMP_BURST):
-        self.gap = gap
-        self.burst = burst
-        self.tokens = 0.0
-        self.at = empty_at          # when the bucket held self.tokens
-
-    def level(self, now: float) -> float:
-        return min(self.burst, self.tokens + max(0.0, now - self.at) / self.gap)
-
-    def ready_at(self, now: float) -> float:
-        """The earliest time a probe may go out and still find a token."""
-        missing = 1.0 - self.level(now)
-        return now if missing <= 0 else now + missing * self.gap
-
-    def spend(self, now: float) -> None:
-        self.tokens = self.level(now) - 1.0
-        self.at = now
-
-    def refund(self) -> None:
-        """A paced try got no ICMP error: the target spent no token on it."""
-        self.tokens = min(self.burst, self.tokens + 1.0)
-
-
 class _Silent:
-    """A probe that got no answer in the main round, waiting to see if it is paced."""
+    """A probe that got no answer in the main round, waiting for the witness rounds."""
 
-    __slots__ = ("probe", "tries", "trace", "paced_left")
+    __slots__ = ("probe", "tries", "trace")
 
     def __init__(self, probe: Probe, tries: int, trace: list):
         self.probe, self.tries, self.trace = probe, tries, trace
-        self.paced_left = _PACED_TRIES
 
 
 class SilentHold:
-    """What the loops (possibly several threads) learn per host for the paced phase:
-    which probes went silent and when the host last answered with an ICMP errno."""
+    """What the loops (possibly several threads) learn per host for the witness rounds
+    (:mod:`portlab.transports.witness`): which probes went silent, and a port that
+    answered with an ICMP error (the witness)."""
 
     def __init__(self, report: Report, keep_trace: bool, watch: Optional["IcmpWatch"] = None):
         self.report = report
         self.keep_trace = keep_trace
         self.silent: dict[str, list[_Silent]] = {}
         self.overflow: set[str] = set()      # hosts with a dropped range: nothing held
-        self.last_icmp: dict[str, float] = {}
-        self.started = time.monotonic()      # trace times of the paced tries count from here
+        self.witness: dict[str, int] = {}    # host -> a port that answered with ICMP
+        self.started = time.monotonic()      # trace times of the rounds count from here
         self._lock = threading.Lock()
-        # With raw-socket privilege: every ICMP error the targets send us, so a silence
-        # is held for paced tries only where an error may really have been lost.
+        # With raw-socket privilege: every ICMP error the targets send us, so that a
+        # port-unreachable (ECONNREFUSED to connect(), like a RST) can be a witness too.
         self.watch = watch
         if watch is not None:
             watch.hold = self
 
-    def icmp(self, host: str, when: float) -> None:
-        with self._lock:
-            if when > self.last_icmp.get(host, 0.0):
-                self.last_icmp[host] = when
+    def icmp(self, host: str, port: int) -> None:
+        """*port* of *host* answered with an ICMP error."""
+        self.witness[host] = port   # one dict store: atomic under the GIL
 
-    def hold(self, probe: Probe, tries: int, trace: list, sent_at: Optional[float] = None) -> None:
+    def hold(self, probe: Probe, tries: int, trace: list) -> None:
         host = probe.target
-        watch = self.watch
-        if watch is not None and sent_at is not None and not watch.could_have_lost(host, sent_at):
-            # Its last try found the target's ICMP bucket holding tokens: a drop, not a loss.
-            self.give_up(_Silent(probe, tries, trace))
-            return
         with self._lock:
             if host not in self.overflow:
                 held = self.silent.setdefault(host, [])
                 held.append(_Silent(probe, tries, trace))
-                if len(held) <= _PACED_MAX:
+                if len(held) <= MAX_SILENT:
                     return
                 # A dropped range, not a rate limit: let them all go, and the rest at once.
                 self.overflow.add(host)
@@ -178,51 +132,49 @@ class SilentHold:
         for item in flushed:
             self.give_up(item)
 
-    def give_up(self, item: _Silent) -> None:
+    def give_up(self, item: _Silent, why: str = "") -> None:
+        if self.keep_trace and why:
+            item.trace.append(TraceEvent(time.monotonic() - self.started, "recv", why))
         self.report(Exchange(item.probe, Reply(ReplyKind.NONE), tries=item.tries,
                              trace=tuple(item.trace) if self.keep_trace else ()))
 
-    def take_paced(self) -> dict[str, list[_Silent]]:
-        """After the main round: the probes to pace, by host; the others are reported
-        as no-response here (their host sent no ICMP errno)."""
+    def take_rounds(self, gap: float) -> dict[str, WitnessRounds[_Silent]]:
+        """After the main round: the witness rounds, by host; a host that never answered
+        with ICMP has no witness, and its silent probes end here as no-response."""
+        if self.watch is not None:
+            self.watch.drain()
         with self._lock:
             silent, self.silent = self.silent, {}
-        paced = {}
+        rounds = {}
+        now = time.monotonic()
         for host, items in silent.items():
-            if host in self.last_icmp:
-                paced[host] = items
+            witness = self.witness.get(host)
+            if witness is not None:
+                rounds[host] = WitnessRounds(items, witness, gap, now)
             else:
                 for item in items:
                     self.give_up(item)
-        return paced
+        return rounds
 
 
 class IcmpWatch:
     """Every ICMP destination-unreachable the scanned hosts send us, read from a raw
-    ICMP socket (root or CAP_NET_RAW; without it the connect scan paces as before).
+    ICMP socket (root or CAP_NET_RAW; without it only the errnos that an ICMP error
+    alone produces name a witness).
 
     connect() shows an ICMP port-unreachable as ECONNREFUSED, the same errno as a
-    RST, so the errnos alone cannot say how many ICMP tokens a target spent.  The raw
-    socket sees them all; each host's bucket is replayed from them
-    (:class:`portlab.transports.raw.IcmpReplay`), and a probe whose last try found
-    tokens there was dropped, not rate limited.  The loops call :meth:`drain` every
-    round (one non-blocking recv when nothing came), so arrival times stay exact
-    to a few milliseconds: the replay needs them to tell a rate limit from none."""
+    RST; the raw socket tells them apart, and names the port the error quotes.  The
+    loops call :meth:`drain` every round (one non-blocking recv when nothing came)."""
 
     def __init__(self, sock, hosts: Sequence[str]):
-        from .raw import IcmpReplay, local_icmp_interval
-
         self.sock = sock
         self.hold: Optional[SilentHold] = None
-        now = time.monotonic()
-        self.buckets: dict[bytes, tuple[str, "IcmpReplay"]] = {}
+        self.hosts: dict[bytes, str] = {}
         for host in hosts:
             try:
-                packed = socket.inet_aton(host)
+                self.hosts[socket.inet_aton(host)] = host
             except OSError:
-                continue   # IPv6: not watched; its silences are paced as before
-            self.buckets[packed] = (host, IcmpReplay(local_icmp_interval(), start=now))
-        self.by_host = {host: bucket for host, bucket in self.buckets.values()}
+                continue   # IPv6: not watched; its witness comes from errnos
         self._lock = threading.Lock()
 
     @classmethod
@@ -243,7 +195,7 @@ class IcmpWatch:
             return   # the other loop is reading it right now
         try:
             recv = self.sock.recv
-            buckets = self.buckets
+            hosts = self.hosts
             while True:
                 try:
                     packet = recv(576)
@@ -251,34 +203,30 @@ class IcmpWatch:
                     return
                 except OSError:
                     return
-                ihl = (packet[0] & 0x0F) << 2
-                if len(packet) < ihl + 28 or packet[ihl] != 3:
-                    continue   # not a destination unreachable quoting an IP header
-                inner = ihl + 8
-                entry = buckets.get(packet[inner + 16:inner + 20])
-                if entry is None:
-                    continue
-                now = time.monotonic()
-                entry[1].arrived(now)
-                if self.hold is not None:
-                    self.hold.icmp(entry[0], now)
+                found = quoted_tcp_port(packet, hosts)
+                if found is not None and self.hold is not None:
+                    self.hold.icmp(*found)
         finally:
             self._lock.release()
 
-    def could_have_lost(self, host: str, sent_at: float) -> bool:
-        self.drain()
-        bucket = self.by_host.get(host)
-        return True if bucket is None else bucket.could_have_lost(sent_at, time.monotonic())
-
-    def answered_late(self, host: str) -> None:
-        """A later try got the answer the first did not: the bucket was emptier than
-        modelled (a scan just before ours drained it, say); suspect every silence."""
-        bucket = self.by_host.get(host)
-        if bucket is not None:
-            bucket.lossy = True
-
     def close(self) -> None:
         self.sock.close()
+
+
+def quoted_tcp_port(packet: bytes, hosts: dict[bytes, str]) -> Optional[tuple[str, int]]:
+    """``(host, port)`` when *packet* (IPv4 with header) is an ICMP destination
+    unreachable quoting a TCP segment to one of *hosts* (packed address -> name)."""
+    ihl = (packet[0] & 0x0F) << 2
+    if len(packet) < ihl + 28 or packet[ihl] != 3:
+        return None   # not a destination unreachable quoting an IP header
+    inner = ihl + 8
+    host = hosts.get(packet[inner + 16:inner + 20])
+    if host is None or packet[inner + 9] != socket.IPPROTO_TCP:
+        return None
+    port_at = inner + ((packet[inner] & 0x0F) << 2) + 2
+    if len(packet) < port_at + 2:
+        return None
+    return host, int.from_bytes(packet[port_at:port_at + 2], "big")
 
 
 class _Attempt:
@@ -342,10 +290,11 @@ class ConnectTransport(Transport):
             await self._in_threads(jobs)
             if hold is None:
                 return
-            paced = hold.take_paced()
-            if paced:
+            from .raw import local_icmp_interval
+            rounds = hold.take_rounds(refill_gap(local_icmp_interval()))
+            if rounds:
                 timeout = max([timing.min_timeout, *timeouts])
-                await self._in_threads([lambda stop: self.run_paced(paced, timeout, hold, stop)])
+                await self._in_threads([lambda stop: self.run_rounds(rounds, timeout, hold, stop)])
         finally:
             if hold is not None and hold.watch is not None:
                 hold.watch.close()
@@ -558,8 +507,7 @@ class ConnectTransport(Transport):
                         if tries[index] < allowed_tries:
                             queue.appendleft(index)   # retries go before fresh probes, as in nmap
                         elif hold is not None:
-                            hold.hold(probes[index], tries[index], traces[index] if keep_trace else [],
-                                      att.sent_at)
+                            hold.hold(probes[index], tries[index], traces[index] if keep_trace else [])
                         else:
                             state.finish(index, Reply(ReplyKind.NONE), None, att.sent_at)
         finally:
@@ -579,100 +527,113 @@ class ConnectTransport(Transport):
         return rtt.timeout
 
 
-    def run_paced(self, paced: dict[str, list[_Silent]], timeout: float, hold: SilentHold,
-                  stop: threading.Event) -> None:
-        """The paced last tries: per host, send a silent probe again only when the
-        host's ICMP bucket should hold a token, so an ICMP error it owes us is not
-        swallowed by the rate limit.  A try that stays silent gives its token back
-        (the target spent none) and goes to the back of its host's line."""
-        from .raw import local_icmp_interval
-        gap = local_icmp_interval() * _GAP_MARGIN + _GAP_SLACK
-        lines = {host: deque(items) for host, items in paced.items()}
-        buckets = {host: IcmpBucket(gap, hold.last_icmp[host]) for host in paced}
-        flying: dict[int, tuple[_Silent, object, float]] = {}   # fd -> (probe, socket, sent at)
+    def run_rounds(self, rounds: dict[str, WitnessRounds[_Silent]], timeout: float, hold: SilentHold,
+                   stop: threading.Event) -> None:
+        """The witness rounds (:mod:`portlab.transports.witness`): per host, connect()
+        to each silent probe's port again, then to the witness port; the witness's
+        ICMP error says the others' silence was a drop, its silence that the target's
+        ICMP bucket ran dry, and the next round waits for a token."""
+        flying: dict[int, tuple[str, Optional[_Silent], object, float]] = {}  # fd -> (host, item or None for the witness, socket, sent)
         poller = _Poller()
         monotonic = time.monotonic
         keep_trace = self.keep_trace
+        started = hold.started
         opened = closed = 0
 
-        def settle(item: _Silent, sock, sent_at: float, err: Optional[int], now: float) -> None:
+        def connect(host: str, port: int, item: Optional[_Silent], now: float) -> None:
+            nonlocal opened
+            sock = _new_socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
+                               socket.SOCK_STREAM | _NONBLOCK)
+            opened += 1
+            if not _NONBLOCK:
+                sock.setblocking(False)
+            err = sock.connect_ex((host, port))
+            if err in (_errno.EINPROGRESS, _errno.EAGAIN, _errno.EALREADY):
+                flying[sock.fileno()] = (host, item, sock, now)
+                poller.register(sock.fileno())
+            else:
+                settle(host, item, sock, now, err, monotonic())
+
+        def drop(fd: int) -> None:
             nonlocal closed
-            reset = err == 0
-            if reset:
+            _host, _item, sock, _sent = flying.pop(fd)
+            poller.forget(fd)
+            sock.close()
+            closed += 1
+
+        def settle(host: str, item: Optional[_Silent], sock, sent_at: float, err: int, now: float) -> None:
+            nonlocal closed
+            if err == 0:
                 try:
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
                 except OSError:
                     pass
             sock.close()
             closed += 1
-            if err is None:   # silent again
-                buckets[item.probe.target].refund()
-                if keep_trace:
-                    item.trace.append(TraceEvent(now - started, "recv",
-                                                 f"no reply within {now - sent_at:.3f}s (paced try)"))
-                if item.paced_left > 0:
-                    lines[item.probe.target].append(item)
-                else:
-                    hold.give_up(item)
+            book = rounds[host]
+            if item is None:            # the witness
+                if err == 0 or not book.running:
+                    return              # it connected: no ICMP, so it proves nothing
+                answers = poller.poll(0)   # answers to this round that came just before it
+                for fd in answers:
+                    if fd in flying and flying[fd][1] is not None:
+                        other_host, other, other_sock, other_sent = flying.pop(fd)
+                        poller.forget(fd)
+                        settle(other_host, other, other_sock, other_sent,
+                               other_sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR), now)
+                for fd in [fd for fd, entry in flying.items() if entry[0] == host]:
+                    drop(fd)
+                for dropped in book.witness_heard():
+                    hold.give_up(dropped, f"no reply, while port {book.witness} behind it got its "
+                                          f"ICMP error: dropped")
                 return
+            book.answered(item)
             reply = (_CONNECTED if err == 0 else _REFUSED if err == _errno.ECONNREFUSED
                      else Reply.connect_error(err))
             if keep_trace:
-                item.trace.append(TraceEvent(now - started, "recv", f"connect() → {_errname(err) if err else 'connected'}"))
+                item.trace.append(TraceEvent(now - started, "recv",
+                                             f"connect() → {_errname(err) if err else 'connected'}"))
             hold.report(Exchange(item.probe, reply, tries=item.tries, rtt=now - sent_at,
                                  trace=tuple(item.trace) if keep_trace else ()))
 
-        started = hold.started
         try:
-            while not stop.is_set() and (flying or any(lines.values())):
+            while not stop.is_set() and not all(book.settled for book in rounds.values()):
                 now = monotonic()
-                wake = now + _POLL_SLICE
-                for host, line in lines.items():
-                    bucket = buckets[host]
-                    while line:
-                        ready = bucket.ready_at(now)
-                        if ready > now:
-                            wake = min(wake, ready)
-                            break
-                        item = line.popleft()
-                        probe = item.probe
-                        family = socket.AF_INET6 if ":" in probe.target else socket.AF_INET
-                        sock = _new_socket(family, socket.SOCK_STREAM | _NONBLOCK)
-                        opened += 1
-                        if not _NONBLOCK:
-                            sock.setblocking(False)
-                        bucket.spend(now)
+                for host, book in rounds.items():
+                    if not book.due(now):
+                        continue
+                    for item in book.start(now):
                         item.tries += 1
-                        item.paced_left -= 1
+                        probe = item.probe
                         if keep_trace:
                             item.trace.append(TraceEvent(now - started, "sent",
-                                f"SYN → {probe.target}:{probe.port} (connect(), paced try {item.tries})"))
-                        err = sock.connect_ex((probe.target, probe.port))
-                        if err in (_errno.EINPROGRESS, _errno.EAGAIN, _errno.EALREADY):
-                            flying[sock.fileno()] = (item, sock, now)
-                            poller.register(sock.fileno())
-                        else:
-                            settle(item, sock, now, err, monotonic())
-                if flying:
-                    wake = min(wake, min(sent for _, _, sent in flying.values()) + timeout)
+                                f"SYN → {host}:{probe.port} (connect(), try {item.tries}, "
+                                f"then port {book.witness} as witness)"))
+                        connect(host, probe.port, item, now)
+                    if book.running:
+                        connect(host, book.witness, None, now)
+                wake = now + _POLL_SLICE
+                for book in rounds.values():
+                    at = book.wake_at() if not book.running else book.sent_at + timeout
+                    if at is not None:
+                        wake = min(wake, at)
                 for fd in poller.poll(max(0.0, wake - monotonic())):
                     entry = flying.pop(fd, None)
                     if entry is not None:
-                        item, sock, sent_at = entry
+                        host, item, sock, sent_at = entry
                         poller.forget(fd)
-                        settle(item, sock, sent_at, sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR),
+                        settle(host, item, sock, sent_at, sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR),
                                monotonic())
                 now = monotonic()
-                for fd, (item, sock, sent_at) in list(flying.items()):
-                    if now - sent_at >= timeout:
-                        del flying[fd]
-                        poller.forget(fd)
-                        settle(item, sock, sent_at, None, now)
+                for host, book in rounds.items():
+                    if book.running and now - book.sent_at >= timeout:
+                        for fd in [fd for fd, entry in flying.items() if entry[0] == host]:
+                            drop(fd)
+                        for item in book.round_over(now):
+                            hold.give_up(item, f"no reply after {MAX_ROUNDS} witness rounds")
         finally:
-            for fd, (item, sock, sent_at) in flying.items():
-                poller.forget(fd)
-                sock.close()
-                closed += 1
+            for fd in list(flying):
+                drop(fd)
             poller.close()
             with self._count_lock:
                 self.sockets_opened += opened
@@ -764,11 +725,8 @@ class _LoopState:
         """ECONNREFUSED, the socket kept for reuse (the hot path of a loopback scan)."""
         if att.try_no == 0:
             self.rtt.sample(answered - att.sent_at)
-        else:
-            if att.try_no > self.max_successful_try:
-                self.max_successful_try = att.try_no
-            if self.hold is not None and self.hold.watch is not None:
-                self.hold.watch.answered_late(self.probes[att.index].target)
+        elif att.try_no > self.max_successful_try:
+            self.max_successful_try = att.try_no
         index = att.index
         if self.keep_trace:
             self.traces[index].append(TraceEvent(answered - self.started, "recv",
@@ -783,8 +741,6 @@ class _LoopState:
             self.rtt.sample(answered - att.sent_at)   # Karn: only unambiguous first tries
         if try_no > self.max_successful_try:
             self.max_successful_try = try_no
-        if try_no and self.hold is not None and self.hold.watch is not None:
-            self.hold.watch.answered_late(self.probes[index].target)
         sock = att.sock
         keep_trace = self.keep_trace
         if err == 0:
@@ -809,7 +765,7 @@ class _LoopState:
             return
         self.close(att)
         if err in _ICMP_ERRNOS and self.hold is not None:
-            self.hold.icmp(self.probes[index].target, answered)
+            self.hold.icmp(self.probes[index].target, self.probes[index].port)
         if keep_trace:
             what = "RST ← " if err == _errno.ECONNREFUSED else ""
             self.traces[index].append(TraceEvent(answered - self.started, "recv",

@@ -10,12 +10,12 @@ out in batches with the receive queues drained between them (a large
 ``SO_RCVBUF`` absorbs the bursts of RSTs); the timeout follows the measured RTT
 (srtt + 4·rttvar, RFC 6298) within the Timing bounds; only unanswered probes are
 sent again, and only as often as answers show it helps (nmap's
-max-successful-try rule).  ICMP errors are rate limited by the target's kernel;
-when a host that rejects with ICMP leaves only a few probes silent, those get
-paced extra tries (one per ICMP interval) so their reason is the firewall's, not
-``no-response`` (see _PACED_MAX); only those whose last try may have met an empty
-ICMP bucket, replayed from the errors that came back (:class:`IcmpReplay`): a
-dropped port beside a few rejects costs no paced tries.
+max-successful-try rule).  ICMP errors are rate limited by the target's kernel,
+so a rejected port may answer with silence, as a dropped one does.  When a host
+leaves only a few probes silent (at most ``MAX_SILENT``), witness rounds settle
+them (:mod:`portlab.transports.witness`): asked again, followed by a port of the
+same host that answered with an ICMP error, they are drops if that witness gets
+its error, else the next round waits for the bucket to refill.
 
 IPv4 only: an IPv6 target is a BadInput (a connect scan handles IPv6).
 Sockets are created in :meth:`run`, in the calling thread, so a scan that runs in
@@ -41,6 +41,7 @@ from ..privilege import require_raw_privilege
 from ..states import Probe, Reply, ReplyKind, ScanType
 from ..timing import RttEstimator, Timing
 from .base import LOCAL_FIREWALL_ERRNOS, Exchange, Report, TraceEvent, Transport
+from .witness import MAX_ROUNDS, MAX_SILENT, WitnessRounds, refill_gap
 
 RCVBUF_BYTES = 16 * 1024 * 1024
 SEND_BATCH = 256
@@ -198,77 +199,9 @@ def local_icmp_interval(path: str = "/proc/sys/net/ipv4/icmp_ratelimit") -> floa
     return ms / 1000 if ms > 0 else 1.0
 
 
-# ICMP errors are rate limited per peer (Linux: a burst of 6, then one per
-# icmp_ratelimit ms), so a SYN scan of a host that rejects with ICMP on more than a
-# handful of ports hears silence from some of them.  Their state is right either way
-# (filtered), but not their reason.  When few such probes are left, they get up to
-# _PACED_TRIES more tries, one per ICMP interval: a few seconds to name the reason
-# the firewall really gave.  More than _PACED_MAX silent probes are a dropped range,
-# not a rate limit, and end as no-response at once, as in nmap.
-_PACED_MAX = 16
-_PACED_TRIES = 2
-_GAP_MARGIN = 1.02
-_GAP_SLACK = 0.005
-_ICMP_BURST = 6        # Linux's XRLIM_BURST_FACTOR
-
-
-class IcmpReplay:
-    """The target's ICMP error bucket, replayed from the errors that came back.
-
-    A raw socket sees every ICMP error the target sent (port-unreachable included),
-    and a rate-limited error is never sent, so it spends no token: the errors that
-    arrived say exactly how full the target's bucket was.  The model assumes the
-    slowest usual refill (the scanner's own ``icmp_ratelimit``, 1 s by default) and
-    starts full; when errors come faster than that refill allows, the target's limit
-    is looser than assumed, and the refill interval shrinks toward what was seen
-    (down to nothing for a target whose limit is off).
-
-    ``could_have_lost(sent, now)`` is the question that matters: could the last try
-    of a probe sent at *sent* have met an empty bucket?  Only then is its silence
-    worth paced tries; otherwise the port really said nothing (a drop)."""
-
-    __slots__ = ("gap", "burst", "level", "at", "lossy")
-
-    def __init__(self, gap: float, burst: int = _ICMP_BURST, start: float = 0.0):
-        self.gap = gap
-        self.burst = burst
-        self.level = float(burst)
-        self.at = start
-        # Set when an error answered a later try (the first went unanswered): the
-        # bucket was not as full as modelled (a scan just before ours drained it, say),
-        # so every silence may be a loss.
-        self.lossy = False
-
-    def _refill(self, now: float) -> float:
-        if self.gap <= 0:
-            return float(self.burst)
-        return min(float(self.burst), self.level + max(0.0, now - self.at) / self.gap)
-
-    def arrived(self, now: float) -> None:
-        level = self._refill(now) - 1.0
-        if level < -0.5 and self.gap > 0:
-            # More errors than the assumed refill allows: the target refills faster.
-            seen = max(0.0, now - self.at)
-            self.gap = seen if seen < self.gap / 2 else self.gap / 2
-            if self.gap < 1e-3:
-                self.gap = 0.0   # as good as no limit at all
-            level = 0.0
-        self.level = max(0.0, level)
-        self.at = now
-
-    def could_have_lost(self, sent: float, now: float) -> bool:
-        """Conservative: the level now (every error that arrived so far spent, even
-        those the target sent after our probe reached it), minus the refill since *sent*."""
-        if self.lossy:
-            return True
-        if self.gap <= 0:
-            return False
-        return self._refill(now) - max(0.0, now - sent) / self.gap < 1.0
-
-
 class _Target:
     __slots__ = ("address", "packed", "source", "template", "rtt", "best_try",
-                 "icmp_seen", "last_icmp", "limbo", "overflow", "paced", "gap", "token_at", "bucket")
+                 "witness", "limbo", "overflow", "rounds")
 
     def __init__(self, address: str, source: str, sport: int, timing: Timing) -> None:
         self.address = address
@@ -277,14 +210,10 @@ class _Target:
         self.template = SynTemplate(source, address, sport)
         self.rtt = RttEstimator(timing)
         self.best_try = 1
-        self.icmp_seen = 0
-        self.last_icmp = 0.0
-        self.limbo: list[int] = []          # silent after its tries, while ICMP came back
+        self.witness: Optional[int] = None  # a port that answered with an ICMP error
+        self.limbo: list[int] = []          # silent after its tries, waiting for the rounds
         self.overflow = False               # too many silent probes: a dropped range
-        self.paced: collections.deque[int] = collections.deque()
-        self.gap = 0.0
-        self.token_at = 0.0
-        self.bucket = IcmpReplay(local_icmp_interval(), start=time.monotonic())
+        self.rounds: Optional[WitnessRounds[int]] = None
 
 
 class RawSynTransport(Transport):
@@ -398,9 +327,8 @@ class _SynScan:
         self.sent_total = 0
         self._backoff_until = 0.0
         self.prior_gap = local_icmp_interval()
-        self.held: set[int] = set()               # probes in a limbo or the paced phase
-        self.paced_left: dict[int, int] = {}      # paced tries left, per probe in the paced phase
-        self.paced_targets: list[_Target] = []
+        self.held: set[int] = set()               # probes in a limbo or the witness rounds
+        self.round_targets: Optional[list[_Target]] = None   # set when the rounds begin
 
     @property
     def finished(self) -> bool:
@@ -417,8 +345,9 @@ class _SynScan:
     # --- sending ----------------------------------------------------------------
 
     def send(self, now: float) -> int:
-        if self.held and not self.queue:
-            return self._send_paced(now)
+        return self._send_rounds(now) if self.held and not self.queue else self._send_main(now)
+
+    def _send_main(self, now: float) -> int:
         if now < self._backoff_until:
             return 0
         room = self.max_in_flight - self.live
@@ -443,8 +372,23 @@ class _SynScan:
         target = self.target_of[i]
         tryno = self.tries[i]
         segment = target.template.segment(probe.port, self._seq(probe.port, tryno))
+        if not self._emit(segment, target.address, now):
+            return False
+        self.tries[i] = tryno + 1
+        self.sent_at[i] = now
+        self.in_flight.append((now, i, tryno + 1))
+        self.flying[i] = True
+        self.live += 1
+        self.sent_total += 1
+        if self.trace_on:
+            self.traces[i].append(TraceEvent(now - self.started, "sent",
+                                             f"SYN {target.source}:{self.sport} > {target.address}:{probe.port}"))
+        return True
+
+    def _emit(self, segment: bytes, address: str, now: float) -> bool:
+        """Send one segment; False: not sent (the device queue is full), try later."""
         try:
-            self.tcp_sock.sendto(segment, (target.address, 0))
+            self.tcp_sock.sendto(segment, (address, 0))
         except (BlockingIOError, InterruptedError):
             self._backoff_until = now + 0.001
             return False
@@ -457,48 +401,70 @@ class _SynScan:
             # This machine's own output firewall dropped the SYN (netfilter answers the
             # sender with EPERM).  nmap counts it as sent and unanswered: filtered,
             # no-response after the retries.  So do we.
-        self.tries[i] = tryno + 1
-        self.sent_at[i] = now
-        self.in_flight.append((now, i, tryno + 1))
-        self.flying[i] = True
-        self.live += 1
-        self.sent_total += 1
-        if self.trace_on:
-            self.traces[i].append(TraceEvent(now - self.started, "sent",
-                                             f"SYN {target.source}:{self.sport} > {target.address}:{probe.port}"))
         return True
 
-    def _send_paced(self, now: float) -> int:
-        """The last tries of probes that may have lost their ICMP error to the rate limit."""
-        if self.queue or self.live > len(self.paced_left):
-            return 0   # the main round is not over yet
-        if not self.paced_left:
-            self._start_paced(now)
+    def _send_rounds(self, now: float) -> int:
+        """The witness rounds, once the main round is over (nothing queued or flying)."""
+        if self.round_targets is None:
+            if self.queue or self.live:
+                return 0
+            self._start_rounds(now)
         sent = 0
-        for target in self.paced_targets:
-            while target.paced and self.done[target.paced[0]]:
-                target.paced.popleft()
-            if not target.paced or now < target.token_at + target.gap or now < self._backoff_until:
+        for target in self.round_targets:
+            book = target.rounds
+            if not book.due(now) or now < self._backoff_until:
                 continue
-            i = target.paced[0]
-            if self._send_probe(i, now):
-                target.paced.popleft()
-                self.paced_left[i] -= 1
-                target.token_at = now   # assume it spends the token; silence gives it back
+            for i in book.start(now):
+                if self._send_probe(i, now):
+                    sent += 1
+            seq = self._seq(target.witness, _MAX_TRIES - 1)
+            if self._emit(target.template.segment(target.witness, seq), target.address, now):
+                self.sent_total += 1
                 sent += 1
         return sent
 
-    def _start_paced(self, now: float) -> None:
+    def _start_rounds(self, now: float) -> None:
+        gap = refill_gap(self.prior_gap)
+        self.round_targets = []
         for target in self.targets.values():
             if not target.limbo:
                 continue
-            target.gap = self.prior_gap * _GAP_MARGIN + _GAP_SLACK
-            target.token_at = target.last_icmp
-            for i in target.limbo:
-                self.paced_left[i] = min(_PACED_TRIES, self.timing.max_retries, _MAX_TRIES - self.tries[i])
-            target.paced.extend(target.limbo)
-            target.limbo.clear()
-            self.paced_targets.append(target)
+            held, target.limbo = target.limbo, []
+            if target.witness is None:
+                # No port of this host answered with ICMP: nothing tells a drop from a
+                # lost error, and silence it is (as nmap says).
+                for i in held:
+                    self.held.discard(i)
+                    self._finish(i, self._silent(i, self.tries[i]))
+                continue
+            target.rounds = WitnessRounds(held, target.witness, gap, now)
+            self.round_targets.append(target)
+
+    def _silent(self, i: int, tries: int, why: str = "") -> Exchange:
+        if self.trace_on and why:
+            self.traces[i].append(TraceEvent(time.monotonic() - self.started, "recv", why))
+        return Exchange(self.probes[i], _NONE, tries=tries, trace=tuple(self.traces[i]) if self.trace_on else ())
+
+    def _witness_heard(self, target: _Target) -> None:
+        self._receive_tcp()   # answers to the round that came before the witness's error
+        for i in target.rounds.witness_heard():
+            self.held.discard(i)
+            if self.flying[i]:
+                self._park(i)
+            self._finish(i, self._silent(i, self.tries[i], f"no reply, while port {target.witness} "
+                                                           f"behind it got its ICMP error: dropped"))
+
+    def _round_timeouts(self, now: float) -> None:
+        for target in self.round_targets or ():
+            book = target.rounds
+            if not book.running or now - book.sent_at < target.rtt.timeout:
+                continue
+            for i in book.pending:
+                if self.flying[i]:
+                    self._park(i)
+            for i in book.round_over(now):
+                self.held.discard(i)
+                self._finish(i, self._silent(i, self.tries[i], f"no reply after {MAX_ROUNDS} witness rounds"))
 
     # --- receiving --------------------------------------------------------------
 
@@ -557,6 +523,10 @@ class _SynScan:
             if quoted is None or quoted[1] not in self.targets:
                 continue
             code, dst, q_dport, q_seq = quoted
+            target = self.targets[dst]
+            if target.rounds is not None and target.rounds.running and q_dport == target.witness:
+                self._witness_heard(target)
+                continue
             i = self.index.get((dst, q_dport))
             if i is None or self.done[i]:
                 continue
@@ -564,11 +534,7 @@ class _SynScan:
             if not 0 <= tryno < self.tries[i]:
                 continue
             target = self.targets[dst]
-            target.icmp_seen += 1
-            target.last_icmp = time.monotonic()
-            target.bucket.arrived(target.last_icmp)
-            if tryno > 0:
-                target.bucket.lossy = True
+            target.witness = q_dport
             self._answer(i, Reply.icmp(code), tryno + 1,
                          f"ICMP unreachable code {code} from {socket.inet_ntoa(packet[12:16])}"
                          if self.trace_on else "")
@@ -595,10 +561,8 @@ class _SynScan:
         if i in self.held:
             self.held.discard(i)
             target = self.target_of[i]
-            if i in self.paced_left:
-                del self.paced_left[i]
-                if target.token_at == self.sent_at[i] and exchange.reply.kind is not ReplyKind.ICMP_UNREACH:
-                    target.token_at = 0.0   # answered without ICMP: no token spent
+            if target.rounds is not None:
+                target.rounds.answered(i)
             elif i in target.limbo:
                 target.limbo.remove(i)   # a late answer while it waited
         self.done[i] = True
@@ -608,6 +572,7 @@ class _SynScan:
     # --- timeouts ---------------------------------------------------------------
 
     def expire(self, now: float) -> None:
+        self._round_timeouts(now)
         flight = self.in_flight
         while flight:
             sent, i, tryno = flight[0]
@@ -618,22 +583,18 @@ class _SynScan:
             if now - sent < target.rtt.timeout:
                 return
             flight.popleft()
-            if i in self.paced_left:
-                if target.token_at == sent:
-                    target.token_at = 0.0   # silent: it spent no ICMP token, the next may go now
-                if self.paced_left[i] > 0:
-                    self._park(i)
-                    target.paced.append(i)
-                    continue
-            elif tryno < allowed_tries(self.timing, target.best_try):
+            if i in self.held:
+                if self.flying[i]:
+                    self._park(i)   # a round's try: the round's witness decides (_round_timeouts)
+                continue
+            if tryno < allowed_tries(self.timing, target.best_try):
                 self._park(i)
                 self.queue.append(i)
                 continue
-            elif (target.icmp_seen and not target.overflow and self.timing.max_retries
-                  and target.bucket.could_have_lost(sent, now)):
-                # Only a probe whose last try may have met an empty ICMP bucket waits for
-                # paced tries; one that found tokens there was dropped, and ends now.
-                if len(target.limbo) < _PACED_MAX:
+            elif not target.overflow and self.timing.max_retries:
+                # Silent after its tries: a drop, or an ICMP error the target's rate limit
+                # swallowed.  The witness rounds tell, after the main round.
+                if len(target.limbo) < MAX_SILENT:
                     self._park(i)
                     target.limbo.append(i)
                     self.held.add(i)
@@ -659,9 +620,11 @@ class _SynScan:
         if self.in_flight:
             sent, i, _ = self.in_flight[0]
             waits.append(max(0.0, sent + self.target_of[i].rtt.timeout - now))
-        for target in self.paced_targets:
-            if target.paced:
-                waits.append(max(0.0005, target.token_at + target.gap - now))
-        if self.held and not self.queue and not self.live and not self.paced_left:
-            waits.append(0.0)   # the main round just ended: start the paced one now
+        for target in self.round_targets or ():
+            book = target.rounds
+            at = book.sent_at + target.rtt.timeout if book.running else book.wake_at()
+            if at is not None:
+                waits.append(max(0.0005, at - now))
+        if self.held and not self.queue and not self.live and self.round_targets is None:
+            waits.append(0.0)   # the main round just ended: start the rounds now
         return min(waits)
