@@ -68,9 +68,9 @@ def test_every_icmp_rejected_port_gets_its_reason_despite_the_rate_limit():
 
 
 @live
-def test_a_dropped_range_is_not_paced_so_the_scan_stays_short():
+def test_a_dropped_range_gets_no_witness_rounds_so_the_scan_stays_short():
     # More silent ports than MAX_SILENT on a host that also sends ICMP: a dropped range,
-    # so no paced tries (the rejected ports past the burst stay no-response; the rule
+    # so no witness rounds (the rejected ports past the burst stay no-response; the rule
     # bounds the time, documented in portlab/transports/connect.py).
     dropped = f"6000-{6000 + MAX_SILENT + 4}"
     with netlab("nopace", ruleset=ruleset(f"    tcp dport {dropped} drop\n")) as lab:
@@ -86,7 +86,7 @@ def test_a_dropped_range_is_not_paced_so_the_scan_stays_short():
 
 
 @live
-def test_silence_without_any_icmp_is_not_paced():
+def test_silence_without_any_icmp_has_no_witness_and_ends_after_the_main_round():
     with netlab("drop", ruleset="table inet t {\n  chain input {\n    type filter hook input priority 0;"
                                 " policy accept;\n    tcp dport 7000-7003 drop\n  }\n}\n") as lab:
         result = lab.run_in(lab.scanner_ns, lambda: scan(

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 
+import psutil
 import pytest
 
 from portlab.errors import BadInput, MissingPrivilege
@@ -113,6 +114,31 @@ def test_no_socket_left_after_cancellation():
 
     asyncio.run(cancel_midway())
     assert set(os.listdir("/proc/self/fd")) <= fds_before
+    assert psutil.Process().children(recursive=True) == []   # the send helper ended too
+
+
+@needs_raw
+def test_the_send_helper_gives_the_same_answers_and_leaves_nothing_behind():
+    """A full range goes out through the send helper process (rawsend.py); the answers
+    are the ones the inline sends get, and the helper is gone when the scan returns."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    listening = server.getsockname()[1]
+    try:
+        fds_before = set(os.listdir("/proc/self/fd"))
+        with_helper, _ = syn(range(1, 65536), timing=4)
+        assert psutil.Process().children(recursive=True) == []
+        assert set(os.listdir("/proc/self/fd")) <= fds_before
+        inline, _ = syn(range(1, 65536), timing=4, send_helper=False)
+    finally:
+        server.close()
+    assert len(with_helper) == len(inline) == 65535
+    assert with_helper[listening].reply.kind is ReplyKind.SYN_ACK
+    helped = {p: e.reply.kind for p, e in with_helper.items()}
+    # Other tests' listeners may come and go meanwhile: compare all but a handful.
+    differ = [p for p, e in inline.items() if helped[p] is not e.reply.kind]
+    assert len(differ) <= 5, differ
 
 
 def test_privilege_reads_capeff(tmp_path):

@@ -41,7 +41,12 @@ from ..privilege import require_raw_privilege
 from ..states import Probe, Reply, ReplyKind, ScanType
 from ..timing import RttEstimator, Timing
 from .base import LOCAL_FIREWALL_ERRNOS, Exchange, Report, TraceEvent, Transport
+from .rawsend import SendHelper
 from .witness import MAX_ROUNDS, MAX_SILENT, WitnessRounds, refill_gap
+
+#: Scans of at least this many probes send from a helper process (rawsend.py): below
+#: it, starting one (~20 ms) costs more than it saves.
+HELPER_PROBES = 4096
 
 RCVBUF_BYTES = 16 * 1024 * 1024
 SEND_BATCH = 256
@@ -222,11 +227,14 @@ class RawSynTransport(Transport):
     name = "raw"
     scan_types = frozenset({ScanType.SYN})
 
-    def __init__(self, *, keep_trace: Optional[bool] = None, source_port: Optional[int] = None) -> None:
+    def __init__(self, *, keep_trace: Optional[bool] = None, source_port: Optional[int] = None,
+                 send_helper: bool = True) -> None:
         # keep_trace=None keeps packet traces for small scans only (they are for teaching;
         # 65535 of them cost time and memory nobody reads).
         self.keep_trace = keep_trace
         self.source_port = source_port
+        # Large scans send from a helper process (see rawsend.py); False sends inline.
+        self.send_helper = send_helper
         self.probes_sent = 0
 
     def check(self, scan_type: ScanType) -> None:
@@ -245,10 +253,16 @@ class RawSynTransport(Transport):
         except BaseException:
             tcp_sock.close()
             raise
+        helper = None
         try:
             scan = _SynScan(probes, timing, report, tcp_sock, icmp_sock,
                             trace=self.keep_trace if self.keep_trace is not None else len(probes) <= 1024,
                             sport=self.source_port)
+            if len(probes) >= HELPER_PROBES and timing.max_parallel > 1 and self.send_helper:
+                try:
+                    helper = scan.helper = SendHelper(tcp_sock)
+                except OSError:
+                    helper = None   # no interpreter to start (an embedded Python): send inline
             while not scan.finished:
                 now = time.monotonic()
                 scan.receive()
@@ -259,8 +273,12 @@ class RawSynTransport(Transport):
                     await asyncio.sleep(0)  # let a cancellation in between batches
                 else:
                     await wait_readable((tcp_sock, icmp_sock), scan.idle_wait(time.monotonic()))
+            if helper is not None:
+                helper.check()
             self.probes_sent = scan.sent_total
         finally:
+            if helper is not None:
+                helper.close()
             tcp_sock.close()
             icmp_sock.close()
 
@@ -326,6 +344,7 @@ class _SynScan:
         self.max_in_flight = 1 if timing.max_parallel <= 1 else max(timing.max_parallel, RAW_MAX_IN_FLIGHT)
         self.sent_total = 0
         self._backoff_until = 0.0
+        self.helper: Optional[SendHelper] = None   # set by the transport for large scans
         self.prior_gap = local_icmp_interval()
         self.held: set[int] = set()               # probes in a limbo or the witness rounds
         self.round_targets: Optional[list[_Target]] = None   # set when the rounds begin
@@ -345,7 +364,10 @@ class _SynScan:
     # --- sending ----------------------------------------------------------------
 
     def send(self, now: float) -> int:
-        return self._send_rounds(now) if self.held and not self.queue else self._send_main(now)
+        sent = self._send_rounds(now) if self.held and not self.queue else self._send_main(now)
+        if self.helper is not None:
+            self.helper.flush()
+        return sent
 
     def _send_main(self, now: float) -> int:
         if now < self._backoff_until:
@@ -372,7 +394,7 @@ class _SynScan:
         target = self.target_of[i]
         tryno = self.tries[i]
         segment = target.template.segment(probe.port, self._seq(probe.port, tryno))
-        if not self._emit(segment, target.address, now):
+        if not self._emit(segment, target, now):
             return False
         self.tries[i] = tryno + 1
         self.sent_at[i] = now
@@ -385,10 +407,14 @@ class _SynScan:
                                              f"SYN {target.source}:{self.sport} > {target.address}:{probe.port}"))
         return True
 
-    def _emit(self, segment: bytes, address: str, now: float) -> bool:
-        """Send one segment; False: not sent (the device queue is full), try later."""
+    def _emit(self, segment: bytes, target: _Target, now: float) -> bool:
+        """Send one segment (or queue it for the send helper); False: not sent (the
+        device queue is full), try later."""
+        if self.helper is not None:
+            self.helper.add(segment, target.packed)
+            return True
         try:
-            self.tcp_sock.sendto(segment, (address, 0))
+            self.tcp_sock.sendto(segment, (target.address, 0))
         except (BlockingIOError, InterruptedError):
             self._backoff_until = now + 0.001
             return False
@@ -418,7 +444,7 @@ class _SynScan:
                 if self._send_probe(i, now):
                     sent += 1
             seq = self._seq(target.witness, _MAX_TRIES - 1)
-            if self._emit(target.template.segment(target.witness, seq), target.address, now):
+            if self._emit(target.template.segment(target.witness, seq), target, now):
                 self.sent_total += 1
                 sent += 1
         return sent
