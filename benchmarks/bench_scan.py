@@ -20,7 +20,10 @@ Each run is a whole process in the scanner namespace, start-up and output includ
 | json   | ``portlab scan T -p - -s S --format json -o F`` | ``nmap ... -oX F`` (nmap has no JSON) |
 | xml    | ``portlab scan T -p - -s S --format xml -o F``  | ``nmap ... -oX F`` |
 
-UDP scans the target's own UDP ports plus 25 closed ones (table only).  The two
+UDP scans the target's own UDP ports plus 25 closed ones (table only).  With the
+rate limit on, every run starts 7 s after the previous one, so it finds the target's
+ICMP bucket full, as a first scan would (``--back-to-back`` skips that for TCP: then
+each scanner meets the bucket the other has just emptied).  The two
 scanners alternate which goes first; the table shows median wall times, the ratio,
 portlab's own scan loop (the ``scanned in`` its table prints), and how many runs got
 every port right against how the target was built (file formats: every port; the
@@ -55,7 +58,7 @@ ICMP_REJECTS = ("port-unreachable", "host-unreachable", "admin-prohibited", "net
 NMAP_FLAG = {"connect": "-sT", "syn": "-sS", "udp": "-sU"}
 RATIO_TARGET = {"connect": 0.6, "syn": 0.6, "udp": 0.8}
 UDP_CLOSED = 25
-UDP_SETTLE_S = 7.0            # refills the target's burst of 6 ICMP errors between UDP runs
+SETTLE_S = 7.0                # refills the target's burst of 6 ICMP errors between runs (rate limit on)
 LINUX_BURST, LINUX_GAP_S = 6, 1.0
 ALLOW = "10.199.0.0/24"
 
@@ -158,6 +161,7 @@ def portlab_argv() -> list[str]:
 
 
 BASELINE: str | None = None     # --baseline DIR: another checkout's portlab, run alongside
+BACK_TO_BACK = False            # --back-to-back: no settling between TCP runs under the rate limit
 
 
 def one_run(lab, who: str, scan_type: str, fmt: str, ports: str, workdir: str,
@@ -208,8 +212,10 @@ def case(lab, target: Target, limit: str, scan_type: str, fmt: str, runs: int, w
         order.append("baseline")
     for r in range(runs):
         for who in order[r % len(order):] + order[:r % len(order)]:   # each goes first in turn
-            if scan_type == "udp" and limit == "on":
-                time.sleep(UDP_SETTLE_S)
+            if limit == "on" and (scan_type == "udp" or not BACK_TO_BACK):
+                # Each run finds the target's ICMP bucket full, as a first scan would;
+                # back to back, each scanner pays for the errors the other just spent.
+                time.sleep(SETTLE_S)
             run = one_run(lab, who, scan_type, fmt, ports, workdir, truth)
             got[who].append(run)
             print(f"    {scan_type:7} {fmt:5} run {r + 1} {who:7} {run['wall']:7.2f} s"
@@ -271,12 +277,17 @@ def main(argv=None) -> int:
     parser.add_argument("--ratelimit", default="on,off", help="the target's ICMP rate limit: on, off or both")
     parser.add_argument("--only", default="connect,syn,udp", help="scan types, comma separated")
     parser.add_argument("--formats", default="table,json,xml", help="outputs for connect and SYN")
+    parser.add_argument("--back-to-back", action="store_true",
+                        help="rate limit on: start each TCP run right after the previous one (the "
+                             "other scanner's ICMP errors still missing from the bucket) instead "
+                             "of letting the bucket refill")
     parser.add_argument("--baseline", metavar="DIR",
                         help="also run the portlab package found in DIR (e.g. an older checkout) in the "
                              "same rounds, for before/after figures under the same load")
     args = parser.parse_args(argv)
-    global BASELINE
+    global BASELINE, BACK_TO_BACK
     BASELINE = str(Path(args.baseline).resolve()) if args.baseline else None
+    BACK_TO_BACK = args.back_to_back
     scans = [s for s in args.only.split(",") if s]
     formats = [f for f in args.formats.split(",") if f]
     limits = [x for x in args.ratelimit.split(",") if x]

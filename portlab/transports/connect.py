@@ -52,6 +52,7 @@ from ..errors import BadInput
 from ..states import Probe, Reply, ReplyKind, ScanType
 from ..timing import RttEstimator, Timing
 from .base import Exchange, Report, TraceEvent, Transport
+from .forked import can_fork, fork_shards
 from .witness import MAX_ROUNDS, MAX_SILENT, WitnessRounds, refill_gap
 
 _LINGER_RESET = struct.pack("ii", 1, 0)   # on close: send RST, skip TIME_WAIT
@@ -184,7 +185,7 @@ class IcmpWatch:
         if not sys.platform.startswith("linux") or not has_raw_socket_privilege():
             return None
         try:
-            from .raw import open_raw
+            from .rawsock import open_raw
             sock = open_raw(socket.IPPROTO_ICMP)
         except OSError:
             return None
@@ -248,8 +249,11 @@ class ConnectTransport(Transport):
     name = "connect"
     scan_types = frozenset({ScanType.CONNECT})
 
-    def __init__(self, keep_trace: bool = True, max_shards: Optional[int] = None, watch_icmp: bool = True):
+    def __init__(self, keep_trace: bool = True, max_shards: Optional[int] = None, watch_icmp: bool = True,
+                 processes: bool = True):
         self.keep_trace = keep_trace
+        # Shards run in forked processes where that is safe (forked.py), else threads.
+        self.processes = processes
         # Read ICMP errors with a raw socket when privileged (see IcmpWatch); False
         # keeps the unprivileged behaviour (tests compare the two).
         self.watch_icmp = watch_icmp
@@ -285,12 +289,15 @@ class ConnectTransport(Transport):
             hold = SilentHold(report, self.keep_trace, IcmpWatch.open(hosts) if self.watch_icmp else None)
         try:
             timeouts: list[float] = []
-            jobs = [lambda stop, part=probes[i::n]: timeouts.append(
-                        self.run_blocking(part, share, report, stop, hold)) for i in range(n)]
-            await self._in_threads(jobs)
+            if n > 1 and self.processes and can_fork():
+                await self._in_processes([probes[i::n] for i in range(n)], share, report, hold, timeouts)
+            else:
+                jobs = [lambda stop, part=probes[i::n]: timeouts.append(
+                            self.run_blocking(part, share, report, stop, hold)) for i in range(n)]
+                await self._in_threads(jobs)
             if hold is None:
                 return
-            from .raw import local_icmp_interval
+            from .rawsock import local_icmp_interval
             rounds = hold.take_rounds(refill_gap(local_icmp_interval()))
             if rounds:
                 timeout = max([timing.min_timeout, *timeouts])
@@ -298,6 +305,32 @@ class ConnectTransport(Transport):
         finally:
             if hold is not None and hold.watch is not None:
                 hold.watch.close()
+
+    async def _in_processes(self, parts: Sequence[Sequence[Probe]], timing: Timing, report: Report,
+                            hold: Optional[SilentHold], timeouts: list[float]) -> None:
+        """The shards in forked children (see forked.py); their silences and witnesses
+        join *hold* here, as the threads' would."""
+        def counts() -> tuple[int, int]:
+            return self.sockets_opened, self.sockets_closed
+
+        children = fork_shards(parts, lambda part, rep, child_hold: self.run_blocking(
+                                   part, timing, rep, None, child_hold), hold is not None, counts)
+        try:
+            await self._in_threads([lambda stop, child=child: child.read(report, stop) for child in children])
+        finally:
+            for child in children:
+                child.close()
+        for child in children:
+            silent, witness, timeout, opened, closed = child.end
+            timeouts.append(timeout)
+            with self._count_lock:
+                self.sockets_opened += opened
+                self.sockets_closed += closed
+            if hold is not None:
+                for host, port in witness.items():
+                    hold.icmp(host, port)
+                for index, tries, trace in silent:
+                    hold.hold(child.part[index], tries, list(trace))
 
     async def _in_threads(self, jobs: Sequence) -> None:
         """Run each ``job(stop)`` on a thread of its own and wait for all of them; on

@@ -42,13 +42,13 @@ from ..states import Probe, Reply, ReplyKind, ScanType
 from ..timing import RttEstimator, Timing
 from .base import LOCAL_FIREWALL_ERRNOS, Exchange, Report, TraceEvent, Transport
 from .rawsend import SendHelper
+from .rawsock import local_icmp_interval, open_raw
 from .witness import MAX_ROUNDS, MAX_SILENT, WitnessRounds, refill_gap
 
 #: Scans of at least this many probes send from a helper process (rawsend.py): below
 #: it, starting one (~20 ms) costs more than it saves.
 HELPER_PROBES = 4096
 
-RCVBUF_BYTES = 16 * 1024 * 1024
 SEND_BATCH = 256
 # A raw probe holds no file descriptor, so the fd-driven parallelism cap of the
 # timing templates is lifted to this, unless the template asks for serial probes.
@@ -115,18 +115,6 @@ def attach_filter(sock: socket.socket, program: bytes) -> None:
     sock.setsockopt(socket.SOL_SOCKET, 26, fprog)  # SO_ATTACH_FILTER
 
 
-def open_raw(protocol: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, protocol)
-    try:
-        sock.setblocking(False)
-        try:  # root may exceed net.core.rmem_max; otherwise take what rmem_max allows
-            sock.setsockopt(socket.SOL_SOCKET, 33, RCVBUF_BYTES)  # SO_RCVBUFFORCE
-        except OSError:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF_BYTES)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
 
 
 async def wait_readable(socks: Iterable[socket.socket], timeout: float) -> None:
@@ -190,18 +178,6 @@ def allowed_tries(timing: Timing, best_answered_try: int) -> int:
     return max(1, min(1 + timing.max_retries, _MAX_TRIES, max(2, best_answered_try + 1)))
 
 
-def local_icmp_interval(path: str = "/proc/sys/net/ipv4/icmp_ratelimit") -> float:
-    """This namespace's per-peer ICMP error interval in seconds (1.0 when unknown or off).
-
-    It is the scanner's own sysctl, not the target's; a fresh Linux namespace and a
-    default install both say 1000 ms, so it is the best guess before measuring.
-    """
-    try:
-        with open(path, encoding="ascii") as f:
-            ms = int(f.read().strip())
-    except (OSError, ValueError):
-        return 1.0
-    return ms / 1000 if ms > 0 else 1.0
 
 
 class _Target:

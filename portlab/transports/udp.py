@@ -50,8 +50,8 @@ from ..states import Probe, Reply, ReplyKind, ScanType
 from ..timing import Timing
 from ..udp_payloads import payload_for
 from .base import LOCAL_FIREWALL_ERRNOS, Exchange, Report, TraceEvent, Transport
-from .raw import (Pacer, RttEstimator, allowed_tries, ipv4_targets, local_icmp_interval, open_raw,
-                  wait_readable)
+from .raw import Pacer, RttEstimator, allowed_tries, ipv4_targets, wait_readable
+from .rawsock import local_icmp_interval, open_raw
 
 IP_RECVERR = getattr(socket, "IP_RECVERR", 11)
 MSG_ERRQUEUE = getattr(socket, "MSG_ERRQUEUE", 0x2000)
