@@ -80,9 +80,12 @@ def test_a_dropped_range_gets_no_witness_rounds_so_the_scan_stays_short():
     states = by_port(result)
     assert all(states[p] == (PortState.FILTERED, "no-response") for p in range(6000, 6000 + MAX_SILENT + 5))
     assert all(states[p][0] is PortState.FILTERED for p in REJECTED)
-    # No witness rounds for the dropped range: the main round's tries only (3 here, as
-    # answered retries raise nmap's retry cap); rounds would make 4 or more.
-    assert all(p.tries <= 3 for h in result.hosts for p in h.ports if p.port >= 6000)
+    # No witness rounds for the dropped range: the main round's tries only.  nmap's rule
+    # allows one try more than the latest try ever answered (at least 2: 3 here, as a
+    # slow machine lets a reject's retry find a refilled token); a round would add one.
+    answered = [p.tries for h in result.hosts for p in h.ports if p.reason != "no-response"]
+    allowed = 1 + max([2, *answered])
+    assert all(p.tries <= allowed for h in result.hosts for p in h.ports if p.port >= 6000)
 
 
 @live
