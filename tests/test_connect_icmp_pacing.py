@@ -13,7 +13,7 @@ import pytest
 from netlab import netlab, netns_skip_reason
 from portlab.engine import scan
 from portlab.states import PortState
-from portlab.transports.connect import quoted_tcp_port
+from portlab.transports.connect import IcmpWatch
 from portlab.transports.witness import MAX_ROUNDS, MAX_SILENT
 
 REJECTED = range(5000, 5012)       # 12 ports: twice the ICMP burst
@@ -42,12 +42,25 @@ def _unreachable(code: int, dst: bytes, dport: int, protocol: int = 6) -> bytes:
     return outer + bytes([3, code]) + bytes(6) + inner + (40000).to_bytes(2, "big") + dport.to_bytes(2, "big") + bytes(4)
 
 
-def test_the_watch_names_the_port_an_icmp_error_quotes():
-    hosts = {bytes([10, 199, 0, 2]): "10.199.0.2"}
-    assert quoted_tcp_port(_unreachable(3, bytes([10, 199, 0, 2]), 5001), hosts) == ("10.199.0.2", 5001)
-    assert quoted_tcp_port(_unreachable(3, bytes([10, 199, 0, 9]), 5001), hosts) is None   # not our target
-    assert quoted_tcp_port(_unreachable(3, bytes([10, 199, 0, 2]), 5001, protocol=17), hosts) is None
-    assert quoted_tcp_port(_unreachable(3, bytes([10, 199, 0, 2]), 5001)[:40], hosts) is None  # cut short
+def test_the_watch_names_the_ports_that_icmp_errors_quote():
+    # A datagram socket pair stands in for the raw ICMP socket: the same recv() of
+    # whole packets, no privilege needed.
+    import socket
+
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    ours.setblocking(False)
+    watch = IcmpWatch(ours, ["10.199.0.2", "10.199.0.3", "::1"])
+    try:
+        theirs.send(_unreachable(3, bytes([10, 199, 0, 2]), 5001))
+        theirs.send(_unreachable(3, bytes([10, 199, 0, 9]), 5002))               # not a target of ours
+        theirs.send(_unreachable(3, bytes([10, 199, 0, 3]), 5003, protocol=17))  # quotes UDP
+        theirs.send(_unreachable(3, bytes([10, 199, 0, 3]), 5004)[:40])          # cut short
+        theirs.send(_unreachable(13, bytes([10, 199, 0, 3]), 5005))
+        assert watch.witnesses() == {"10.199.0.2": 5001, "10.199.0.3": 5005}
+        assert watch.witnesses() == {}                                            # read once
+    finally:
+        watch.close()
+        theirs.close()
 
 
 # --- live --------------------------------------------------------------------------

@@ -49,11 +49,12 @@ from collections import deque
 from typing import Optional, Sequence
 
 from ..errors import BadInput
+from ..packets import quoted_destination, unreachable_quote
 from ..states import Probe, Reply, ReplyKind, ScanType
 from ..timing import RttEstimator, Timing
 from .base import Exchange, Report, TraceEvent, Transport
 from .forked import can_fork, fork_shards
-from .witness import MAX_ROUNDS, MAX_SILENT, WitnessRounds, refill_gap
+from .witness import GAVE_UP, MAX_SILENT, WitnessRounds, dropped_because, refill_gap
 
 _LINGER_RESET = struct.pack("ii", 1, 0)   # on close: send RST, skip TIME_WAIT
 _LAUNCH_BURST = 256                       # probes launched between two looks at the answers
@@ -99,7 +100,7 @@ class SilentHold:
     (:mod:`portlab.transports.witness`): which probes went silent, and a port that
     answered with an ICMP error (the witness)."""
 
-    def __init__(self, report: Report, keep_trace: bool, watch: Optional["IcmpWatch"] = None):
+    def __init__(self, report: Report, keep_trace: bool):
         self.report = report
         self.keep_trace = keep_trace
         self.silent: dict[str, list[_Silent]] = {}
@@ -107,11 +108,6 @@ class SilentHold:
         self.witness: dict[str, int] = {}    # host -> a port that answered with ICMP
         self.started = time.monotonic()      # trace times of the rounds count from here
         self._lock = threading.Lock()
-        # With raw-socket privilege: every ICMP error the targets send us, so that a
-        # port-unreachable (ECONNREFUSED to connect(), like a RST) can be a witness too.
-        self.watch = watch
-        if watch is not None:
-            watch.hold = self
 
     def icmp(self, host: str, port: int) -> None:
         """*port* of *host* answered with an ICMP error."""
@@ -142,8 +138,6 @@ class SilentHold:
     def take_rounds(self, gap: float) -> dict[str, WitnessRounds[_Silent]]:
         """After the main round: the witness rounds, by host; a host that never answered
         with ICMP has no witness, and its silent probes end here as no-response."""
-        if self.watch is not None:
-            self.watch.drain()
         with self._lock:
             silent, self.silent = self.silent, {}
         rounds = {}
@@ -159,24 +153,23 @@ class SilentHold:
 
 
 class IcmpWatch:
-    """Every ICMP destination-unreachable the scanned hosts send us, read from a raw
-    ICMP socket (root or CAP_NET_RAW; without it only the errnos that an ICMP error
-    alone produces name a witness).
+    """The ICMP destination-unreachables the scanned hosts send us, queued on a raw
+    ICMP socket (root or CAP_NET_RAW) and read once, after the main round.
 
     connect() shows an ICMP port-unreachable as ECONNREFUSED, the same errno as a
-    RST; the raw socket tells them apart, and names the port the error quotes.  The
-    loops call :meth:`drain` every round (one non-blocking recv when nothing came)."""
+    RST; the raw socket tells them apart and names the port an error quotes, so such a
+    port can be a witness too.  Without the privilege, only ports whose errno an ICMP
+    error alone produces (EHOSTUNREACH, ...) can.  The first errors are all it needs:
+    if a host sends more than the socket's buffer holds, the later ones are dropped."""
 
     def __init__(self, sock, hosts: Sequence[str]):
         self.sock = sock
-        self.hold: Optional[SilentHold] = None
         self.hosts: dict[bytes, str] = {}
         for host in hosts:
             try:
                 self.hosts[socket.inet_aton(host)] = host
             except OSError:
                 continue   # IPv6: not watched; its witness comes from errnos
-        self._lock = threading.Lock()
 
     @classmethod
     def open(cls, hosts: Sequence[str]) -> Optional["IcmpWatch"]:
@@ -191,43 +184,21 @@ class IcmpWatch:
             return None
         return cls(sock, hosts)
 
-    def drain(self) -> None:
-        if not self._lock.acquire(blocking=False):
-            return   # the other loop is reading it right now
-        try:
-            recv = self.sock.recv
-            hosts = self.hosts
-            while True:
-                try:
-                    packet = recv(576)
-                except (BlockingIOError, InterruptedError):
-                    return
-                except OSError:
-                    return
-                found = quoted_tcp_port(packet, hosts)
-                if found is not None and self.hold is not None:
-                    self.hold.icmp(*found)
-        finally:
-            self._lock.release()
+    def witnesses(self) -> dict[str, int]:
+        """Per host, a TCP port that an ICMP error it sent us quotes (every error queued)."""
+        found: dict[str, int] = {}
+        while True:
+            try:
+                packet = self.sock.recv(576)
+            except OSError:   # BlockingIOError: the queue is empty
+                return found
+            quote = unreachable_quote(packet, socket.IPPROTO_TCP, 4)
+            host = self.hosts.get(quoted_destination(packet)) if quote is not None else None
+            if host is not None:
+                found[host] = int.from_bytes(packet[quote[1] + 2:quote[1] + 4], "big")
 
     def close(self) -> None:
         self.sock.close()
-
-
-def quoted_tcp_port(packet: bytes, hosts: dict[bytes, str]) -> Optional[tuple[str, int]]:
-    """``(host, port)`` when *packet* (IPv4 with header) is an ICMP destination
-    unreachable quoting a TCP segment to one of *hosts* (packed address -> name)."""
-    ihl = (packet[0] & 0x0F) << 2
-    if len(packet) < ihl + 28 or packet[ihl] != 3:
-        return None   # not a destination unreachable quoting an IP header
-    inner = ihl + 8
-    host = hosts.get(packet[inner + 16:inner + 20])
-    if host is None or packet[inner + 9] != socket.IPPROTO_TCP:
-        return None
-    port_at = inner + ((packet[inner] & 0x0F) << 2) + 2
-    if len(packet) < port_at + 2:
-        return None
-    return host, int.from_bytes(packet[port_at:port_at + 2], "big")
 
 
 class _Attempt:
@@ -282,11 +253,12 @@ class ConnectTransport(Transport):
     async def run(self, probes: Sequence[Probe], timing: Timing, report: Report) -> None:
         n = self.shards(len(probes), timing)
         share = timing if n == 1 else timing.with_overrides(max_parallel=max(1, timing.max_parallel // n))
-        # No paced tries when the user asked for a single try (retries=0).
-        hold = None
+        # No witness rounds when the user asked for a single try (retries=0).
+        hold = watch = None
         if timing.max_retries > 0:
-            hosts = sorted({p.target for p in probes})
-            hold = SilentHold(report, self.keep_trace, IcmpWatch.open(hosts) if self.watch_icmp else None)
+            hold = SilentHold(report, self.keep_trace)
+            if self.watch_icmp:
+                watch = IcmpWatch.open(sorted({p.target for p in probes}))
         try:
             timeouts: list[float] = []
             if n > 1 and self.processes and can_fork():
@@ -297,14 +269,16 @@ class ConnectTransport(Transport):
                 await self._in_threads(jobs)
             if hold is None:
                 return
+            if watch is not None:
+                hold.witness.update(watch.witnesses())
             from .rawsock import local_icmp_interval
             rounds = hold.take_rounds(refill_gap(local_icmp_interval()))
             if rounds:
                 timeout = max([timing.min_timeout, *timeouts])
                 await self._in_threads([lambda stop: self.run_rounds(rounds, timeout, hold, stop)])
         finally:
-            if hold is not None and hold.watch is not None:
-                hold.watch.close()
+            if watch is not None:
+                watch.close()
 
     async def _in_processes(self, parts: Sequence[Sequence[Probe]], timing: Timing, report: Report,
                             hold: Optional[SilentHold], timeouts: list[float]) -> None:
@@ -425,7 +399,6 @@ class ConnectTransport(Transport):
         spares: dict[int, object] = {}   # family -> an unconnected socket ready for reuse
         outcome = state.outcome
         rtt_sample = rtt.sample
-        watch = hold.watch if hold is not None else None
 
         try:
             while not stop.is_set():
@@ -518,8 +491,6 @@ class ConnectTransport(Transport):
                     att = inflight.pop(fd, None)
                     if att is not None:
                         outcome(att, att.sock.getsockopt(SOL_SOCKET, SO_ERROR), monotonic())
-                if watch is not None:
-                    watch.drain()
 
                 # 3. Expire probes whose deadline passed: retry, or call them unanswered.
                 if deadlines and deadlines[0][0] <= monotonic():
@@ -617,8 +588,7 @@ class ConnectTransport(Transport):
                 for fd in [fd for fd, entry in flying.items() if entry[0] == host]:
                     drop(fd)
                 for dropped in book.witness_heard():
-                    hold.give_up(dropped, f"no reply, while port {book.witness} behind it got its "
-                                          f"ICMP error: dropped")
+                    hold.give_up(dropped, dropped_because(book.witness))
                 return
             book.answered(item)
             reply = (_CONNECTED if err == 0 else _REFUSED if err == _errno.ECONNREFUSED
@@ -663,7 +633,7 @@ class ConnectTransport(Transport):
                         for fd in [fd for fd, entry in flying.items() if entry[0] == host]:
                             drop(fd)
                         for item in book.round_over(now):
-                            hold.give_up(item, f"no reply after {MAX_ROUNDS} witness rounds")
+                            hold.give_up(item, GAVE_UP)
         finally:
             for fd in list(flying):
                 drop(fd)

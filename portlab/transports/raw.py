@@ -43,7 +43,7 @@ from ..timing import RttEstimator, Timing
 from .base import LOCAL_FIREWALL_ERRNOS, Exchange, Report, TraceEvent, Transport
 from .rawsend import SendHelper
 from .rawsock import local_icmp_interval, open_raw
-from .witness import MAX_ROUNDS, MAX_SILENT, WitnessRounds, refill_gap
+from .witness import GAVE_UP, MAX_SILENT, WitnessRounds, dropped_because, refill_gap
 
 #: Scans of at least this many probes send from a helper process (rawsend.py): below
 #: it, starting one (~20 ms) costs more than it saves.
@@ -113,8 +113,6 @@ def attach_filter(sock: socket.socket, program: bytes) -> None:
     buf = ctypes.create_string_buffer(program, len(program))
     fprog = struct.pack("HP", len(program) // 8, ctypes.addressof(buf))
     sock.setsockopt(socket.SOL_SOCKET, 26, fprog)  # SO_ATTACH_FILTER
-
-
 
 
 async def wait_readable(socks: Iterable[socket.socket], timeout: float) -> None:
@@ -437,15 +435,17 @@ class _SynScan:
                 # lost error, and silence it is (as nmap says).
                 for i in held:
                     self.held.discard(i)
-                    self._finish(i, self._silent(i, self.tries[i]))
+                    self._finish(i, self._silent(i))
                 continue
             target.rounds = WitnessRounds(held, target.witness, gap, now)
             self.round_targets.append(target)
 
-    def _silent(self, i: int, tries: int, why: str = "") -> Exchange:
+    def _silent(self, i: int, why: str = "") -> Exchange:
+        """Probe *i* ended without an answer; *why* goes into its trace."""
         if self.trace_on and why:
             self.traces[i].append(TraceEvent(time.monotonic() - self.started, "recv", why))
-        return Exchange(self.probes[i], _NONE, tries=tries, trace=tuple(self.traces[i]) if self.trace_on else ())
+        return Exchange(self.probes[i], _NONE, tries=self.tries[i],
+                        trace=tuple(self.traces[i]) if self.trace_on else ())
 
     def _witness_heard(self, target: _Target) -> None:
         self._receive_tcp()   # answers to the round that came before the witness's error
@@ -453,8 +453,7 @@ class _SynScan:
             self.held.discard(i)
             if self.flying[i]:
                 self._park(i)
-            self._finish(i, self._silent(i, self.tries[i], f"no reply, while port {target.witness} "
-                                                           f"behind it got its ICMP error: dropped"))
+            self._finish(i, self._silent(i, dropped_because(target.witness)))
 
     def _round_timeouts(self, now: float) -> None:
         for target in self.round_targets or ():
@@ -466,7 +465,7 @@ class _SynScan:
                     self._park(i)
             for i in book.round_over(now):
                 self.held.discard(i)
-                self._finish(i, self._silent(i, self.tries[i], f"no reply after {MAX_ROUNDS} witness rounds"))
+                self._finish(i, self._silent(i, GAVE_UP))
 
     # --- receiving --------------------------------------------------------------
 
@@ -535,7 +534,6 @@ class _SynScan:
             tryno = self._try_of(q_dport, q_seq)
             if not 0 <= tryno < self.tries[i]:
                 continue
-            target = self.targets[dst]
             target.witness = q_dport
             self._answer(i, Reply.icmp(code), tryno + 1,
                          f"ICMP unreachable code {code} from {socket.inet_ntoa(packet[12:16])}"
@@ -603,10 +601,8 @@ class _SynScan:
                     continue
                 target.overflow = True   # a dropped range, not a rate limit: let them all go
                 for j in list(target.limbo):
-                    self._finish(j, Exchange(self.probes[j], _NONE, tries=self.tries[j],
-                                             trace=tuple(self.traces[j]) if self.trace_on else ()))
-            trace = tuple(self.traces[i]) if self.trace_on else ()
-            self._finish(i, Exchange(self.probes[i], _NONE, tries=tryno, trace=trace))
+                    self._finish(j, self._silent(j))
+            self._finish(i, self._silent(i))
 
     def _park(self, i: int) -> None:
         """Not flying any more, not done: waiting in a queue for its next try."""

@@ -108,3 +108,13 @@ def refill_gap(interval: float) -> float:
     scanner's own ``icmp_ratelimit``: the usual Linux default).  The target's kernel
     counts in jiffies, so the wait stays a little behind it."""
     return interval * 1.02 + 0.005
+
+
+def dropped_because(witness: int) -> str:
+    """The trace line of a probe that a witness round showed dropped (the course's
+    sequence diagrams read it: ``portlab.course.charts.sequence``)."""
+    return f"no reply, while port {witness} behind it got its ICMP error: dropped"
+
+
+#: The trace line of a probe still silent after the last round.
+GAVE_UP = f"no reply after {MAX_ROUNDS} witness rounds"
