@@ -12,6 +12,7 @@ import dataclasses
 import re
 import socket
 import threading
+from pathlib import Path
 
 import pytest
 from matplotlib.patches import FancyArrowPatch, Rectangle
@@ -498,3 +499,39 @@ def test_stepper_scans_its_ports_together_so_the_rate_limit_shows():
     assert alone.total == 2
     s.go(2)
     assert "again (try 2)" in s.explanation.value
+
+
+@pytest.mark.netns
+def test_sequence_of_a_drop_settled_by_a_witness_ends_on_the_scanners_side(tmp_path):
+    """A dropped port beside a rejected one gets a witness round (transports/witness.py);
+    its diagram ends with the scanner's own conclusion, drawn as the scanner's arrow to
+    itself, not as an answer from the target."""
+    from netlab import netlab, netns_skip_reason
+
+    reason = netns_skip_reason()
+    if reason:
+        pytest.skip(reason)
+    rules = ("table inet t {\n  chain input {\n    type filter hook input priority 0; policy accept;\n"
+             "    tcp dport 6100 reject with icmp type host-unreachable\n"
+             "    tcp dport 6200 drop\n  }\n}\n")
+    with netlab("seqw", ruleset=rules) as lab:
+        results = {kind: lab.run_in(lab.scanner_ns, lambda kind=kind: portlab.scan(
+            lab.target_addr, "6100,6200", kind, allow=["10.199.0.0/24"], keep_trace=True))
+            for kind in ("connect", "syn")}
+    out = Path(__file__).parents[1] / "build" / "test-output" / "charts"
+    out.mkdir(parents=True, exist_ok=True)
+    for kind, result in results.items():
+        dropped = result.hosts[0].port(6200)
+        arrows = sequence.sequence_data(dropped)
+        assert (dropped.state.value, dropped.reason) == ("filtered", "no-response")
+        assert len(arrows) == len(dropped.trace) and "other" not in {a.kind for a in arrows}, arrows
+        last = arrows[-1]
+        assert (last.source, last.dest, last.kind) == (sequence.SCANNER, sequence.SCANNER, "timeout")
+        assert "port 6100" in last.label and "dropped" in last.label
+        assert "drop, not an error" in sequence.explain(last, 6200)
+        chart = sequence.sequence_diagram(result, 6200)
+        assert any("port 6100 of the same host" in n for n in chart.data["notes"]), chart.data["notes"]
+        assert not any("cannot tell" in n for n in chart.data["notes"])
+        check_png_and_dark_contrast(chart, tmp_path, f"witness-{kind}")
+        for theme_name in ("light", "dark"):
+            chart.save(str(out / f"sequence-witness-{kind}-{theme_name}.png"), theme_name)

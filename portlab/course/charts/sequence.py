@@ -55,8 +55,10 @@ _ADDR = r"(?P<src>[\w.:\[\]]*?):(?P<sport>\d+) > (?P<dst>[\w.:\[\]]+?):(?P<dport
 _ICMP_SIM = re.compile(r"ICMP (?P<type>\d+)/(?P<code>\d+) ?(?P<name>[\w-]*) from (?P<who>[\w.:]+)")
 _ICMP_RAW = re.compile(r"ICMP unreachable code (?P<code>\d+) from (?P<who>[\w.:]+)")
 _BYTES = re.compile(r"\((?P<n>\d+) bytes\)")
-_TRY = re.compile(r"(paced )?try (?P<n>\d+)")
+_TRY = re.compile(r"try (?P<n>\d+)")
 _ERRNO = re.compile(r"\b(E[A-Z]+)\b")
+# A witness round's conclusion (portlab.transports.witness.dropped_because).
+_WITNESS = re.compile(r"while port (?P<port>\d+) behind it got its ICMP error")
 
 
 def _icmp_label(code: int, who: str) -> str:
@@ -89,6 +91,9 @@ def parse_event(event: TraceEvent) -> Arrow:
         tr = _TRY.search(s)
         return Arrow(t, SCANNER, SCANNER, f"no reply within{wait}" + (f" (try {tr.group('n')})" if tr else ""),
                      "timeout")
+    if s.startswith("no reply"):
+        # The scanner's own conclusion after the witness rounds (transports/witness.py).
+        return Arrow(t, SCANNER, SCANNER, s, "timeout")
     if s.startswith("send failed"):
         return Arrow(t, SCANNER, SCANNER, s, "call")
 
@@ -180,8 +185,15 @@ def notes(port_result: PortResult, scan_type: str, arrows: Sequence[Arrow]) -> l
                    "or an ICMP port-unreachable did.")
     if port_result.reason == "no-response":
         tries = sum(1 for a in arrows if a.source == SCANNER and a.dest == TARGET)
-        out.append(f"Silence after {tries} tr{'y' if tries == 1 else 'ies'}: a scanner cannot tell a dropped "
-                   f"packet from a lost one, so it says {port_result.state.value}.")
+        witness = _WITNESS.search(arrows[-1].label)
+        if witness:
+            out.append(f"Silence after {tries} tries, while port {witness.group('port')} of the same host, "
+                       f"asked right after the last one, got its ICMP error: the target could still send "
+                       f"errors, so this packet was dropped, not answered. The port is "
+                       f"{port_result.state.value}.")
+        else:
+            out.append(f"Silence after {tries} tr{'y' if tries == 1 else 'ies'}: a scanner cannot tell a "
+                       f"dropped packet from a lost one, so it says {port_result.state.value}.")
     return out
 
 
@@ -356,6 +368,10 @@ def explain(arrow: Arrow, port: int, protocol: str = "tcp") -> str:
     """One sentence on what this packet is and what it tells the scanner."""
     retry = re.search(r"\(try (\d+)\)", arrow.label)
     again = retry is not None and retry.group(1) != "1"
+    if arrow.kind == "timeout" and _WITNESS.search(arrow.label):
+        return (f"The scanner asked port {port} once more and, right behind it, a port that rejects with an "
+                "ICMP error. That error came back, so the target was still allowed to send errors: the "
+                f"silence of port {port} is a drop, not an error its rate limit swallowed.")
     if arrow.kind == "timeout":
         return f"The scanner's timer runs out: {arrow.label}. It cannot tell yet whether the packet was dropped or lost."
     if arrow.kind == "call" and arrow.source == SCANNER and arrow.dest == TARGET:
