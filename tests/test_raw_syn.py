@@ -118,9 +118,19 @@ def test_no_socket_left_after_cancellation():
 
 
 @needs_raw
-def test_the_send_helper_gives_the_same_answers_and_leaves_nothing_behind():
+def test_the_send_helper_gives_the_same_answers_and_leaves_nothing_behind(monkeypatch):
     """A full range goes out through the send helper process (rawsend.py); the answers
     are the ones the inline sends get, and the helper is gone when the scan returns."""
+    from portlab.transports import raw as raw_mod
+
+    started = []
+
+    class Counted(raw_mod.SendHelper):
+        def __init__(self, sock):
+            super().__init__(sock)
+            started.append(self)
+
+    monkeypatch.setattr(raw_mod, "SendHelper", Counted)
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen()
@@ -128,9 +138,11 @@ def test_the_send_helper_gives_the_same_answers_and_leaves_nothing_behind():
     try:
         fds_before = set(os.listdir("/proc/self/fd"))
         with_helper, _ = syn(range(1, 65536), timing=4)
+        assert len(started) == 1                    # the helper really sent them
         assert psutil.Process().children(recursive=True) == []
         assert set(os.listdir("/proc/self/fd")) <= fds_before
         inline, _ = syn(range(1, 65536), timing=4, send_helper=False)
+        assert len(started) == 1
     finally:
         server.close()
     assert len(with_helper) == len(inline) == 65535

@@ -5,6 +5,7 @@ limit (which a UDP scan must pace around, or call closed ports open|filtered).""
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import struct
 import threading
@@ -171,7 +172,6 @@ def test_rate_limited_closed_ports_are_closed_not_open_filtered(privileged, rate
 
 
 def test_cancellation_closes_every_socket():
-    import os
 
     fds_before = set(os.listdir("/proc/self/fd"))
 
@@ -198,7 +198,6 @@ def test_cancellation_closes_every_socket():
 
 def _scan_socket(fd: str) -> bool:
     """Whether descriptor *fd* is a UDP, raw or ICMP socket (what a UDP scan opens)."""
-    import os
     try:
         target = os.readlink(f"/proc/self/fd/{fd}")
     except OSError:
@@ -208,10 +207,11 @@ def _scan_socket(fd: str) -> bool:
     inode = target[len("socket:["):-1]
     for table in ("udp", "udp6", "raw", "raw6", "icmp", "icmp6"):
         try:
-            rows = open(f"/proc/net/{table}").read().split("\n")[1:]
+            with open(f"/proc/net/{table}") as f:
+                rows = [row.split() for row in f.read().splitlines()[1:]]
         except OSError:
             continue
-        if any(len(row.split()) > 9 and row.split()[9] == inode for row in rows):
+        if any(len(row) > 9 and row[9] == inode for row in rows):
             return True
     return False
 
