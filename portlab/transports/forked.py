@@ -2,9 +2,10 @@
 
 A connect scan spends its time in ``connect()``, where the kernel also does the
 target's side when the target is on this machine, and in the Python around it.  Two
-threads share one GIL: each wakes the other at every system call, and a 65535-port
-scan ran hardly faster on two than on one (1.35 s against 1.5 s on a lab target).
-Two processes do not share it (0.9 s).  Each child runs the very same loop
+threads share one GIL: each wakes the other at every system call.  Two processes do
+not: the whole ``portlab scan -p -`` took 2.17-2.59 s with forked shards against
+2.38-2.92 s with threads (three seeded lab targets, table and JSON, the same
+alternating rounds of ``benchmarks/bench_scan.py --baseline``).  Each child runs the very same loop
 (``ConnectTransport.run_blocking``) on its share of the probes and streams what it
 learns back through a pipe, a few thousand exchanges at a time, so the parent reports
 them while the children still scan.
