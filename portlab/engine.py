@@ -19,16 +19,18 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from operator import attrgetter
+from array import array
+from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence, Union
 
 from .errors import BadInput, MissingPrivilege
 from .fdlimit import max_in_flight
 from .gcpause import paused
+from .portcolumns import PortColumns
 from .portspec import PortSpec, parse_ports
 from .progress import Progress, Throttle
-from .results import ExtraPorts, HostResult, PortNumbers, PortResult, ScanResult
+from .results import ExtraPorts, HostResult, PortNumbers, ScanResult
 from .scope import ScopeGuard, running_labs
 from .states import PortState, Probe, ScanType, classify
 from .targets import Target, parse_targets, sort_key
@@ -217,47 +219,74 @@ class _Collector:
 
 def assemble(scan_type: ScanType, transport_name: str, started: datetime, elapsed: float,
              targets: Sequence[Target], exchanges: Iterable[Exchange], keep_trace: bool) -> ScanResult:
-    """Classify every exchange and build the result, sorted by address then port."""
+    """Classify every exchange and build the result, sorted by address then port.
+
+    Each host's ports come as :class:`~portlab.portcolumns.PortColumns`: a full range
+    is 65,535 exchanges, and turning each into a PortResult here cost more than writing
+    the table and the JSON.  The work is done a column at a time, with ``map`` and
+    ``sorted`` doing the per-port steps in C.  Round-trip times come from the
+    transports already rounded to the microsecond.
+    """
     from .registry import name_table
 
     names = {t.address: t.name for t in targets}
     hosts: dict[str, HostResult] = {t.address: HostResult(t.address, t.name) for t in targets}
-    protocol = scan_type.protocol
-    verdicts: dict[tuple, Any] = {}   # (kind, detail) -> verdict: classify once per distinct reply
-    # Transports share one Reply object per common answer (e.g. every refused port), so a
-    # cache by identity skips even building the key; the exchanges keep the objects alive.
-    by_reply: dict[int, Any] = {}
-    names_of_port = name_table(protocol)
+    exchanges = list(exchanges)
     probes_sent = retries = 0
-    current_address: Optional[str] = None
-    current: Optional[list] = None
-    make = PortResult       # local names: this loop runs once per probed port
-    for ex in exchanges:
-        probe, reply, tries, rtt, trace = ex
-        verdict = by_reply.get(id(reply))
-        if verdict is None:
-            key = (reply.kind, reply.icmp_code, reply.errno)
-            found = verdicts.get(key)
-            if found is None:
-                found = verdicts[key] = classify(scan_type, reply)
-            verdict = by_reply[id(reply)] = (found.state, found.reason)
-        address, port = probe[0], probe[1]
-        if address != current_address:
+    if exchanges:
+        # Put the exchanges in the result's order (address, then port) by sorting row
+        # numbers on a plain int key: sorting the exchanges themselves would compare
+        # Probe tuples, five times slower.
+        probes = list(map(_PROBE, exchanges))
+        numbers = list(map(_NUMBER, probes))
+        addresses = list(map(_ADDRESS, probes))
+        order = sorted(range(len(numbers)), key=numbers.__getitem__)
+        per_address = Counter(addresses)
+        in_order = sorted(per_address, key=sort_key)
+        if len(in_order) > 1:
+            rank = {address: k for k, address in enumerate(in_order)}
+            ranks = list(map(rank.__getitem__, addresses))
+            order.sort(key=ranks.__getitem__)      # stable: each host's ports stay in order
+        probes, replies, tries, rtts, traces = zip(*map(exchanges.__getitem__, order))
+        answers, answer = _classify_replies(scan_type, replies)
+        probes_sent = sum(tries)
+        retries = probes_sent - len(tries) + tries.count(0)    # a try beyond the first is a retry
+        numbers = array("H", map(_NUMBER, probes))
+        table = name_table(scan_type.protocol)
+        start = 0
+        for address in in_order:
             host = hosts.get(address)
             if host is None:  # a transport answered for an address we did not list: keep it
                 host = hosts[address] = HostResult(address, names.get(address))
-            current_address, current = address, host.ports
-        current.append(make(port, protocol, verdict[0], verdict[1], names_of_port[port],
-                            tries, rtt, trace if keep_trace else ()))
-        probes_sent += tries
-        if tries > 1:
-            retries += tries - 1
-    ordered = sorted(hosts.values(), key=lambda h: sort_key(h.address))
-    by_port = attrgetter("port")
-    for host in ordered:
-        host.ports.sort(key=by_port)
+            rows = slice(start, start + per_address[address])
+            start = rows.stop
+            host.ports = PortColumns(
+                scan_type.protocol, numbers[rows], array("H", answer[rows]), answers,
+                array("H", tries[rows]), rtts[rows], traces[rows] if keep_trace else None, table)
+    ordered_hosts = sorted(hosts.values(), key=lambda h: sort_key(h.address))
     return ScanResult(scan_type=scan_type, transport=transport_name, started=started,
-                      elapsed_s=elapsed, hosts=ordered, probes_sent=probes_sent, retries=retries)
+                      elapsed_s=elapsed, hosts=ordered_hosts, probes_sent=probes_sent, retries=retries)
+
+
+_PROBE, _ADDRESS, _NUMBER = itemgetter(0), itemgetter(0), itemgetter(1)   # of an Exchange, of a Probe
+
+
+def _classify_replies(scan_type: ScanType, replies: Sequence[Any]) -> tuple[list, list[int]]:
+    """(the distinct (state, reason) answers, each reply's index into them)."""
+    # Transports share one Reply object per common answer (e.g. every refused port), so
+    # the classifying loop runs once per distinct object, not once per port.
+    distinct = dict(zip(map(id, replies), replies))
+    answers: dict[tuple[PortState, str], int] = {}      # (state, reason) -> its index
+    by_key: dict[tuple, int] = {}
+    index_of: dict[int, int] = {}
+    for key_id, reply in distinct.items():
+        key = (reply.kind, reply.icmp_code, reply.errno)
+        index = by_key.get(key)
+        if index is None:
+            verdict = classify(scan_type, reply)
+            index = by_key[key] = answers.setdefault((verdict.state, verdict.reason), len(answers))
+        index_of[key_id] = index
+    return list(answers), list(map(index_of.__getitem__, map(id, replies)))
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,9 @@ The engine builds these; the replay transport and `portlab show` read them back
 from portlab JSON or nmap XML.  The dataclasses stay plain (``==`` compares every
 field, so a round trip through JSON can be checked with one comparison); the
 formats live in :mod:`portlab.formats` and are imported only when asked for, so
-that building a result does not import pandas or an XML parser.
+that building a result does not import pandas or an XML parser.  A host's ``ports``
+is a list, or, in a result the engine built, a :class:`portlab.portcolumns.PortColumns`
+that holds them as columns and acts as that list (it compares equal to it).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Iterator, MutableSequence, Optional, Sequence, Union
 
 from . import __version__
 from .states import PortState, ScanType
@@ -106,7 +108,8 @@ class ExtraPorts:
 class HostResult:
     address: str
     name: Optional[str] = None
-    ports: list[PortResult] = field(default_factory=list)
+    # A list, or the engine's PortColumns (portlab.portcolumns), which acts as one.
+    ports: MutableSequence[PortResult] = field(default_factory=list)
     extraports: list[ExtraPorts] = field(default_factory=list)
 
     def port(self, number: int, protocol: Optional[str] = None) -> Optional[PortResult]:
@@ -120,7 +123,9 @@ class HostResult:
         """state -> number of ports, extraports included, in nmap's state order."""
         # PortState is a str enum, so members and their plain-string values count
         # as one key; str() on 65535 ports would cost more than the counting.
-        tally: Counter[str] = Counter(map(_STATE, self.ports))   # attrgetter: counted in C
+        # The engine's PortColumns count a few answers instead of 65535 ports.
+        tally_states = getattr(self.ports, "tally_states", None)
+        tally: Counter[str] = tally_states() if tally_states else Counter(map(_STATE, self.ports))
         for extra in self.extraports:
             tally[str(extra.state)] += extra.count
         return {state: tally[state] for state in STATE_ORDER if tally[state]}

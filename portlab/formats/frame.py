@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..portcolumns import PortColumns, columns_of
 from ..results import STATE_ORDER, ScanResult
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -19,10 +20,21 @@ COLUMNS = ("address", "name", "port", "protocol", "state", "reason", "service", 
 def to_dataframe(result: ScanResult) -> "pandas.DataFrame":
     import pandas as pd
 
-    rows = [(host.address, host.name, port.port, port.protocol, str(port.state), port.reason,
-             port.service, port.tries, port.rtt)
-            for host, port in result.ports()]
-    frame = pd.DataFrame.from_records(rows, columns=list(COLUMNS))
+    parts = []
+    for host in result.hosts:
+        columns = columns_of(host.ports)
+        if columns is not None:
+            parts.append(_from_columns(pd, host.address, host.name, columns))
+        else:
+            rows = [(host.address, host.name, port.port, port.protocol, str(port.state), port.reason,
+                     port.service, port.tries, port.rtt) for port in host.ports]
+            parts.append(pd.DataFrame.from_records(rows, columns=list(COLUMNS)))
+    if not parts:
+        frame = pd.DataFrame.from_records([], columns=list(COLUMNS))
+    elif len(parts) == 1:
+        frame = parts[0]
+    else:
+        frame = pd.concat(parts, ignore_index=True)
     # An ordered categorical sorts and plots states in nmap's order (open first)
     # instead of alphabetically, and value_counts() lists all six, zeros included.
     frame["state"] = pd.Categorical(frame["state"], categories=list(STATE_ORDER), ordered=True)
@@ -30,3 +42,20 @@ def to_dataframe(result: ScanResult) -> "pandas.DataFrame":
     frame["tries"] = frame["tries"].astype("int64")
     frame["rtt"] = frame["rtt"].astype("float64")
     return frame
+
+
+def _from_columns(pd, address: str, name, columns: PortColumns) -> "pandas.DataFrame":
+    """One host's rows straight from the engine's columns (no PortResult per port)."""
+    n = len(columns)
+    answers = columns.answers
+    states = [str(state) for state, _ in answers]
+    reasons = [reason for _, reason in answers]
+    names = columns.names
+    return pd.DataFrame({
+        "address": [address] * n, "name": [name] * n,
+        "port": list(columns.numbers), "protocol": [columns.protocol] * n,
+        "state": list(map(states.__getitem__, columns.answer)),
+        "reason": list(map(reasons.__getitem__, columns.answer)),
+        "service": list(map(names.__getitem__, columns.numbers)),
+        "tries": list(columns.tries), "rtt": list(columns.rtt),
+    }, columns=list(COLUMNS))

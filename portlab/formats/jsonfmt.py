@@ -19,12 +19,13 @@ from __future__ import annotations
 import json
 from collections import Counter
 from itertools import compress, islice, repeat
-from operator import attrgetter, eq, lt, not_
+from operator import attrgetter, eq, is_not, lt, not_
 from datetime import datetime, timezone
 from typing import Any, Optional, Union
 
 from .. import __version__
 from ..errors import BadInput
+from ..portcolumns import PortColumns, columns_of, kept_rows
 from ..results import ExtraPorts, HostResult, PortNumbers, PortResult, ScanResult, TraceEvent
 from ..states import PortState, ScanType
 from . import portlist
@@ -94,6 +95,9 @@ def fold(host: HostResult) -> tuple[list[PortResult], Optional[dict[str, Any]]]:
     ports = host.ports
     if len(ports) <= FOLD_ABOVE:
         return ports, None
+    columns = columns_of(ports)
+    if columns is not None:
+        return _fold_columns(columns)
     numbers = list(map(_PORT, ports))
     # Expansion puts folded ports back in port order, so fold only a list in that order.
     if not all(map(lt, numbers, islice(numbers, 1, None))):
@@ -121,6 +125,38 @@ def fold(host: HostResult) -> tuple[list[PortResult], Optional[dict[str, Any]]]:
         entry["tries"] = tries
     entry["services"] = {str(n): s for n, s in zip(folded_numbers, map(_SERVICE, folded)) if s is not None}
     rtts = list(map(_RTT, folded))
+    if rtts.count(None) != len(rtts):
+        entry["rtt"] = rtts
+    return kept, entry
+
+
+def _fold_columns(columns: PortColumns) -> tuple[list[PortResult], Optional[dict[str, Any]]]:
+    """:func:`fold` on the engine's columns (sorted by port, one protocol): the same
+    entry, counted over a few distinct answers instead of every port."""
+    keys = list(zip(columns.answer, columns.tries))
+    if columns.has_traces():
+        for i in compress(range(len(keys)), columns.traces):
+            keys[i] = None     # a trace is per port; such ports stay listed
+    tally = Counter(keys)
+    tally.pop(None, None)
+    if not tally:
+        return list(columns), None
+    key, count = tally.most_common(1)[0]
+    if count <= FOLD_ABOVE:
+        return list(columns), None
+    is_folded = list(map(eq, keys, repeat(key)))
+    kept = kept_rows(columns, map(not_, is_folded))
+    answer, tries = key
+    state, reason = columns.answers[answer]
+    folded_numbers = list(compress(columns.numbers, is_folded))
+    entry: dict[str, Any] = {"state": str(state), "reason": reason, "protocol": columns.protocol,
+                             "count": count, "ports": portlist.compress(folded_numbers)}
+    if tries != 1:
+        entry["tries"] = tries
+    names = columns.names
+    named = compress(folded_numbers, map(is_not, map(names.__getitem__, folded_numbers), repeat(None)))
+    entry["services"] = {str(n): names[n] for n in named}
+    rtts = list(compress(columns.rtt, is_folded))
     if rtts.count(None) != len(rtts):
         entry["rtt"] = rtts
     return kept, entry

@@ -12,6 +12,7 @@ from collections import Counter, defaultdict
 from itertools import compress, islice
 from operator import attrgetter, lt, not_
 
+from ..portcolumns import columns_of, kept_rows
 from ..results import HostResult, PortResult, ScanResult
 from ..states import PortState, ScanType
 from .jsonfmt import format_time
@@ -28,12 +29,13 @@ def folded_states(host: HostResult, threshold: int = MAX_SHOWN_PER_STATE,
             if state != PortState.OPEN.value and count > threshold}
 
 
-def not_shown(host: HostResult, hidden: list[PortResult]) -> str:
-    """``1995 closed tcp ports (conn-refused), 3 filtered tcp ports (2 no-response, 1 host-unreach)``."""
+def not_shown(host: HostResult, hidden: Counter) -> str:
+    """``1995 closed tcp ports (conn-refused), 3 filtered tcp ports (2 no-response, 1 host-unreach)``.
+
+    *hidden* counts the hidden ports by (state, protocol, reason)."""
     # (state, protocol) -> reason -> count, from hidden ports and count-only extraports.
     groups: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
-    # Counted in C (attrgetter through map): *hidden* can be 65535 ports.
-    for (state, protocol, reason), n in Counter(map(_GROUP, hidden)).items():
+    for (state, protocol, reason), n in hidden.items():
         groups[(state, protocol)][reason] += n
     for extra in host.extraports:
         reasons = Counter(extra.reasons)
@@ -66,16 +68,16 @@ def host_report(host: HostResult, show_all: bool = False) -> list[str]:
     lines = [f"portlab scan report for {title}"]
     counts = host.counts()
     hidden_states = set() if show_all else folded_states(host, counts=counts)
-    ports = host.ports
-    numbers = list(map(_PORT, ports))
-    if len(set(map(_PROTOCOL, ports))) <= 1 and all(map(lt, numbers, islice(numbers, 1, None))):
-        ordered = ports          # the engine's results come sorted: skip a 65535-port sort
+    columns = columns_of(host.ports)
+    if columns is not None:
+        # The engine's columns (sorted, one protocol): sort out a few answers, not every port.
+        answers = columns.answers
+        shown_answer = [state not in hidden_states for state, _ in answers]
+        shown = kept_rows(columns, map(shown_answer.__getitem__, columns.answer))
+        hidden = Counter({(state, columns.protocol, reason): n
+                          for (state, reason), n in columns.tally_answers().items() if state in hidden_states})
     else:
-        ordered = sorted(ports, key=lambda p: (p.protocol, p.port))
-    # States are str enums (or plain strings from a file): set membership needs no str().
-    in_hidden = [state in hidden_states for state in map(_STATE, ordered)]
-    shown = list(compress(ordered, map(not_, in_hidden)))
-    hidden = list(compress(ordered, in_hidden))
+        shown, hidden = _sort_out(host.ports, hidden_states)
     total = sum(counts.values())
     if hidden or host.extraports:
         if not shown:
@@ -88,6 +90,21 @@ def host_report(host: HostResult, show_all: bool = False) -> list[str]:
     elif not hidden and not host.extraports:
         lines.append("No ports scanned.")
     return lines
+
+
+def _sort_out(ports, hidden_states: set[str]) -> tuple[list[PortResult], Counter]:
+    """(the ports to list, in protocol and port order; the rest counted by (state, protocol, reason))."""
+    numbers = list(map(_PORT, ports))
+    if len(set(map(_PROTOCOL, ports))) <= 1 and all(map(lt, numbers, islice(numbers, 1, None))):
+        ordered = ports          # the engine's results come sorted: skip a 65535-port sort
+    else:
+        ordered = sorted(ports, key=lambda p: (p.protocol, p.port))
+    # States are str enums (or plain strings from a file): set membership needs no str().
+    in_hidden = [state in hidden_states for state in map(_STATE, ordered)]
+    shown = list(compress(ordered, map(not_, in_hidden)))
+    # Counted in C (attrgetter through map): the hidden ports can be 65535.
+    hidden = Counter(map(_GROUP, compress(ordered, in_hidden)))
+    return shown, hidden
 
 
 #: The scan type as a person says it.

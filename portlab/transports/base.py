@@ -32,7 +32,8 @@ class Exchange(NamedTuple):
     probe: Probe
     reply: Reply
     tries: int = 1                              # probes sent (1 + retries)
-    rtt: Optional[float] = None                 # seconds from the answered try to its reply
+    rtt: Optional[float] = None                 # seconds from the answered try to its reply,
+                                                # to the microsecond (as nmap reports them)
     trace: tuple[TraceEvent, ...] = ()
 
 

@@ -463,7 +463,7 @@ class ConnectTransport(Transport):
                             else:
                                 # The hot path of a big scan, inlined: most ports are closed.
                                 rtt_sample(answered - sent_at)
-                                report(Exchange(probe, _REFUSED, 1, answered - sent_at))
+                                report(Exchange(probe, _REFUSED, 1, round(answered - sent_at, 6)))
                             spares[family] = sock
                             continue
                     elif err in _LOCAL_SHORTAGE and inflight:
@@ -596,7 +596,7 @@ class ConnectTransport(Transport):
             if keep_trace:
                 item.trace.append(TraceEvent(now - started, "recv",
                                              f"connect() → {_errname(err) if err else 'connected'}"))
-            hold.report(Exchange(item.probe, reply, tries=item.tries, rtt=now - sent_at,
+            hold.report(Exchange(item.probe, reply, tries=item.tries, rtt=round(now - sent_at, 6),
                                  trace=tuple(item.trace) if keep_trace else ()))
 
         try:
@@ -721,7 +721,7 @@ class _LoopState:
 
     def finish(self, index: int, reply: Reply, answered_at: Optional[float], sent_at: float) -> None:
         self.report(Exchange(self.probes[index], reply, tries=self.tries[index],
-                             rtt=(answered_at - sent_at) if answered_at is not None else None,
+                             rtt=round(answered_at - sent_at, 6) if answered_at is not None else None,
                              trace=tuple(self.traces[index]) if self.keep_trace else ()))
 
     def refused(self, att: _Attempt, answered: float) -> None:

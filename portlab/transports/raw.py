@@ -546,6 +546,7 @@ class _SynScan:
         if answered_try == self.tries[i]:  # Karn: only a reply to the latest try times cleanly
             rtt = now - self.sent_at[i]
             target.rtt.sample(rtt)
+            rtt = round(rtt, 6)
         if answered_try > target.best_try:
             target.best_try = answered_try
         trace: tuple[TraceEvent, ...] = ()

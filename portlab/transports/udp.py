@@ -420,6 +420,7 @@ class _UdpScan:
             # try is in flight is credited to it.
             if self.tries[i] == 1:
                 target.rtt.sample(rtt)
+            rtt = round(rtt, 6)
         if self.tries[i] > target.best_try:
             target.best_try = self.tries[i]
         trace: tuple[TraceEvent, ...] = ()
