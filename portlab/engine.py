@@ -223,8 +223,8 @@ def assemble(scan_type: ScanType, transport_name: str, started: datetime, elapse
 
     Each host's ports come as :class:`~portlab.portcolumns.PortColumns`: a full range
     is 65,535 exchanges, and turning each into a PortResult here cost more than writing
-    the table and the JSON.  The work is done a column at a time, with ``map`` and
-    ``sorted`` doing the per-port steps in C.  Round-trip times come from the
+    the table and the JSON.  The work is done a column at a time, with ``sorted``,
+    ``map`` and ``itemgetter`` doing the per-port steps in C.  Round-trip times come from the
     transports already rounded to the microsecond.
     """
     from .registry import name_table
@@ -234,10 +234,9 @@ def assemble(scan_type: ScanType, transport_name: str, started: datetime, elapse
     exchanges = list(exchanges)
     probes_sent = retries = 0
     if exchanges:
-        # Put the exchanges in the result's order (address, then port) by sorting row
-        # numbers on a plain int key: sorting the exchanges themselves would compare
-        # Probe tuples, five times slower.
-        probes = list(map(_PROBE, exchanges))
+        probes, replies, tries, rtts, traces = zip(*exchanges)
+        # The result's order (address, then port) as row numbers, sorted on a plain int
+        # key; sorting the exchanges themselves would compare Probe tuples, five times slower.
         numbers = list(map(_NUMBER, probes))
         addresses = list(map(_ADDRESS, probes))
         order = sorted(range(len(numbers)), key=numbers.__getitem__)
@@ -247,11 +246,14 @@ def assemble(scan_type: ScanType, transport_name: str, started: datetime, elapse
             rank = {address: k for k, address in enumerate(in_order)}
             ranks = list(map(rank.__getitem__, addresses))
             order.sort(key=ranks.__getitem__)      # stable: each host's ports stay in order
-        probes, replies, tries, rtts, traces = zip(*map(exchanges.__getitem__, order))
+        # One itemgetter call gathers a whole column in C, three times faster than map().
+        take = itemgetter(*order) if len(order) > 1 else lambda column: (column[order[0]],)
+        numbers, replies, tries, rtts = take(numbers), take(replies), take(tries), take(rtts)
+        traces = take(traces) if keep_trace else None
         answers, answer = _classify_replies(scan_type, replies)
         probes_sent = sum(tries)
         retries = probes_sent - len(tries) + tries.count(0)    # a try beyond the first is a retry
-        numbers = array("H", map(_NUMBER, probes))
+        numbers = array("H", numbers)
         table = name_table(scan_type.protocol)
         start = 0
         for address in in_order:
@@ -262,13 +264,13 @@ def assemble(scan_type: ScanType, transport_name: str, started: datetime, elapse
             start = rows.stop
             host.ports = PortColumns(
                 scan_type.protocol, numbers[rows], array("H", answer[rows]), answers,
-                array("H", tries[rows]), rtts[rows], traces[rows] if keep_trace else None, table)
+                array("H", tries[rows]), rtts[rows], traces[rows] if traces is not None else None, table)
     ordered_hosts = sorted(hosts.values(), key=lambda h: sort_key(h.address))
     return ScanResult(scan_type=scan_type, transport=transport_name, started=started,
                       elapsed_s=elapsed, hosts=ordered_hosts, probes_sent=probes_sent, retries=retries)
 
 
-_PROBE, _ADDRESS, _NUMBER = itemgetter(0), itemgetter(0), itemgetter(1)   # of an Exchange, of a Probe
+_ADDRESS, _NUMBER = itemgetter(0), itemgetter(1)     # of a Probe
 
 
 def _classify_replies(scan_type: ScanType, replies: Sequence[Any]) -> tuple[list, list[int]]:
