@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from itertools import compress, islice, repeat
-from operator import attrgetter, eq, is_not, lt, not_
+from operator import attrgetter, eq, is_, is_not, lt, not_
 from datetime import datetime, timezone
 from typing import Any, Optional, Union
 
@@ -125,7 +125,7 @@ def fold(host: HostResult) -> tuple[list[PortResult], Optional[dict[str, Any]]]:
         entry["tries"] = tries
     entry["services"] = {str(n): s for n, s in zip(folded_numbers, map(_SERVICE, folded)) if s is not None}
     rtts = list(map(_RTT, folded))
-    if rtts.count(None) != len(rtts):
+    if not all(map(is_, rtts, repeat(None))):     # stops at the first time: no 65535 comparisons
         entry["rtt"] = rtts
     return kept, entry
 
@@ -157,7 +157,7 @@ def _fold_columns(columns: PortColumns) -> tuple[list[PortResult], Optional[dict
     named = compress(folded_numbers, map(is_not, map(names.__getitem__, folded_numbers), repeat(None)))
     entry["services"] = {str(n): names[n] for n in named}
     rtts = list(compress(columns.rtt, is_folded))
-    if rtts.count(None) != len(rtts):
+    if not all(map(is_, rtts, repeat(None))):     # stops at the first time: no 65535 comparisons
         entry["rtt"] = rtts
     return kept, entry
 
