@@ -8,6 +8,8 @@ from datetime import datetime, timezone
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from portlab.errors import BadInput
 from portlab.formats import detect, loads, render
@@ -154,6 +156,17 @@ def test_port_lists_both_ways():
     assert expand("T:22,U:53") == [22, 53]
     ports = [1, 2, 3, 7, 9, 10, 11, 4000]
     assert expand(compress(ports)) == ports
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(0, 65535), max_size=60), st.lists(st.integers(0, 200), max_size=60))
+def test_port_lists_round_trip_with_runs_and_duplicates(scattered, dense):
+    ports = scattered + dense          # dense: many runs of neighbours, and repeats
+    text = compress(ports)
+    assert expand(text) == sorted(set(ports))
+    # Each piece is a maximal run: no two pieces could have been joined.
+    pieces = [expand(piece) for piece in text.split(",")] if text else []
+    assert all(b[0] > a[-1] + 1 for a, b in zip(pieces, pieces[1:]))
 
 
 @pytest.mark.parametrize("bad", ["1-x", "9-3", "70000", "a"])
