@@ -25,7 +25,6 @@ a thread which entered a network namespace sends from inside it.
 from __future__ import annotations
 
 import asyncio
-import collections
 import ctypes
 import errno
 import ipaddress
@@ -40,7 +39,8 @@ from ..packets import SynTemplate, quoted_destination, unreachable_quote
 from ..privilege import require_raw_privilege
 from ..states import Probe, Reply, ReplyKind, ScanType
 from ..timing import RttEstimator, Timing
-from .base import LOCAL_FIREWALL_ERRNOS, Exchange, Report, TraceEvent, Transport
+from .base import LOCAL_FIREWALL_ERRNOS, Exchange, Report, Transport
+from .probebook import ProbeBook
 from .rawsend import SendHelper
 from .rawsock import local_icmp_interval, open_raw
 from .witness import GAVE_UP, MAX_SILENT, WitnessRounds, dropped_because, refill_gap
@@ -275,23 +275,20 @@ def syn_error_quote(packet: bytes, sport: int) -> Optional[tuple[int, bytes, int
     return code, quoted_destination(packet), q_dport, q_seq
 
 
-class _SynScan:
-    """The state of one SYN scan: what is queued, in flight, answered.  Socket calls only
-    in send() and receive(); everything else is bookkeeping."""
+class _SynScan(ProbeBook):
+    """The state of one SYN scan: the probe book (queued, in flight, answered) and what
+    only a SYN scan keeps.  Socket calls only in send() and receive()."""
 
     def __init__(self, probes: Sequence[Probe], timing: Timing, report: Report,
                  tcp_sock: socket.socket, icmp_sock: socket.socket, *, trace: bool,
                  sport: Optional[int]) -> None:
-        self.probes = list(probes)
+        super().__init__(probes, report, trace=trace, started=time.monotonic())
         self.timing = timing
-        self.report = report
         self.tcp_sock = tcp_sock
         self.icmp_sock = icmp_sock
-        self.trace_on = trace
         self.sport = sport or random.randint(40000, 59999)
         attach_filter(tcp_sock, port_filter(2, self.sport))
         self.base_seq = random.getrandbits(32)
-        self.started = time.monotonic()
         self.targets: dict[bytes, _Target] = {}
         self.index: dict[tuple[bytes, int], int] = {}
         self.target_of: list[_Target] = []
@@ -303,29 +300,13 @@ class _SynScan:
                 self.targets[packed] = target
             self.target_of.append(target)
             self.index.setdefault((packed, probe.port), i)
-        n = len(self.probes)
-        self.tries = [0] * n
-        self.sent_at = [0.0] * n
-        self.done = [False] * n
-        self.flying = [False] * n   # sent and neither answered nor timed out yet
-        self.live = 0               # how many are flying
-        self.remaining = n
-        self.traces: list[list[TraceEvent]] = [[] for _ in range(n)] if trace else []
-        self.queue: collections.deque[int] = collections.deque(range(n))
-        # (send time, probe, try) in send order; stale entries are skipped lazily.
-        self.in_flight: collections.deque[tuple[float, int, int]] = collections.deque()
         self.pacer = Pacer(timing)
         self.max_in_flight = 1 if timing.max_parallel <= 1 else max(timing.max_parallel, RAW_MAX_IN_FLIGHT)
-        self.sent_total = 0
         self._backoff_until = 0.0
         self.helper: Optional[SendHelper] = None   # set by the transport for large scans
         self.prior_gap = local_icmp_interval()
         self.held: set[int] = set()               # probes in a limbo or the witness rounds
         self.round_targets: Optional[list[_Target]] = None   # set when the rounds begin
-
-    @property
-    def finished(self) -> bool:
-        return self.remaining == 0
 
     def _seq(self, port: int, tryno: int) -> int:
         # Port in the high bits, try in the low bits: a reply's ACK names both the probe
@@ -370,15 +351,9 @@ class _SynScan:
         segment = target.template.segment(probe.port, self._seq(probe.port, tryno))
         if not self._emit(segment, target, now):
             return False
-        self.tries[i] = tryno + 1
-        self.sent_at[i] = now
-        self.in_flight.append((now, i, tryno + 1))
-        self.flying[i] = True
-        self.live += 1
-        self.sent_total += 1
+        self.sent(i, now)
         if self.trace_on:
-            self.traces[i].append(TraceEvent(now - self.started, "sent",
-                                             f"SYN {target.source}:{self.sport} > {target.address}:{probe.port}"))
+            self.note(i, now, "sent", f"SYN {target.source}:{self.sport} > {target.address}:{probe.port}")
         return True
 
     def _emit(self, segment: bytes, target: _Target, now: float) -> bool:
@@ -435,25 +410,24 @@ class _SynScan:
                 # lost error, and silence it is (as nmap says).
                 for i in held:
                     self.held.discard(i)
-                    self._finish(i, self._silent(i))
+                    self.finish(i, self._silent(i))
                 continue
             target.rounds = WitnessRounds(held, target.witness, gap, now)
             self.round_targets.append(target)
 
     def _silent(self, i: int, why: str = "") -> Exchange:
         """Probe *i* ended without an answer; *why* goes into its trace."""
-        if self.trace_on and why:
-            self.traces[i].append(TraceEvent(time.monotonic() - self.started, "recv", why))
-        return Exchange(self.probes[i], _NONE, tries=self.tries[i],
-                        trace=tuple(self.traces[i]) if self.trace_on else ())
+        if why:
+            self.note(i, time.monotonic(), "recv", why)
+        return Exchange(self.probes[i], _NONE, tries=self.tries[i], trace=self.trace_of(i))
 
     def _witness_heard(self, target: _Target) -> None:
         self._receive_tcp()   # answers to the round that came before the witness's error
         for i in target.rounds.witness_heard():
             self.held.discard(i)
             if self.flying[i]:
-                self._park(i)
-            self._finish(i, self._silent(i, dropped_because(target.witness)))
+                self.park(i)
+            self.finish(i, self._silent(i, dropped_because(target.witness)))
 
     def _round_timeouts(self, now: float) -> None:
         for target in self.round_targets or ():
@@ -462,10 +436,10 @@ class _SynScan:
                 continue
             for i in book.pending:
                 if self.flying[i]:
-                    self._park(i)
+                    self.park(i)
             for i in book.round_over(now):
                 self.held.discard(i)
-                self._finish(i, self._silent(i, GAVE_UP))
+                self.finish(i, self._silent(i, GAVE_UP))
 
     # --- receiving --------------------------------------------------------------
 
@@ -549,16 +523,10 @@ class _SynScan:
             rtt = round(rtt, 6)
         if answered_try > target.best_try:
             target.best_try = answered_try
-        trace: tuple[TraceEvent, ...] = ()
-        if self.trace_on:
-            self.traces[i].append(TraceEvent(now - self.started, "recv", summary))
-            trace = tuple(self.traces[i])
-        self._finish(i, Exchange(self.probes[i], reply, tries=self.tries[i], rtt=rtt, trace=trace))
+        self.note(i, now, "recv", summary)
+        self.finish(i, Exchange(self.probes[i], reply, tries=self.tries[i], rtt=rtt, trace=self.trace_of(i)))
 
-    def _finish(self, i: int, exchange: Exchange) -> None:
-        if self.flying[i]:
-            self.flying[i] = False
-            self.live -= 1
+    def finish(self, i: int, exchange: Exchange) -> None:
         if i in self.held:
             self.held.discard(i)
             target = self.target_of[i]
@@ -566,49 +534,38 @@ class _SynScan:
                 target.rounds.answered(i)
             elif i in target.limbo:
                 target.limbo.remove(i)   # a late answer while it waited
-        self.done[i] = True
-        self.remaining -= 1
-        self.report(exchange)
+        super().finish(i, exchange)
 
     # --- timeouts ---------------------------------------------------------------
 
     def expire(self, now: float) -> None:
         self._round_timeouts(now)
-        flight = self.in_flight
-        while flight:
-            sent, i, tryno = flight[0]
-            if self.done[i] or self.tries[i] != tryno:
-                flight.popleft()
-                continue
+        while (due := self.oldest_due(now, self._timeout_of)) is not None:
+            _sent, i, tryno, _paced = due
             target = self.target_of[i]
-            if now - sent < target.rtt.timeout:
-                return
-            flight.popleft()
             if i in self.held:
                 if self.flying[i]:
-                    self._park(i)   # a round's try: the round's witness decides (_round_timeouts)
+                    self.park(i)   # a round's try: the round's witness decides (_round_timeouts)
                 continue
             if tryno < allowed_tries(self.timing, target.best_try):
-                self._park(i)
+                self.park(i)
                 self.queue.append(i)
                 continue
             elif not target.overflow and self.timing.max_retries:
                 # Silent after its tries: a drop, or an ICMP error the target's rate limit
                 # swallowed.  The witness rounds tell, after the main round.
                 if len(target.limbo) < MAX_SILENT:
-                    self._park(i)
+                    self.park(i)
                     target.limbo.append(i)
                     self.held.add(i)
                     continue
                 target.overflow = True   # a dropped range, not a rate limit: let them all go
                 for j in list(target.limbo):
-                    self._finish(j, self._silent(j))
-            self._finish(i, self._silent(i))
+                    self.finish(j, self._silent(j))
+            self.finish(i, self._silent(i))
 
-    def _park(self, i: int) -> None:
-        """Not flying any more, not done: waiting in a queue for its next try."""
-        self.flying[i] = False
-        self.live -= 1
+    def _timeout_of(self, i: int) -> float:
+        return self.target_of[i].rtt.timeout
 
     def idle_wait(self, now: float) -> float:
         """How long to sleep when nothing can be sent: until the oldest probe times out,
@@ -617,7 +574,7 @@ class _SynScan:
         if self.queue:
             waits.append(max(self.pacer.wait(now), self._backoff_until - now, 0.0005))
         if self.in_flight:
-            sent, i, _ = self.in_flight[0]
+            sent, i, _, _ = self.in_flight[0]
             waits.append(max(0.0, sent + self.target_of[i].rtt.timeout - now))
         for target in self.round_targets or ():
             book = target.rounds

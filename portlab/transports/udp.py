@@ -49,7 +49,8 @@ from ..privilege import has_raw_socket_privilege
 from ..states import Probe, Reply, ReplyKind, ScanType
 from ..timing import Timing
 from ..udp_payloads import payload_for
-from .base import LOCAL_FIREWALL_ERRNOS, Exchange, Report, TraceEvent, Transport
+from .base import LOCAL_FIREWALL_ERRNOS, Exchange, Report, Transport
+from .probebook import ProbeBook
 from .raw import Pacer, RttEstimator, allowed_tries, ipv4_targets, wait_readable
 from .rawsock import local_icmp_interval, open_raw
 
@@ -188,17 +189,16 @@ class _Target:
         self.first_sent: Optional[float] = None
 
 
-class _UdpScan:
+class _UdpScan(ProbeBook):
+    """The state of one UDP scan: the probe book and the ICMP pacing only UDP needs."""
+
     def __init__(self, probes: Sequence[Probe], timing: Timing, report: Report,
                  udp_sock: socket.socket, icmp_sock: Optional[socket.socket], *, trace: bool) -> None:
-        self.probes = list(probes)
+        super().__init__(probes, report, trace=trace, started=time.monotonic())
         self.timing = timing
-        self.report = report
         self.udp_sock = udp_sock
         self.icmp_sock = icmp_sock
         self.sport = udp_sock.getsockname()[1]
-        self.trace_on = trace
-        self.started = time.monotonic()
         self.prior_gap = local_icmp_interval()
         self.targets: dict[str, _Target] = {}
         self.index: dict[tuple[str, int], int] = {}
@@ -209,18 +209,7 @@ class _UdpScan:
                 target = self.targets[probe.target] = _Target(probe.target, timing)
             self.target_of.append(target)
             self.index.setdefault((probe.target, probe.port), i)
-        n = len(self.probes)
-        self.tries = [0] * n
-        self.sent_at = [0.0] * n
-        self.done = [False] * n
-        self.flying = [False] * n
-        self.paced_miss = [False] * n       # a paced try of it went unanswered
-        self.live = 0
-        self.remaining = n
-        self.traces: list[list[TraceEvent]] = [[] for _ in range(n)] if trace else []
-        order = list(range(n))
-        self.queue: collections.deque[int] = collections.deque(order)
-        self.in_flight: collections.deque[tuple[float, int, int, bool]] = collections.deque()
+        self.paced_miss = [False] * len(self.probes)   # a paced try of it went unanswered
         self.buckets: list[_Bucket] = []
         # The bucket of targets that drew less than a full ICMP burst: one machine's
         # bucket, shared by several of its addresses.
@@ -229,12 +218,7 @@ class _UdpScan:
         self.deferred: collections.deque[tuple[float, int]] = collections.deque()
         self.pacer = Pacer(timing)
         self.max_in_flight = max(1, timing.max_parallel)
-        self.sent_total = 0
         self._backoff_until = 0.0
-
-    @property
-    def finished(self) -> bool:
-        return self.remaining == 0
 
     # --- sending ----------------------------------------------------------------
 
@@ -257,20 +241,13 @@ class _UdpScan:
             # This machine's own output firewall dropped the datagram.  To the scan
             # that is a probe sent and never answered, as nmap counts it: it times out
             # and is retried like any other, instead of being offered again forever.
-        tryno = self.tries[i] + 1
-        self.tries[i] = tryno
-        self.sent_at[i] = now
-        self.flying[i] = True
-        self.live += 1
-        self.sent_total += 1
-        self.in_flight.append((now, i, tryno, paced))
+        self.sent(i, now, paced)
         target = self.target_of[i]
         if target.first_sent is None:
             target.first_sent = now
         if self.trace_on:
-            self.traces[i].append(TraceEvent(now - self.started, "sent",
-                                             f"UDP :{self.sport} > {probe.target}:{probe.port} "
-                                             f"({len(payload_for(probe.port))} bytes)"))
+            self.note(i, now, "sent", f"UDP :{self.sport} > {probe.target}:{probe.port} "
+                                      f"({len(payload_for(probe.port))} bytes)")
         return True
 
     def send(self, now: float) -> int:
@@ -423,35 +400,16 @@ class _UdpScan:
             rtt = round(rtt, 6)
         if self.tries[i] > target.best_try:
             target.best_try = self.tries[i]
-        trace: tuple[TraceEvent, ...] = ()
-        if self.trace_on:
-            self.traces[i].append(TraceEvent(now - self.started, "recv", summary))
-            trace = tuple(self.traces[i])
-        self._finish(i, Exchange(self.probes[i], reply, tries=self.tries[i], rtt=rtt, trace=trace))
-
-    def _finish(self, i: int, exchange: Exchange) -> None:
-        if self.flying[i]:
-            self.flying[i] = False
-            self.live -= 1
-        self.done[i] = True
-        self.remaining -= 1
-        self.report(exchange)
+        self.note(i, now, "recv", summary)
+        self.finish(i, Exchange(self.probes[i], reply, tries=self.tries[i], rtt=rtt, trace=self.trace_of(i)))
 
     # --- timeouts and rounds -----------------------------------------------------
 
     def expire(self, now: float) -> None:
-        flight = self.in_flight
-        while flight:
-            sent, i, tryno, paced = flight[0]
-            if self.done[i] or self.tries[i] != tryno:
-                flight.popleft()
-                continue
+        while (due := self.oldest_due(now, self._timeout_of)) is not None:
+            sent, i, tryno, paced = due
             target = self.target_of[i]
-            if now - sent < target.rtt.timeout:
-                return
-            flight.popleft()
-            self.flying[i] = False
-            self.live -= 1
+            self.park(i)
             if paced and target.bucket is not None:
                 self.paced_miss[i] = True
                 if target.bucket.token_at == sent:
@@ -480,8 +438,10 @@ class _UdpScan:
                 else:
                     self.queue.append(i)
             else:
-                trace = tuple(self.traces[i]) if self.trace_on else ()
-                self._finish(i, Exchange(self.probes[i], _NONE, tries=tryno, trace=trace))
+                self.finish(i, Exchange(self.probes[i], _NONE, tries=tryno, trace=self.trace_of(i)))
+
+    def _timeout_of(self, i: int) -> float:
+        return self.target_of[i].rtt.timeout
 
     def _allowed(self, target: _Target) -> int:
         tries = allowed_tries(self.timing, target.best_try)
