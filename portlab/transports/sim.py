@@ -35,6 +35,7 @@ import asyncio
 import bisect
 import errno as _errno
 import ipaddress
+from operator import attrgetter
 from typing import Optional, Sequence, Union
 
 from ..errors import BadInput
@@ -93,6 +94,9 @@ def observed_reply(answer: Answer, scan_type: ScanType) -> Reply:
     if kind == UDP_REPLY:
         return Reply(ReplyKind.UDP_DATA)
     return _NONE
+
+
+_TARGET = attrgetter("target")
 
 
 class SimTransport(Transport):
@@ -225,12 +229,16 @@ class SimTransport(Transport):
         silent_tries = 1 + min(1, timing.max_retries)
 
         # Hosts that answered anything get the short, RTT-based timeout.
-        answered_hosts = {probes[i].target for i in range(n)
-                          if answers[i].kind not in (SILENCE, NO_NEIGHBOUR)}
+        # (From the distinct (target, answer object) pairs: answers are shared, so there
+        # are a few dozen, where a Python loop over 65535 probes cost 40 ms.)
+        answer_of = dict(zip(map(id, answers), answers))
+        answered_hosts = {target for target, key in set(zip(map(_TARGET, probes), map(id, answers)))
+                          if answer_of[key].kind not in (SILENCE, NO_NEIGHBOUR)}
 
         tries = [1] * n
         rtts: list[Optional[float]] = [LINK_RTT] * n
-        sent_at = [start + i * max(interval, delay) for i in range(n)] if n else []
+        step = max(interval, delay)
+        sent_at = [start + i * step for i in range(n)] if n else []
         waits = [timing.min_timeout] * n
         silent_cost = 0.0                       # total waiting of silent probes
         limited: dict[tuple[str, str], list[int]] = {}
