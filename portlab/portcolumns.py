@@ -24,7 +24,6 @@ from typing import Any, Iterable, Iterator, Optional, Sequence
 from .results import PortResult
 from .states import PortState
 
-
 _STATE = attrgetter("state")
 
 
@@ -32,7 +31,8 @@ class PortColumns(MutableSequence):
     """One host's ports, sorted by port, as columns (all of one protocol).
 
     *answer* holds, per port, an index into *answers*, the distinct (state, reason)
-    pairs (each listed once); *names* is the registry's name table for the protocol, indexed by port.
+    pairs (each listed once); *names* is the registry's name table for the protocol,
+    indexed by port.
     """
 
     __slots__ = ("protocol", "numbers", "answer", "answers", "tries", "rtt", "traces", "names", "_rows")
@@ -87,8 +87,8 @@ class PortColumns(MutableSequence):
         """The ports as a list of PortResults, made on the first call and kept."""
         if self._rows is None:
             names, answers = self.names, self.answers
-            states = [answers[k][0] for k in range(len(answers))]
-            reasons = [answers[k][1] for k in range(len(answers))]
+            states = [state for state, _ in answers]
+            reasons = [reason for _, reason in answers]
             self._rows = list(map(PortResult, self.numbers, repeat(self.protocol),
                                   map(states.__getitem__, self.answer),
                                   map(reasons.__getitem__, self.answer),
