@@ -107,59 +107,62 @@ def fold(host: HostResult) -> tuple[list[PortResult], Optional[dict[str, Any]]]:
     else:
         # PortState is a str enum: the member hashes and compares as its value.
         keys = list(map(_KEY, ports))
-    tally = Counter(keys)
-    tally.pop(None, None)
-    if not tally:
+    found = _commonest(keys)
+    if found is None:
         return ports, None
-    key, count = tally.most_common(1)[0]
-    if count <= FOLD_ABOVE:
-        return ports, None
-    is_folded = list(map(eq, keys, repeat(key)))
+    (state, reason, protocol, tries), is_folded = found
     folded = list(compress(ports, is_folded))
-    kept = list(compress(ports, map(not_, is_folded)))
-    state, reason, protocol, tries = key
     folded_numbers = list(compress(numbers, is_folded))
-    entry: dict[str, Any] = {"state": str(state), "reason": reason, "protocol": protocol, "count": count,
-                             "ports": portlist.compress(folded_numbers)}
-    if tries != 1:
-        entry["tries"] = tries
-    entry["services"] = {str(n): s for n, s in zip(folded_numbers, map(_SERVICE, folded)) if s is not None}
-    rtts = list(map(_RTT, folded))
-    if not all(map(is_, rtts, repeat(None))):     # stops at the first time: no 65535 comparisons
-        entry["rtt"] = rtts
-    return kept, entry
+    services = {str(n): s for n, s in zip(folded_numbers, map(_SERVICE, folded)) if s is not None}
+    return (list(compress(ports, map(not_, is_folded))),
+            _entry(state, reason, protocol, tries, folded_numbers, services, list(map(_RTT, folded))))
 
 
 def _fold_columns(columns: PortColumns) -> tuple[list[PortResult], Optional[dict[str, Any]]]:
     """:func:`fold` on the engine's columns (sorted by port, one protocol): the same
-    entry, counted over a few distinct answers instead of every port."""
+    entry, keyed by answer number and tries instead of four fields of every port."""
     keys = list(zip(columns.answer, columns.tries))
     if columns.has_traces():
         for i in compress(range(len(keys)), columns.traces):
             keys[i] = None     # a trace is per port; such ports stay listed
+    found = _commonest(keys)
+    if found is None:
+        return columns, None
+    (answer, tries), is_folded = found
+    state, reason = columns.answers[answer]
+    folded_numbers = list(compress(columns.numbers, is_folded))
+    names = columns.names
+    named = compress(folded_numbers, map(is_not, map(names.__getitem__, folded_numbers), repeat(None)))
+    services = {str(n): names[n] for n in named}
+    return (kept_rows(columns, map(not_, is_folded)),
+            _entry(state, reason, columns.protocol, tries, folded_numbers, services,
+                   list(compress(columns.rtt, is_folded))))
+
+
+def _commonest(keys: list) -> Optional[tuple[Any, list[bool]]]:
+    """(the commonest key, which ports have it) when more than FOLD_ABOVE ports share
+    it; a None key (a port with a trace) never folds."""
     tally = Counter(keys)
     tally.pop(None, None)
     if not tally:
-        return list(columns), None
+        return None
     key, count = tally.most_common(1)[0]
     if count <= FOLD_ABOVE:
-        return list(columns), None
-    is_folded = list(map(eq, keys, repeat(key)))
-    kept = kept_rows(columns, map(not_, is_folded))
-    answer, tries = key
-    state, reason = columns.answers[answer]
-    folded_numbers = list(compress(columns.numbers, is_folded))
-    entry: dict[str, Any] = {"state": str(state), "reason": reason, "protocol": columns.protocol,
-                             "count": count, "ports": portlist.compress(folded_numbers)}
+        return None
+    return key, list(map(eq, keys, repeat(key)))
+
+
+def _entry(state: Any, reason: str, protocol: str, tries: int, numbers: list[int],
+           services: dict[str, str], rtts: list[Optional[float]]) -> dict[str, Any]:
+    """The extraports entry of folded ports: *numbers* in port order, *rtts* beside them."""
+    entry: dict[str, Any] = {"state": str(state), "reason": reason, "protocol": protocol,
+                             "count": len(numbers), "ports": portlist.compress(numbers)}
     if tries != 1:
         entry["tries"] = tries
-    names = columns.names
-    named = compress(folded_numbers, map(is_not, map(names.__getitem__, folded_numbers), repeat(None)))
-    entry["services"] = {str(n): names[n] for n in named}
-    rtts = list(compress(columns.rtt, is_folded))
+    entry["services"] = services
     if not all(map(is_, rtts, repeat(None))):     # stops at the first time: no 65535 comparisons
         entry["rtt"] = rtts
-    return kept, entry
+    return entry
 
 
 def _extra_ports(ports) -> Union[str, list[int]]:
