@@ -83,16 +83,25 @@ class PortColumns(MutableSequence):
 
     # -- a list of PortResults, for everything else -----------------------------
 
+    def states(self) -> list[PortState]:
+        """Each port's state, in row order."""
+        states = [state for state, _ in self.answers]
+        return list(map(states.__getitem__, self.answer))
+
+    def reasons(self) -> list[str]:
+        """Each port's reason, in row order."""
+        reasons = [reason for _, reason in self.answers]
+        return list(map(reasons.__getitem__, self.answer))
+
+    def services(self) -> list[Optional[str]]:
+        """Each port's registry name (or None), in row order."""
+        return list(map(self.names.__getitem__, self.numbers))
+
     def rows(self) -> list[PortResult]:
         """The ports as a list of PortResults, made on the first call and kept."""
         if self._rows is None:
-            names, answers = self.names, self.answers
-            states = [state for state, _ in answers]
-            reasons = [reason for _, reason in answers]
-            self._rows = list(map(PortResult, self.numbers, repeat(self.protocol),
-                                  map(states.__getitem__, self.answer),
-                                  map(reasons.__getitem__, self.answer),
-                                  map(names.__getitem__, self.numbers), self.tries, self.rtt,
+            self._rows = list(map(PortResult, self.numbers, repeat(self.protocol), self.states(),
+                                  self.reasons(), self.services(), self.tries, self.rtt,
                                   self.traces if self.traces is not None else repeat(())))
             # The columns now say nothing the list does not: let them go.
             self.numbers = self.answer = self.tries = self.rtt = self.traces = None   # type: ignore[assignment]
@@ -115,12 +124,6 @@ class PortColumns(MutableSequence):
 
     def __iter__(self) -> Iterator[PortResult]:
         return iter(self.rows())
-
-    def __reversed__(self) -> Iterator[PortResult]:
-        return reversed(self.rows())
-
-    def __contains__(self, value: object) -> bool:
-        return value in self.rows()
 
     def sort(self, *, key: Any = None, reverse: bool = False) -> None:
         self.rows().sort(key=key, reverse=reverse)

@@ -47,15 +47,9 @@ def to_dataframe(result: ScanResult) -> "pandas.DataFrame":
 def _from_columns(pd, address: str, name, columns: PortColumns) -> "pandas.DataFrame":
     """One host's rows straight from the engine's columns (no PortResult per port)."""
     n = len(columns)
-    answers = columns.answers
-    states = [str(state) for state, _ in answers]
-    reasons = [reason for _, reason in answers]
-    names = columns.names
     return pd.DataFrame({
         "address": [address] * n, "name": [name] * n,
         "port": list(columns.numbers), "protocol": [columns.protocol] * n,
-        "state": list(map(states.__getitem__, columns.answer)),
-        "reason": list(map(reasons.__getitem__, columns.answer)),
-        "service": list(map(names.__getitem__, columns.numbers)),
-        "tries": list(columns.tries), "rtt": list(columns.rtt),
+        "state": list(map(str, columns.states())), "reason": columns.reasons(),
+        "service": columns.services(), "tries": list(columns.tries), "rtt": list(columns.rtt),
     }, columns=list(COLUMNS))
