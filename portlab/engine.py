@@ -217,6 +217,9 @@ class _Collector:
         return taken
 
 
+_ADDRESS, _NUMBER = itemgetter(0), itemgetter(1)     # of a Probe
+
+
 def assemble(scan_type: ScanType, transport_name: str, started: datetime, elapsed: float,
              targets: Sequence[Target], exchanges: Iterable[Exchange], keep_trace: bool) -> ScanResult:
     """Classify every exchange and build the result, sorted by address then port.
@@ -268,9 +271,6 @@ def assemble(scan_type: ScanType, transport_name: str, started: datetime, elapse
     ordered_hosts = sorted(hosts.values(), key=lambda h: sort_key(h.address))
     return ScanResult(scan_type=scan_type, transport=transport_name, started=started,
                       elapsed_s=elapsed, hosts=ordered_hosts, probes_sent=probes_sent, retries=retries)
-
-
-_ADDRESS, _NUMBER = itemgetter(0), itemgetter(1)     # of a Probe
 
 
 def _classify_replies(scan_type: ScanType, replies: Sequence[Any]) -> tuple[list, list[int]]:

@@ -32,12 +32,17 @@ class Exchange(NamedTuple):
     probe: Probe
     reply: Reply
     tries: int = 1                              # probes sent (1 + retries)
-    rtt: Optional[float] = None                 # seconds from the answered try to its reply,
-                                                # to the microsecond (as nmap reports them)
+    rtt: Optional[float] = None                 # seconds from the answered try to its reply (reported_rtt)
     trace: tuple[TraceEvent, ...] = ()
 
 
 Report = Callable[[Exchange], None]
+
+
+def reported_rtt(seconds: float) -> float:
+    """A round-trip time as an Exchange carries it: to the microsecond, as nmap reports
+    them (the JSON writer also writes the short floats in half the time)."""
+    return round(seconds, 6)
 
 
 class Transport(abc.ABC):

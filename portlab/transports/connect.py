@@ -52,7 +52,7 @@ from ..errors import BadInput
 from ..packets import quoted_destination, unreachable_quote
 from ..states import Probe, Reply, ReplyKind, ScanType
 from ..timing import RttEstimator, Timing
-from .base import Exchange, Report, TraceEvent, Transport
+from .base import Exchange, Report, TraceEvent, Transport, reported_rtt
 from .forked import can_fork, fork_shards
 from .witness import GAVE_UP, MAX_SILENT, WitnessRounds, dropped_because, refill_gap
 
@@ -463,7 +463,7 @@ class ConnectTransport(Transport):
                             else:
                                 # The hot path of a big scan, inlined: most ports are closed.
                                 rtt_sample(answered - sent_at)
-                                report(Exchange(probe, _REFUSED, 1, round(answered - sent_at, 6)))
+                                report(Exchange(probe, _REFUSED, 1, reported_rtt(answered - sent_at)))
                             spares[family] = sock
                             continue
                     elif err in _LOCAL_SHORTAGE and inflight:
@@ -596,7 +596,7 @@ class ConnectTransport(Transport):
             if keep_trace:
                 item.trace.append(TraceEvent(now - started, "recv",
                                              f"connect() → {_errname(err) if err else 'connected'}"))
-            hold.report(Exchange(item.probe, reply, tries=item.tries, rtt=round(now - sent_at, 6),
+            hold.report(Exchange(item.probe, reply, tries=item.tries, rtt=reported_rtt(now - sent_at),
                                  trace=tuple(item.trace) if keep_trace else ()))
 
         try:
@@ -721,7 +721,7 @@ class _LoopState:
 
     def finish(self, index: int, reply: Reply, answered_at: Optional[float], sent_at: float) -> None:
         self.report(Exchange(self.probes[index], reply, tries=self.tries[index],
-                             rtt=round(answered_at - sent_at, 6) if answered_at is not None else None,
+                             rtt=reported_rtt(answered_at - sent_at) if answered_at is not None else None,
                              trace=tuple(self.traces[index]) if self.keep_trace else ()))
 
     def refused(self, att: _Attempt, answered: float) -> None:

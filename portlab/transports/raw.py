@@ -39,7 +39,7 @@ from ..packets import SynTemplate, quoted_destination, unreachable_quote
 from ..privilege import require_raw_privilege
 from ..states import Probe, Reply, ReplyKind, ScanType
 from ..timing import RttEstimator, Timing
-from .base import LOCAL_FIREWALL_ERRNOS, Exchange, Report, Transport
+from .base import LOCAL_FIREWALL_ERRNOS, Exchange, Report, Transport, reported_rtt
 from .probebook import ProbeBook
 from .rawsend import SendHelper
 from .rawsock import local_icmp_interval, open_raw
@@ -520,7 +520,7 @@ class _SynScan(ProbeBook):
         if answered_try == self.tries[i]:  # Karn: only a reply to the latest try times cleanly
             rtt = now - self.sent_at[i]
             target.rtt.sample(rtt)
-            rtt = round(rtt, 6)
+            rtt = reported_rtt(rtt)
         if answered_try > target.best_try:
             target.best_try = answered_try
         self.note(i, now, "recv", summary)

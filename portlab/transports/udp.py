@@ -49,7 +49,7 @@ from ..privilege import has_raw_socket_privilege
 from ..states import Probe, Reply, ReplyKind, ScanType
 from ..timing import Timing
 from ..udp_payloads import payload_for
-from .base import LOCAL_FIREWALL_ERRNOS, Exchange, Report, Transport
+from .base import LOCAL_FIREWALL_ERRNOS, Exchange, Report, Transport, reported_rtt
 from .probebook import ProbeBook
 from .raw import Pacer, RttEstimator, allowed_tries, ipv4_targets, wait_readable
 from .rawsock import local_icmp_interval, open_raw
@@ -397,7 +397,7 @@ class _UdpScan(ProbeBook):
             # try is in flight is credited to it.
             if self.tries[i] == 1:
                 target.rtt.sample(rtt)
-            rtt = round(rtt, 6)
+            rtt = reported_rtt(rtt)
         if self.tries[i] > target.best_try:
             target.best_try = self.tries[i]
         self.note(i, now, "recv", summary)
