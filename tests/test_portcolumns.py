@@ -164,7 +164,7 @@ def test_the_columns_act_as_the_list_they_stand_for():
     assert ports[0].port == 65535
 
 
-def test_a_live_loopback_scan_gives_columns_that_round_trip(tmp_path):
+def test_a_live_loopback_scan_gives_columns_that_round_trip():
     result = engine.scan("127.0.0.1", ports="1-2000", scan_type="connect", keep_trace=False)
     assert type(result.hosts[0].ports) is PortColumns
     again = jsonfmt.loads(jsonfmt.dumps(result))
