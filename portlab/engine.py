@@ -20,14 +20,15 @@ from array import array
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from operator import attrgetter, itemgetter
+from itertools import chain, repeat
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence, Union
 
 from .errors import BadInput, MissingPrivilege
 from .fdlimit import max_in_flight
 from .gcpause import paused
-from .portcolumns import PortColumns
+from .portcolumns import PortColumns, picker
 from .portspec import PortSpec, parse_ports
 from .progress import Progress, Throttle
 from .results import ExtraPorts, HostResult, PortNumbers, ScanResult
@@ -35,7 +36,7 @@ from .scope import ScopeGuard, running_labs
 from .states import PortState, Probe, ScanType, classify
 from .targets import Target, parse_targets, sort_key
 from .timing import Timing, template
-from .transports.base import Exchange, Transport
+from .transports.base import Exchange, ExchangeColumns, Transport
 
 DEFAULT_PORTS = "top1000"   # nmap's default
 
@@ -197,10 +198,13 @@ def host_groups(targets: Sequence[Target], port_count: int) -> list[list[Target]
 
 
 class _Collector:
-    """Receives exchanges (possibly from a transport's worker thread) and counts them."""
+    """Receives exchanges, one at a time or as columns (possibly from a transport's
+    worker thread), and counts them."""
 
     def __init__(self, total: int, progress: Optional[Progress]):
         self.exchanges: list[Exchange] = []
+        self.batches: list[ExchangeColumns] = []
+        self.count = 0           # exchanges received in columns, this group
         self.before = 0          # exchanges of the host groups already assembled
         self.throttle = Throttle(progress, total) if progress is not None else None
 
@@ -208,40 +212,60 @@ class _Collector:
         exchanges = self.exchanges
         exchanges.append(exchange)  # list.append is atomic under the GIL
         if self.throttle is not None:
-            self.throttle.update(self.before + len(exchanges))
+            self.throttle.update(self.before + self.count + len(exchanges))
 
-    def take(self) -> list[Exchange]:
-        """This group's exchanges; the collector starts afresh for the next group."""
-        taken, self.exchanges = self.exchanges, []
-        self.before += len(taken)
-        return taken
+    def columns(self, batch: ExchangeColumns) -> None:
+        self.batches.append(batch)
+        self.count += len(batch.ports)
+        if self.throttle is not None:
+            self.throttle.jump(self.before + self.count + len(self.exchanges))
 
-
-_ADDRESS, _NUMBER = itemgetter(0), itemgetter(1)     # of a Probe
+    def take(self, scan_type: ScanType) -> ExchangeColumns:
+        """This group's exchanges (all of *scan_type*) as one set of columns; the
+        collector starts afresh for the next group."""
+        batches, self.batches = self.batches, []
+        exchanges, self.exchanges = self.exchanges, []
+        if exchanges or not batches:
+            batches.append(ExchangeColumns.of(scan_type, exchanges))
+        self.before += self.count + len(exchanges)
+        self.count = 0
+        if len(batches) == 1:
+            return batches[0]
+        fields = zip(*(batch[1:6] for batch in batches))    # targets .. rtts
+        columns = [list(chain.from_iterable(column)) for column in fields]
+        traces = None
+        if any(batch.traces is not None for batch in batches):
+            traces = list(chain.from_iterable(
+                batch.traces if batch.traces is not None else repeat((), len(batch.ports)) for batch in batches))
+        return ExchangeColumns(scan_type, *columns, traces)
 
 
 def assemble(scan_type: ScanType, transport_name: str, started: datetime, elapsed: float,
-             targets: Sequence[Target], exchanges: Iterable[Exchange], keep_trace: bool) -> ScanResult:
+             targets: Sequence[Target], exchanges: Union[Iterable[Exchange], ExchangeColumns],
+             keep_trace: bool) -> ScanResult:
     """Classify every exchange and build the result, sorted by address then port.
 
     Each host's ports come as :class:`~portlab.portcolumns.PortColumns`: a full range
     is 65,535 exchanges, and turning each into a PortResult here cost more than writing
     the table and the JSON.  The work is done a column at a time, with ``sorted``,
-    ``map`` and ``itemgetter`` doing the per-port steps in C.  Round-trip times come
-    from the transports already rounded to the microsecond.
+    ``map`` and ``itemgetter`` doing the per-port steps in C.  *exchanges* may be
+    :class:`ExchangeColumns` (what the collector takes) or any iterable of Exchanges.
+    Round-trip times come from the transports already rounded to the microsecond.
     """
     from .registry import name_table
 
     names = {t.address: t.name for t in targets}
     hosts: dict[str, HostResult] = {t.address: HostResult(t.address, t.name) for t in targets}
-    exchanges = list(exchanges)
+    if not isinstance(exchanges, ExchangeColumns):
+        exchanges = ExchangeColumns.of(scan_type, list(exchanges))
+    _, addresses, numbers, replies, tries, rtts, traces = exchanges
     probes_sent = retries = 0
-    if exchanges:
-        probes, replies, tries, rtts, traces = zip(*exchanges)
+    if numbers:
+        if keep_trace and traces is None:
+            traces = ((),) * len(numbers)
         # The result's order (address, then port) as row numbers, sorted on a plain int
-        # key; sorting the exchanges themselves would compare Probe tuples, five times slower.
-        numbers = list(map(_NUMBER, probes))
-        addresses = list(map(_ADDRESS, probes))
+        # key.  Rows that come already sorted in runs (a forked shard sorts its own) cost
+        # little more than a pass: the sort merges the runs.
         order = sorted(range(len(numbers)), key=numbers.__getitem__)
         per_address = Counter(addresses)
         in_order = sorted(per_address, key=sort_key)
@@ -249,8 +273,7 @@ def assemble(scan_type: ScanType, transport_name: str, started: datetime, elapse
             rank = {address: k for k, address in enumerate(in_order)}
             ranks = list(map(rank.__getitem__, addresses))
             order.sort(key=ranks.__getitem__)      # stable: each host's ports stay in order
-        # One itemgetter call gathers a whole column in C: two to three times faster than map().
-        take = itemgetter(*order) if len(order) > 1 else lambda column: (column[order[0]],)
+        take = picker(order)
         numbers, replies, tries, rtts = take(numbers), take(replies), take(tries), take(rtts)
         traces = take(traces) if keep_trace else None
         answers, answer = _classify_replies(scan_type, replies)
@@ -428,7 +451,7 @@ async def _scan_here(request: ScanRequest, find_lab: bool) -> ScanResult:
         await chosen.run(probes, plan, collector)
         del probes
         virtual_total += chosen.virtual_elapsed or 0.0
-        part = assemble(kind, chosen.name, started, 0.0, group, collector.take(), keep_trace)
+        part = assemble(kind, chosen.name, started, 0.0, group, collector.take(kind), keep_trace)
         if total > FOLD_PORTS:
             for host in part.hosts:
                 fold_commonest(host)

@@ -18,13 +18,14 @@ from array import array
 from collections import Counter
 from collections.abc import MutableSequence
 from itertools import compress, repeat
-from operator import attrgetter
-from typing import Any, Iterable, Iterator, Optional, Sequence
+from operator import attrgetter, itemgetter
+from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, TypeVar
 
 from .results import PortResult
 from .states import PortState
 
 _STATE = attrgetter("state")
+T = TypeVar("T")
 
 
 class PortColumns(MutableSequence):
@@ -170,3 +171,12 @@ def kept_rows(columns: PortColumns, keep: Iterable[bool]) -> list[PortResult]:
 
 
 __all__ = ["PortColumns", "columns_of", "kept_rows"]
+
+
+def picker(order: Sequence[int]) -> Callable[[Sequence[T]], tuple[T, ...]]:
+    """A function that picks the rows *order* of a column, as a tuple: one itemgetter
+    call gathers a whole column in C, two to three times faster than map()."""
+    if len(order) == 1:
+        (row,) = order
+        return lambda column: (column[row],)
+    return itemgetter(*order) if order else lambda column: ()

@@ -34,6 +34,10 @@ class Throttle:
     def update(self, done: int) -> None:
         if done % self.every and done < self.total:
             return
+        self.jump(done)
+
+    def jump(self, done: int) -> None:
+        """Like update, for a caller that counts in batches (it reads the clock)."""
         with self._lock:
             now = time.monotonic()
             if now - self._last < self.interval and done < self.total:

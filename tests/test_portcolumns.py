@@ -24,7 +24,7 @@ from portlab.registry import name_table
 from portlab.results import HostResult, PortResult, ScanResult, TraceEvent
 from portlab.states import Probe, Reply, ReplyKind, ScanType, classify
 from portlab.targets import Target, sort_key
-from portlab.transports.base import Exchange
+from portlab.transports.base import Exchange, ExchangeColumns, report_columns
 
 STARTED = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
@@ -106,6 +106,49 @@ def test_assembled_columns_read_exactly_as_the_reference_list(case):
     # And port by port, which turns the columns into a list.
     assert built == expected
     assert jsonfmt.loads(jsonfmt.dumps(built)) == built
+
+
+def as_batches(scan_type, exchanges, rng):
+    """*exchanges* cut into pieces: some reported one by one, the others as
+    ExchangeColumns sorted by port the way a forked shard sends them (traces None
+    when the piece has none)."""
+    singles, batches = [], []
+    cuts = sorted(rng.sample(range(1, len(exchanges)), min(4, len(exchanges) - 1))) if exchanges else []
+    for start, stop in zip([0, *cuts], [*cuts, len(exchanges)]):
+        piece = exchanges[start:stop]
+        if rng.random() < 0.3:
+            singles.extend(piece)
+            continue
+        piece = sorted(piece, key=lambda e: e.probe.port)
+        traces = [e.trace for e in piece]
+        batches.append(ExchangeColumns(scan_type, [e.probe.target for e in piece], [e.probe.port for e in piece],
+                                       [e.reply for e in piece], [e.tries for e in piece], [e.rtt for e in piece],
+                                       traces if any(traces) else None))
+    return singles, batches
+
+
+@settings(max_examples=100, deadline=None)
+@given(scans(), st.integers(0, 2**32))
+def test_exchanges_reported_as_columns_assemble_as_the_same_exchanges_one_by_one(case, seed):
+    scan_type, targets, exchanges, keep_trace = case
+    singles, batches = as_batches(scan_type, exchanges, random.Random(seed))
+    collector = engine._Collector(len(exchanges), None)
+    for batch in batches:
+        collector.columns(batch)
+    for exchange in singles:
+        collector(exchange)
+    taken = collector.take(scan_type)
+    assert collector.before == len(exchanges)
+    built = engine.assemble(scan_type, "test", STARTED, 1.0, targets, taken, keep_trace)
+    expected = reference(scan_type, targets, exchanges, keep_trace)
+    assert every_reading(built) == every_reading(expected)
+    assert (built.probes_sent, built.retries) == (expected.probes_sent, expected.retries)
+    assert built == expected
+    # A report that takes no columns (a plain callable) gets the very same exchanges.
+    plain: list[Exchange] = []
+    for batch in batches:
+        report_columns(plain.append, batch)
+    assert sorted(plain + singles) == sorted(exchanges)
 
 
 def full_range(trace_ports=()):

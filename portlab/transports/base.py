@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import abc
 import errno
+from itertools import repeat
+from operator import itemgetter
 from typing import Callable, ClassVar, NamedTuple, Optional, Sequence
 
+from ..portcolumns import picker
 from ..results import TraceEvent   # the result model is the layer below transports
 from ..states import Probe, Reply, ScanType
 from ..timing import Timing
@@ -37,6 +40,57 @@ class Exchange(NamedTuple):
 
 
 Report = Callable[[Exchange], None]
+
+
+class ExchangeColumns(NamedTuple):
+    """Many exchanges of one scan type as columns of equal length: row *i* is the
+    Exchange of ``Probe(targets[i], ports[i], scan_type)``.
+
+    A transport that learns answers in bulk (a forked shard, the simulator) hands them
+    over this way through :func:`report_columns`, and the engine assembles columns
+    anyway: 65,535 Exchange tuples built only to be taken apart again cost more than
+    the writers.  Rows may come in any order; *traces* is None when no row has one.
+    """
+
+    scan_type: ScanType
+    targets: Sequence[str]
+    ports: Sequence[int]
+    replies: Sequence[Reply]
+    tries: Sequence[int]
+    rtts: Sequence[Optional[float]]
+    traces: Optional[Sequence[tuple[TraceEvent, ...]]] = None
+
+    @classmethod
+    def of(cls, scan_type: ScanType, exchanges: Sequence[Exchange]) -> "ExchangeColumns":
+        """The columns of *exchanges*, whose probes are all of *scan_type*."""
+        if not exchanges:
+            return cls(scan_type, (), (), (), (), (), None)
+        probes, replies, tries, rtts, traces = zip(*exchanges)
+        return cls(scan_type, list(map(_TARGET, probes)), list(map(_PORT, probes)), replies, tries, rtts,
+                   traces)
+
+    def sorted_by_port(self) -> "ExchangeColumns":
+        """The same rows in port order (stable)."""
+        pick = picker(sorted(range(len(self.ports)), key=self.ports.__getitem__))
+        return ExchangeColumns(self.scan_type, *map(pick, self[1:6]),
+                               pick(self.traces) if self.traces is not None else None)
+
+
+_TARGET, _PORT = itemgetter(0), itemgetter(1)     # of a Probe
+
+
+def report_columns(report: Report, columns: ExchangeColumns) -> None:
+    """Hand *columns* to *report*: in one call when it takes columns (the engine's
+    collector has a ``columns`` method), else one Exchange per row, as any plain
+    callable (a test's ``list.append``) expects."""
+    take_columns = getattr(report, "columns", None)
+    if take_columns is not None:
+        take_columns(columns)
+        return
+    traces = columns.traces if columns.traces is not None else repeat(())
+    for target, port, reply, tries, rtt, trace in zip(columns.targets, columns.ports, columns.replies,
+                                                        columns.tries, columns.rtts, traces):
+        report(Exchange(Probe(target, port, columns.scan_type), reply, tries, rtt, trace))
 
 
 def reported_rtt(seconds: float) -> float:

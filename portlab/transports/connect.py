@@ -303,8 +303,8 @@ class ConnectTransport(Transport):
             if hold is not None:
                 for host, port in witness.items():
                     hold.icmp(host, port)
-                for index, tries, trace in silent:
-                    hold.hold(child.part[index], tries, list(trace))
+                for probe, tries, trace in silent:
+                    hold.hold(probe, tries, list(trace))
 
     async def _in_threads(self, jobs: Sequence) -> None:
         """Run each ``job(stop)`` on a thread of its own and wait for all of them; on

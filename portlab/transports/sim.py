@@ -35,7 +35,7 @@ import asyncio
 import bisect
 import errno as _errno
 import ipaddress
-from operator import attrgetter
+from operator import itemgetter
 from typing import Optional, Sequence, Union
 
 from ..errors import BadInput
@@ -45,7 +45,7 @@ from ..sim.kernel import ICMP, LOCAL_ERROR, RST, SILENCE, SYN_ACK, UDP_REPLY
 from ..sim.network import NO_NEIGHBOUR, SCAN_SOURCE_PORT, Answer, SimNetwork, load_scenario
 from ..states import Probe, Reply, ReplyKind, ScanType
 from ..timing import Timing
-from .base import Exchange, Report, TraceEvent, Transport
+from .base import Exchange, ExchangeColumns, Report, TraceEvent, Transport, report_columns
 
 LINK_RTT = 0.0002
 SEND_INTERVAL = 1e-5
@@ -96,7 +96,7 @@ def observed_reply(answer: Answer, scan_type: ScanType) -> Reply:
     return _NONE
 
 
-_TARGET = attrgetter("target")
+_TARGET, _PORT, _SCAN_TYPE = itemgetter(0), itemgetter(1), itemgetter(2)    # of a Probe
 
 
 class SimTransport(Transport):
@@ -190,8 +190,20 @@ class SimTransport(Transport):
                 rtts[i] = None
 
         # One Reply per distinct answer and scan type, shared by every probe it answers.
-        replies_by_type: dict[str, dict[int, Reply]] = {}
         keep = self.keep_trace
+        scan_types = set(map(_SCAN_TYPE, probes))
+        if not keep and len(scan_types) == 1:
+            # The engine's case (one scan type, no traces): the whole scan as columns,
+            # each built by a C loop over the probes.
+            scan_type = scan_types.pop()
+            distinct = dict(zip(map(id, answers), answers))
+            reply_of = {key: observed_reply(answer, scan_type) for key, answer in distinct.items()}
+            replies_column = list(map(reply_of.__getitem__, map(id, answers)))
+            report_columns(report, ExchangeColumns(scan_type, list(map(_TARGET, probes)), list(map(_PORT, probes)),
+                                                   replies_column, tries, rtts))
+            net.clock.advance(elapsed)
+            return
+        replies_by_type: dict[str, dict[int, Reply]] = {}
         scanner = _addr_of(net)
         last_type = None
         replies: dict[int, Reply] = {}
