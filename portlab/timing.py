@@ -7,7 +7,7 @@ template and the user's overrides.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Optional
+from typing import Optional, Sequence
 
 from .errors import BadInput
 
@@ -69,3 +69,19 @@ class RttEstimator:
             self.srtt = 0.875 * self.srtt + 0.125 * rtt
         t = self.timing
         self.timeout = min(max(self.srtt + 4 * self.rttvar, t.min_timeout), t.max_timeout)
+
+    def sample_many(self, rtts: Sequence[float]) -> None:
+        """:meth:`sample` for each of *rtts* in turn, with the arithmetic in local names:
+        a connect scan samples some 60,000 refused ports a second, a burst at a time."""
+        if not rtts:
+            return
+        if self.srtt is None:
+            self.sample(rtts[0])
+            rtts = rtts[1:]
+        srtt, rttvar = self.srtt, self.rttvar
+        for rtt in rtts:
+            rttvar = 0.75 * rttvar + 0.25 * abs(srtt - rtt)
+            srtt = 0.875 * srtt + 0.125 * rtt
+        self.srtt, self.rttvar = srtt, rttvar
+        t = self.timing
+        self.timeout = min(max(srtt + 4 * rttvar, t.min_timeout), t.max_timeout)

@@ -48,6 +48,7 @@ SCRIPT = textwrap.dedent("""
         assert transport.sockets_opened == transport.sockets_closed > 0
         answers[processes] = {e.probe.port: (e.reply.kind.value, e.tries) for e in out}
         assert len(out) == len(ports), (processes, len(out))
+        assert sorted(e.probe.port for e in out) == ports, processes   # each port once, from a shared feed
     print(json.dumps({"forks": len(forks), "listening": listening,
                       "connected": sorted(p for p, a in answers[True].items() if a[0] == "connected"),
                       "differing": sum(answers[True][p][0] != answers[False][p][0] for p in ports)}))

@@ -7,6 +7,8 @@ from __future__ import annotations
 import socket
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from portlab import engine, packets as P
 from portlab.privilege import has_raw_socket_privilege
@@ -60,6 +62,18 @@ def test_rfc6298_first_sample_then_smoothing():
     est.sample(0.4)
     assert est.srtt == pytest.approx(0.875 * 0.2 + 0.125 * 0.4)
     assert est.rttvar == pytest.approx(0.75 * 0.1 + 0.25 * 0.2)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.floats(1e-6, 20.0), max_size=30), max_size=5))
+def test_sampling_a_burst_at_a_time_is_sampling_one_by_one(bursts):
+    # The connect loop feeds its refused ports' RTTs a burst at a time (sample_many).
+    one, many = RttEstimator(template(3)), RttEstimator(template(3))
+    for burst in bursts:
+        for rtt in burst:
+            one.sample(rtt)
+        many.sample_many(burst)
+        assert (many.srtt, many.rttvar, many.timeout) == (one.srtt, one.rttvar, one.timeout)
 
 
 # ---- services are named from the scan's own protocol ---------------------------------

@@ -6,9 +6,10 @@ threads share one GIL: each wakes the other at every system call.  Two processes
 not: the whole ``portlab scan -p -`` took 2.17-2.59 s with forked shards against
 2.38-2.92 s with threads (three seeded lab targets, table and JSON, the same
 alternating rounds of ``benchmarks/bench_scan.py --baseline``).  Each child runs the very same loop
-(``ConnectTransport.run_blocking``) on its share of the probes and streams what it
-learns back through a pipe, a few thousand exchanges at a time as columns, so the
-parent reports them (as ExchangeColumns) while the children still scan.
+(``ConnectTransport.run_blocking``) on the probes it takes from a shared feed
+(chunkfeed.py) and streams what it learns back through a pipe, a few thousand
+exchanges at a time as columns, so the parent reports them (as ExchangeColumns)
+while the children still scan.
 
 Forking is safe only where no other thread could hold a lock the child needs, so the
 transport forks only when the process has a single thread (the command line); a
@@ -26,9 +27,10 @@ import signal
 import struct
 import sys
 import threading
-from typing import Callable, Optional, Sequence
+from itertools import repeat
+from typing import Callable, Optional
 
-from ..states import Probe
+from ..states import Probe, ScanType
 from .base import Exchange, ExchangeColumns, Report, report_columns
 
 _LENGTH = struct.Struct("!I")
@@ -63,9 +65,45 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-def _child(run: Callable[..., float], part: Sequence[Probe], with_hold: bool, fd: int,
+class _ChunkWriter:
+    """A child's report: it collects exchanges (one by one, or as columns) and sends
+    them to the parent a chunk at a time, as ExchangeColumns sorted by port.  The
+    parent then assembles runs that are already in order (sorting and gathering
+    65,535 rows in random order cost it 0.1 s of cache misses), and each child sorts
+    its own."""
+
+    def __init__(self, scan_type: ScanType, fd: int) -> None:
+        self.scan_type, self.fd = scan_type, fd
+        self.fields: tuple[list, ...] = ([], [], [], [], [], [])   # targets, ports, replies, tries, rtts, traces
+
+    def __call__(self, exchange: Exchange) -> None:
+        probe, reply, tries, rtt, trace = exchange
+        for field, value in zip(self.fields, (probe[0], probe[1], reply, tries, rtt, trace)):
+            field.append(value)
+        if len(self.fields[1]) >= _CHUNK:
+            self.flush()
+
+    def columns(self, batch: ExchangeColumns) -> None:
+        traces = batch.traces if batch.traces is not None else repeat((), len(batch.ports))
+        for field, values in zip(self.fields, (*batch[1:6], traces)):
+            field.extend(values)
+        if len(self.fields[1]) >= _CHUNK:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.fields[1]:
+            return
+        *columns, traces = self.fields
+        batch = ExchangeColumns(self.scan_type, *columns, traces if any(traces) else None).sorted_by_port()
+        _write_all(self.fd, pickle.dumps(("x", batch), protocol=pickle.HIGHEST_PROTOCOL))
+        for field in self.fields:
+            field.clear()
+
+
+def _child(run: Callable[..., float], scan_type: ScanType, with_hold: bool, fd: int,
            counts: Callable[[], tuple[int, int]]) -> None:
-    """The child's whole life: scan *part*, stream the answers, report the rest, exit."""
+    """The child's whole life: scan (``run(report, hold)``), stream the answers, report
+    the rest, exit."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
@@ -73,36 +111,12 @@ def _child(run: Callable[..., float], part: Sequence[Probe], with_hold: bool, fd
         pass
     signal.signal(signal.SIGINT, signal.SIG_DFL)    # Ctrl-C: end at once
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    # A chunk goes as ExchangeColumns sorted by port: the parent then assembles runs
-    # that are already in order (sorting and gathering 65,535 rows in random order cost
-    # it 0.1 s of cache misses), and each child sorts its own.
-    columns: tuple[list, ...] = ([], [], [], [], [], [])
-    targets, ports, replies, tries, rtts, traces = columns
-
-    def send_chunk() -> None:
-        batch = ExchangeColumns(part[0].scan_type, targets, ports, replies, tries, rtts,
-                                traces if any(traces) else None).sorted_by_port()
-        _write_all(fd, pickle.dumps(("x", batch), protocol=pickle.HIGHEST_PROTOCOL))
-        for column in columns:
-            column.clear()
-
-    def report(exchange: Exchange) -> None:
-        probe, reply, tried, rtt, trace = exchange
-        targets.append(probe[0])
-        ports.append(probe[1])
-        replies.append(reply)
-        tries.append(tried)
-        rtts.append(rtt)
-        traces.append(trace)
-        if len(ports) >= _CHUNK:
-            send_chunk()
-
+    writer = _ChunkWriter(scan_type, fd)
     hold = _ChildHold() if with_hold else None
     opened_before, closed_before = counts()
     try:
-        timeout = run(part, report, hold)
-        if ports:
-            send_chunk()
+        timeout = run(writer, hold)
+        writer.flush()
         opened, closed = counts()
         end = (hold.silent if hold else [], hold.witness if hold else {}, timeout,
                opened - opened_before, closed - closed_before)
@@ -174,19 +188,20 @@ class Child:
         os.close(self.fd)
 
 
-def fork_shards(parts: Sequence[Sequence[Probe]], run: Callable[..., float], with_hold: bool,
+def fork_shards(n: int, scan_type: ScanType, run: Callable[..., float], with_hold: bool,
                 counts: Callable[[], tuple[int, int]]) -> list[Child]:
-    """Fork one child per part; each calls ``run(part, report, hold)`` and exits."""
+    """Fork *n* children; each calls ``run(report, hold)`` (its probes of *scan_type*
+    come from a feed the caller shares with the others) and exits."""
     children: list[Child] = []
     try:
-        for part in parts:
+        for _ in range(n):
             read_end, write_end = os.pipe()
             pid = os.fork()
             if pid == 0:   # the child: never returns into the caller
                 status = 0
                 try:
                     os.close(read_end)
-                    _child(run, part, with_hold, write_end, counts)
+                    _child(run, scan_type, with_hold, write_end, counts)
                 except BaseException:
                     status = 1
                 finally:
