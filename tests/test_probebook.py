@@ -55,3 +55,18 @@ def test_traces_are_kept_only_when_asked_for():
     loud.note(0, 101.25, "sent", "SYN")
     loud.note(0, 101.5, "recv", "RST")
     assert [(e.t, e.direction, e.summary) for e in loud.trace_of(0)] == [(1.25, "sent", "SYN"), (1.5, "recv", "RST")]
+
+
+def test_settled_probes_are_done_at_once_and_reported_together_as_columns():
+    b, reported = book()
+    for i in (0, 1, 2):
+        b.sent(i, 100.0)
+    b.settle(2, Reply(ReplyKind.RST), 0.0012345678)
+    b.settle(0, Reply(ReplyKind.SYN_ACK), 0.0004)
+    assert (b.done, b.live, b.remaining, reported) == ([True, False, True], 1, 1, [])
+    rows, rtts = b.report_settled(ScanType.SYN)
+    assert (rows, rtts) == ([2, 0], [0.0012345678, 0.0004])      # raw, for the estimator
+    # A plain callable gets one Exchange each; the RTT as every transport reports it.
+    assert reported == [Exchange(PROBES[2], Reply(ReplyKind.RST), 1, 0.001235),
+                        Exchange(PROBES[0], Reply(ReplyKind.SYN_ACK), 1, 0.0004)]
+    assert b.report_settled(ScanType.SYN) == ([], []) and len(reported) == 2    # each once

@@ -13,9 +13,14 @@ from __future__ import annotations
 import collections
 from typing import Sequence
 
+from operator import itemgetter
+
+from ..portcolumns import picker
 from ..results import TraceEvent
-from ..states import Probe
-from .base import Exchange, Report
+from ..states import Probe, Reply, ScanType
+from .base import Exchange, ExchangeColumns, Report, report_columns, reported_rtt
+
+_TARGET, _PORT = itemgetter(0), itemgetter(1)     # of a Probe
 
 
 class ProbeBook:
@@ -43,6 +48,8 @@ class ProbeBook:
         self.traces: list[list[TraceEvent]] = [[] for _ in range(n)] if trace else []
         self.queue: collections.deque[int] = collections.deque(range(n))
         self.in_flight: collections.deque[tuple[float, int, int, bool]] = collections.deque()
+        # Settled by settle() and not yet reported: probe numbers, replies, raw RTTs.
+        self.settled: tuple[list[int], list[Reply], list[float]] = ([], [], [])
 
     @property
     def finished(self) -> bool:
@@ -71,6 +78,33 @@ class ProbeBook:
         self.done[i] = True
         self.remaining -= 1
         self.report(exchange)
+
+    def settle(self, i: int, reply: Reply, rtt: float) -> None:
+        """Probe *i* is settled by *reply*, *rtt* seconds after its latest try (no trace
+        kept): done at once, reported with the others by :meth:`report_settled`.  The
+        common answer of a large scan, without an Exchange and a report call each."""
+        if self.flying[i]:
+            self.park(i)
+        self.done[i] = True
+        self.remaining -= 1
+        rows, replies, rtts = self.settled
+        rows.append(i)
+        replies.append(reply)
+        rtts.append(rtt)
+
+    def report_settled(self, scan_type: ScanType) -> tuple[list[int], list[float]]:
+        """Report what :meth:`settle` settled since the last call, in one call
+        (ExchangeColumns, RTTs as :func:`reported_rtt` gives them); return those probe
+        numbers and raw RTTs, for the RTT estimators."""
+        rows, replies, rtts = self.settled
+        self.settled = ([], [], [])
+        if rows:
+            pick = picker(rows)
+            probes = pick(self.probes)
+            report_columns(self.report, ExchangeColumns(
+                scan_type, list(map(_TARGET, probes)), list(map(_PORT, probes)), replies, pick(self.tries),
+                list(map(reported_rtt, rtts))))
+        return rows, rtts
 
     def note(self, i: int, now: float, direction: str, summary: str) -> None:
         """Keep a trace event for probe *i* (when traces are kept)."""

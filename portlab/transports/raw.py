@@ -32,6 +32,7 @@ import random
 import socket
 import struct
 import time
+from operator import attrgetter, itemgetter
 from typing import Iterable, Optional, Sequence
 
 from ..errors import BadInput
@@ -60,6 +61,8 @@ _MAX_TRIES = 1 << _TRY_BITS
 _TCP_REPLY = struct.Struct("!HHIIBB")
 _QUOTED_TCP = struct.Struct("!HHI")
 _SYN_ACK = Reply(ReplyKind.SYN_ACK)
+_ADDRESS, _PORT = itemgetter(0), itemgetter(1)      # of a Probe
+_PACKED = attrgetter("packed")                       # of a _Target
 _RST = Reply(ReplyKind.RST)
 _NONE = Reply(ReplyKind.NONE)
 
@@ -290,16 +293,19 @@ class _SynScan(ProbeBook):
         attach_filter(tcp_sock, port_filter(2, self.sport))
         self.base_seq = random.getrandbits(32)
         self.targets: dict[bytes, _Target] = {}
-        self.index: dict[tuple[bytes, int], int] = {}
-        self.target_of: list[_Target] = []
-        for i, probe in enumerate(self.probes):
-            packed = socket.inet_aton(probe.target)
+        by_address: dict[str, _Target] = {}
+        addresses = list(map(_ADDRESS, self.probes))
+        for address in dict.fromkeys(addresses):
+            packed = socket.inet_aton(address)
             target = self.targets.get(packed)
             if target is None:
-                target = _Target(probe.target, route_source(probe.target), self.sport, timing)
-                self.targets[packed] = target
-            self.target_of.append(target)
-            self.index.setdefault((packed, probe.port), i)
+                target = self.targets[packed] = _Target(address, route_source(address), self.sport, timing)
+            by_address[address] = target
+        self.target_of: list[_Target] = list(map(by_address.__getitem__, addresses))
+        # (packed address, port) -> the first probe that asks it (built back to front,
+        # so the first one wins), in C loops: a Python loop here cost 0.1 s a full range.
+        keys = list(zip(map(_PACKED, self.target_of), map(_PORT, self.probes)))
+        self.index: dict[tuple[bytes, int], int] = dict(zip(reversed(keys), range(len(keys) - 1, -1, -1)))
         self.pacer = Pacer(timing)
         self.max_in_flight = 1 if timing.max_parallel <= 1 else max(timing.max_parallel, RAW_MAX_IN_FLIGHT)
         self._backoff_until = 0.0
@@ -451,11 +457,16 @@ class _SynScan(ProbeBook):
         recv = self.tcp_sock.recv
         unpack = _TCP_REPLY.unpack_from
         targets, index, sport = self.targets, self.index, self.sport
+        done, tries, sent_at = self.done, self.tries, self.sent_at
+        # The common answer (to a first and only try, no trace, no witness round
+        # running) is settled in bulk: see ProbeBook.settle.
+        quick = not self.trace_on and not self.held
+        monotonic = time.monotonic
         while True:
             try:
                 packet = recv(256)
             except (BlockingIOError, InterruptedError):
-                return
+                break
             ihl = (packet[0] & 0x0F) << 2
             if len(packet) < ihl + 14:
                 continue
@@ -466,7 +477,7 @@ class _SynScan(ProbeBook):
             if r_dport != sport:
                 continue
             i = index.get((src, r_sport))
-            if i is None or self.done[i]:
+            if i is None or done[i]:
                 continue
             if flags & 0x12 == 0x12:
                 reply = _SYN_ACK
@@ -479,13 +490,25 @@ class _SynScan(ProbeBook):
             else:
                 # A bare RST (no ACK, so no acknowledgment number to check; some firewalls
                 # send these): the ports alone say which probe it answers, as nmap accepts.
-                tryno = self.tries[i] - 1
-            if not 1 <= tryno + 1 <= self.tries[i]:
+                tryno = tries[i] - 1
+            if not 1 <= tryno + 1 <= tries[i]:
                 continue  # not an answer to any SYN of ours (a stale or forged segment)
+            if quick and tries[i] == 1:
+                self.settle(i, reply, monotonic() - sent_at[i])
+                continue
             self._answer(i, reply, tryno + 1,
                          f"{'SYN/ACK' if reply is _SYN_ACK else 'RST'} "
                          f"{self.target_of[i].address}:{r_sport} > {self.target_of[i].source}:{sport}"
                          if self.trace_on else "")
+        self._report_settled()
+
+    def _report_settled(self) -> None:
+        rows, rtts = self.report_settled(ScanType.SYN)
+        if len(self.targets) == 1:
+            self.target_of[0].rtt.sample_many(rtts)
+        else:
+            for i, rtt in zip(rows, rtts):
+                self.target_of[i].rtt.sample(rtt)
 
     def _receive_icmp(self) -> None:
         recv = self.icmp_sock.recv
