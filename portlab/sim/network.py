@@ -38,6 +38,7 @@ import bisect
 import errno as _errno
 import ipaddress
 from dataclasses import dataclass, replace
+from itertools import repeat
 from typing import Optional, Sequence
 
 from . import kernel
@@ -518,6 +519,20 @@ class SimNetwork:
         ends.insert(i, hi)
         answers.insert(i, answer)
         return answer
+
+    def answer_table(self, dst: int, protocol: str, lo: int, hi: int,
+                     sport: int = SCAN_SOURCE_PORT) -> list[Answer]:
+        """:meth:`scan_answer` for every port *lo* .. *hi* of *dst*, as a list indexed by
+        ``port - lo``: one walk per range of ports that share an answer, not one per port."""
+        table: list[Answer] = []
+        port = lo
+        while port <= hi:
+            answer = self.scan_answer(dst, port, protocol, sport)
+            starts, ends, _ = self._cache[(dst, protocol, sport)]
+            end = min(ends[bisect.bisect_right(starts, port) - 1], hi)
+            table.extend(repeat(answer, end - port + 1))
+            port = end + 1
+        return table
 
     def segments(self, dst: int, protocol: str, sport: int = SCAN_SOURCE_PORT):
         """The cached ``(starts, ends, answers)`` lists for one destination (fast path)."""
