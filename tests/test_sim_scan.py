@@ -380,3 +380,32 @@ def test_icmp_loss_shows_what_live_tcp_scans_report():
     assert reasons.count("no-response") == 30 - reasons.count("admin-prohibited")
     assert {str(p.state) for p in result.hosts[0].ports} == {"filtered"}
     assert all(p.rtt is None for p in result.hosts[0].ports if p.reason == "no-response")
+
+
+@pytest.mark.parametrize("name", ["capstone", "home-nat-forward", "cloud-sg", "web-server"])
+def test_answer_tables_give_every_probe_the_answer_it_gets_alone(name):
+    # The simulator reads a scan's answers from one table per target (C loops over the
+    # probes); a probe at a time, through the port-range cache, must give the very same.
+    import asyncio
+    import random
+
+    from portlab.sim.firewall import ip_int
+    from portlab.states import Probe, ScanType
+
+    scenario = model.load(model.shipped()[name])
+    rng = random.Random(name)
+    hosts = [str(a) for a in scenario.addresses()] + ["10.77.0.250"]    # and one nobody has
+    for scan_type in (ScanType.SYN, ScanType.UDP, ScanType.CONNECT):
+        # Dense enough for tables (a table spans the lowest to the highest port asked).
+        ports = sorted(set(rng.sample(range(1, 20001), 12000)) | {1, 22, 53, 80, 443, 2222, 8080, 20000})
+        probes = [Probe(h, p, scan_type) for h in hosts for p in ports]
+        rng.shuffle(probes)
+        transport = SimTransport(scenario)
+        targets, numbers = [p.target for p in probes], [p.port for p in probes]
+        by_table = transport._answers_by_table(targets, numbers, scan_type)
+        assert by_table is not None
+        one_by_one = asyncio.run(transport._answers_one_by_one(probes))
+        assert by_table == one_by_one
+        net, protocol = transport.network, scan_type.protocol
+        table = net.answer_table(ip_int(hosts[0]), protocol, 20, 90)
+        assert table == [net.scan_answer(ip_int(hosts[0]), port, protocol) for port in range(20, 91)]
