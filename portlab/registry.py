@@ -236,9 +236,9 @@ def _index_path() -> Path:
     return Path(base) / "portlab" / f"service-names-v{INDEX_VERSION}.json"
 
 
-def _csv_digest(path: Path = CSV_PATH) -> str:
+def _csv_digest() -> str:
     import hashlib
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return hashlib.sha256(CSV_PATH.read_bytes()).hexdigest()
 
 
 @lru_cache(maxsize=1)
@@ -246,30 +246,48 @@ def _name_tables() -> dict[str, list[Optional[str]]]:
     """``{protocol: [name of port 0, ..., name of port 65535]}`` for tcp and udp.
 
     Built once from the CSV (the source of truth) and kept in the user's cache
-    directory beside the CSV's SHA-256; a cache whose digest differs, or that cannot
-    be read, is rebuilt.  Reading it costs a few milliseconds where parsing the CSV
-    costs half a second, which a short scan would otherwise spend before its first
-    packet.  A cache that cannot be written is not an error: the tables are then
-    built from the CSV for this process only.
+    directory beside the CSV's SHA-256 and its size and modification time.  While the
+    CSV's size and time are those recorded, the cache is read as it is (hashing the
+    CSV cost 8-20 ms of every scan); when they differ, the digest decides: the same
+    bytes (a fresh checkout) only update the recorded time, other bytes rebuild the
+    tables.  A cache that cannot be read is rebuilt.  Reading it costs a few
+    milliseconds where parsing the CSV costs half a second, which a short scan would
+    otherwise spend before its first packet.  A cache that cannot be written is not an
+    error: the tables are then built from the CSV for this process only.
     """
     import json
-    digest = _csv_digest()
+    stat = CSV_PATH.stat()
+    stamp = [stat.st_size, stat.st_mtime_ns]
     where = _index_path()
+    digest = None
     try:
         cached = json.loads(where.read_text(encoding="utf-8"))
-        if cached.get("csv_sha256") == digest and all(len(cached.get(p, ())) == 65536 for p in ("tcp", "udp")):
-            return {"tcp": cached["tcp"], "udp": cached["udp"]}
+        if all(len(cached.get(p, ())) == 65536 for p in ("tcp", "udp")):
+            tables = {"tcp": cached["tcp"], "udp": cached["udp"]}
+            if cached.get("csv_stamp") == stamp:
+                return tables
+            digest = _csv_digest()
+            if cached.get("csv_sha256") == digest:
+                _write_index(where, digest, stamp, tables)
+                return tables
     except (OSError, ValueError, AttributeError):
         pass
     reg = default()
     tables = {proto: [reg.service_name(port, proto) for port in range(65536)] for proto in ("tcp", "udp")}
+    _write_index(where, digest or _csv_digest(), stamp, tables)
+    return tables
+
+
+def _write_index(where: Path, digest: str, stamp: list[int], tables: dict[str, list[Optional[str]]]) -> None:
+    """Keep *tables* in the cache file, if it can be written."""
+    import json
     try:
         from .atomic import write_text_atomically
         where.parent.mkdir(parents=True, exist_ok=True)
-        write_text_atomically(where, json.dumps({"csv_sha256": digest, **tables}, separators=(",", ":")))
+        write_text_atomically(where, json.dumps({"csv_sha256": digest, "csv_stamp": stamp, **tables},
+                                                separators=(",", ":")))
     except (OSError, PortlabError):
         pass
-    return tables
 
 
 def name_table(protocol: str) -> list[Optional[str]]:

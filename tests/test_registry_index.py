@@ -45,7 +45,7 @@ def test_the_index_is_written_once_with_the_csvs_digest(fresh_index):
 def test_a_stale_or_corrupt_index_is_rebuilt_from_the_csv(fresh_index):
     registry.name_table("tcp")
     data = json.loads(fresh_index.read_text())
-    data["csv_sha256"] = "0" * 64
+    data["csv_sha256"], data["csv_stamp"] = "0" * 64, [0, 0]     # another CSV's index
     data["tcp"][22] = "stale"
     fresh_index.write_text(json.dumps(data))
     registry._name_tables.cache_clear()
@@ -54,6 +54,25 @@ def test_a_stale_or_corrupt_index_is_rebuilt_from_the_csv(fresh_index):
     registry._name_tables.cache_clear()
     assert registry.name_table("udp")[514] == "syslog"
     assert json.loads(fresh_index.read_text())["csv_sha256"] == registry._csv_digest()
+
+
+def test_an_index_of_the_same_csv_bytes_is_kept_whatever_the_files_time(fresh_index, monkeypatch):
+    registry.name_table("tcp")
+    data = json.loads(fresh_index.read_text())
+    stat = registry.CSV_PATH.stat()
+    assert data["csv_stamp"] == [stat.st_size, stat.st_mtime_ns]
+    # A fresh checkout gives the CSV a new time, not new bytes: the digest says so, the
+    # tables stay (a tampered name shows they were read) and the new time is recorded.
+    data["csv_stamp"] = [stat.st_size, 1]
+    data["tcp"][22] = "kept"
+    fresh_index.write_text(json.dumps(data))
+    registry._name_tables.cache_clear()
+    assert registry.name_table("tcp")[22] == "kept"
+    assert json.loads(fresh_index.read_text())["csv_stamp"] == [stat.st_size, stat.st_mtime_ns]
+    # While size and time match, the CSV is not even read.
+    registry._name_tables.cache_clear()
+    monkeypatch.setattr(registry, "_csv_digest", lambda: pytest.fail("the CSV was hashed"))
+    assert registry.name_table("tcp")[22] == "kept"
 
 
 def test_an_unwritable_cache_is_not_an_error(tmp_path, monkeypatch):
