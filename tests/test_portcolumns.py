@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from portlab import engine
-from portlab.formats import frame, jsonfmt, table
+from portlab.formats import frame, jsonfmt, nmapxml, table
 from portlab.portcolumns import PortColumns, columns_of
 from portlab.registry import name_table
 from portlab.results import HostResult, PortResult, ScanResult, TraceEvent
@@ -68,7 +68,7 @@ def plain_copy(result: ScanResult) -> ScanResult:
 
 def every_reading(result: ScanResult):
     return (jsonfmt.dumps(result), table.render(result), table.render(result, show_all=True),
-            result.counts(), [h.counts() for h in result.hosts])
+            nmapxml.dumps(result), result.counts(), [h.counts() for h in result.hosts])
 
 
 @st.composite
@@ -169,8 +169,9 @@ def test_a_full_range_writes_from_the_columns_without_making_the_list():
     result = full_range()
     ports = result.hosts[0].ports
     assert type(ports) is PortColumns
-    text, doc = table.render(result), jsonfmt.dumps(result)
-    assert ports.live, "the table or the JSON writer turned 65535 ports into PortResults"
+    text, doc, xml = table.render(result), jsonfmt.dumps(result), nmapxml.dumps(result)
+    assert ports.live, "the table, the JSON or the XML writer turned 65535 ports into PortResults"
+    assert '<extraports state="closed" count="65531">' in xml
     assert "Not shown: 65531 closed tcp ports (conn-refused)" in text
     assert '"count": 65531' in doc
     assert every_reading(result) == every_reading(plain_copy(result))
@@ -213,3 +214,18 @@ def test_a_live_loopback_scan_gives_columns_that_round_trip():
     again = jsonfmt.loads(jsonfmt.dumps(result))
     assert again == result
     assert all(p.rtt is None or round(p.rtt, 6) == p.rtt for p in result.hosts[0].ports)
+
+
+def test_each_host_folds_its_answers_in_its_own_order():
+    # The answers are numbered once for the whole scan; a host's XML and table fold
+    # them in the order they first appear among that host's own ports.
+    refused, silent = Reply.connect_error(errno.ECONNREFUSED), Reply(ReplyKind.NONE)
+    exchanges = [Exchange(Probe(address, port, ScanType.CONNECT), first if port <= 100 else second, 1, None)
+                 for address, first, second in (("127.0.0.1", refused, silent), ("127.0.0.2", silent, refused))
+                 for port in range(1, 201)]
+    random.Random(7).shuffle(exchanges)
+    result = engine.assemble(ScanType.CONNECT, "connect", STARTED, 1.0,
+                             [Target("127.0.0.1"), Target("127.0.0.2")], exchanges, keep_trace=False)
+    assert every_reading(result) == every_reading(plain_copy(result))
+    second_host = nmapxml.dumps(result).split("<host ")[2]
+    assert second_host.index('state="filtered"') < second_host.index('state="closed"')

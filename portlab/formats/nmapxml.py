@@ -26,13 +26,15 @@ from __future__ import annotations
 import ipaddress
 import xml.etree.ElementTree as ET
 from collections import Counter, defaultdict
-from operator import attrgetter
+from itertools import compress as pick, repeat
+from operator import attrgetter, eq, not_
 from datetime import datetime, timezone
 from typing import Optional, Union
 from xml.parsers import expat
 from xml.sax.saxutils import quoteattr
 
 from ..errors import BadInput
+from ..portcolumns import PortColumns, columns_of, kept_rows
 from ..results import ExtraPorts, HostResult, PortResult, ScanResult
 from ..states import PortState, ScanType
 from .jsonfmt import as_utc
@@ -227,12 +229,17 @@ def dumps(result: ScanResult) -> str:
     scanned: dict[str, set[int]] = defaultdict(set)
     counted: Counter[str] = Counter()
     for host in result.hosts:
-        protocols_here = set(map(_PROTOCOL, host.ports))
-        if len(protocols_here) == 1:     # the usual case: one scan type, one protocol
-            scanned[protocols_here.pop()].update(map(_PORT, host.ports))
+        columns = columns_of(host.ports)
+        if columns is not None:          # a scan's own result: its port numbers in one array
+            if len(columns):
+                scanned[columns.protocol].update(columns.numbers)
         else:
-            for port in host.ports:
-                scanned[port.protocol].add(port.port)
+            protocols_here = set(map(_PROTOCOL, host.ports))
+            if len(protocols_here) == 1:     # the usual case: one scan type, one protocol
+                scanned[protocols_here.pop()].update(map(_PORT, host.ports))
+            else:
+                for port in host.ports:
+                    scanned[port.protocol].add(port.port)
         for extra in host.extraports:
             counted[extra.protocol] += extra.count
             if extra.ports is not None:
@@ -268,6 +275,20 @@ def dumps(result: ScanResult) -> str:
 _PORT, _PROTOCOL, _STATE = attrgetter("port"), attrgetter("protocol"), attrgetter("state")
 
 
+def _fold_columns(columns: PortColumns, folded: set[str],
+                  folds: dict[tuple[str, str], dict[str, list[int]]]) -> list[PortResult]:
+    """What the list path of _host_lines does, read from live columns: the ports of the
+    folded answers go into *folds* (in the order the answers first appear, as there),
+    and the others come back as PortResults (a few, made from the columns)."""
+    fold = [state in folded for state, _ in columns.answers]
+    for index in dict.fromkeys(columns.answer):      # each answer once, first seen first
+        if fold[index]:
+            state, reason = columns.answers[index]
+            rows = pick(columns.numbers, map(eq, columns.answer, repeat(index)))
+            folds[(state, columns.protocol)][reason].extend(rows)
+    return kept_rows(columns, map(not_, map(fold.__getitem__, columns.answer)))
+
+
 def _host_lines(host: HostResult, start: int, end: int) -> list[str]:
     lines = [_tag("host", {"starttime": start, "endtime": end}, close=False)
              + _tag("status", {"state": "up", "reason": "user-set", "reason_ttl": 0}),
@@ -281,12 +302,16 @@ def _host_lines(host: HostResult, start: int, end: int) -> list[str]:
     folds: dict[tuple[str, str], dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
     # A PortState is a str enum: it is found in *folded* (plain strings) as it is, and
     # str() runs once per group below instead of twice per port (65535 of them).
-    listed = []
-    for port, state in zip(host.ports, map(_STATE, host.ports)):
-        if state in folded:
-            folds[(state, port.protocol)][port.reason].append(port.port)
-        else:
-            listed.append(port)
+    columns = columns_of(host.ports)
+    if columns is not None:
+        listed = _fold_columns(columns, folded, folds)
+    else:
+        listed = []
+        for port, state in zip(host.ports, map(_STATE, host.ports)):
+            if state in folded:
+                folds[(state, port.protocol)][port.reason].append(port.port)
+            else:
+                listed.append(port)
     body = []
     for (state, protocol), reasons in folds.items():
         total = sum(len(ports) for ports in reasons.values())
