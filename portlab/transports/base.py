@@ -11,12 +11,11 @@ from __future__ import annotations
 import abc
 import errno
 from itertools import repeat
-from operator import itemgetter
 from typing import Callable, ClassVar, NamedTuple, Optional, Sequence
 
 from ..portcolumns import picker
 from ..results import TraceEvent   # the result model is the layer below transports
-from ..states import Probe, Reply, ScanType
+from ..states import PROBE_PORT, PROBE_TARGET, Probe, Reply, ScanType
 from ..timing import Timing
 
 
@@ -66,7 +65,7 @@ class ExchangeColumns(NamedTuple):
         if not exchanges:
             return cls(scan_type, (), (), (), (), (), None)
         probes, replies, tries, rtts, traces = zip(*exchanges)
-        return cls(scan_type, list(map(_TARGET, probes)), list(map(_PORT, probes)), replies, tries, rtts,
+        return cls(scan_type, list(map(PROBE_TARGET, probes)), list(map(PROBE_PORT, probes)), replies, tries, rtts,
                    traces)
 
     def sorted_by_port(self) -> "ExchangeColumns":
@@ -74,9 +73,6 @@ class ExchangeColumns(NamedTuple):
         pick = picker(sorted(range(len(self.ports)), key=self.ports.__getitem__))
         return ExchangeColumns(self.scan_type, *map(pick, self[1:6]),
                                pick(self.traces) if self.traces is not None else None)
-
-
-_TARGET, _PORT = itemgetter(0), itemgetter(1)     # of a Probe
 
 
 def report_columns(report: Report, columns: ExchangeColumns) -> None:

@@ -47,20 +47,18 @@ import sys
 import threading
 import time
 from collections import deque
-from operator import itemgetter
 from typing import Optional, Sequence
 
 from ..errors import BadInput
 from ..packets import quoted_destination, unreachable_quote
 from ..portcolumns import picker
-from ..states import Probe, Reply, ReplyKind, ScanType
+from ..states import PROBE_PORT, PROBE_TARGET, Probe, Reply, ReplyKind, ScanType
 from ..timing import RttEstimator, Timing
 from .base import Exchange, ExchangeColumns, Report, TraceEvent, Transport, report_columns, reported_rtt
 from .chunkfeed import ChunkFeed
 from .forked import can_fork, fork_shards
 from .witness import GAVE_UP, MAX_SILENT, WitnessRounds, dropped_because, refill_gap
 
-_TARGET, _PORT = itemgetter(0), itemgetter(1)     # of a Probe
 _LINGER_RESET = struct.pack("ii", 1, 0)   # on close: send RST, skip TIME_WAIT
 _LAUNCH_BURST = 256                       # probes launched between two looks at the answers
 _POLL_SLICE = 0.05                        # how often the loop looks at the stop flag
@@ -674,7 +672,7 @@ def _report_refused(probes: Sequence[Probe], rows: list[int], rtts: list[float],
     rtt.sample_many(rtts)
     picked = picker(rows)(probes)
     count = len(rows)
-    report_columns(report, ExchangeColumns(ScanType.CONNECT, list(map(_TARGET, picked)), list(map(_PORT, picked)),
+    report_columns(report, ExchangeColumns(ScanType.CONNECT, list(map(PROBE_TARGET, picked)), list(map(PROBE_PORT, picked)),
                                            [_REFUSED] * count, [1] * count, list(map(reported_rtt, rtts))))
     rows.clear()
     rtts.clear()

@@ -13,14 +13,11 @@ from __future__ import annotations
 import collections
 from typing import Sequence
 
-from operator import itemgetter
-
 from ..portcolumns import picker
 from ..results import TraceEvent
-from ..states import Probe, Reply, ScanType
+from ..states import PROBE_PORT, PROBE_TARGET, Probe, Reply, ScanType
 from .base import Exchange, ExchangeColumns, Report, report_columns, reported_rtt
 
-_TARGET, _PORT = itemgetter(0), itemgetter(1)     # of a Probe
 
 
 class ProbeBook:
@@ -102,7 +99,7 @@ class ProbeBook:
             pick = picker(rows)
             probes = pick(self.probes)
             report_columns(self.report, ExchangeColumns(
-                scan_type, list(map(_TARGET, probes)), list(map(_PORT, probes)), replies, pick(self.tries),
+                scan_type, list(map(PROBE_TARGET, probes)), list(map(PROBE_PORT, probes)), replies, pick(self.tries),
                 list(map(reported_rtt, rtts))))
         return rows, rtts
 

@@ -32,13 +32,13 @@ import random
 import socket
 import struct
 import time
-from operator import attrgetter, itemgetter
+from operator import attrgetter
 from typing import Iterable, Optional, Sequence
 
 from ..errors import BadInput
 from ..packets import SynTemplate, quoted_destination, unreachable_quote
 from ..privilege import require_raw_privilege
-from ..states import Probe, Reply, ReplyKind, ScanType
+from ..states import PROBE_PORT, PROBE_TARGET, Probe, Reply, ReplyKind, ScanType
 from ..timing import RttEstimator, Timing
 from .base import LOCAL_FIREWALL_ERRNOS, Exchange, Report, Transport, reported_rtt
 from .probebook import ProbeBook
@@ -61,7 +61,6 @@ _MAX_TRIES = 1 << _TRY_BITS
 _TCP_REPLY = struct.Struct("!HHIIBB")
 _QUOTED_TCP = struct.Struct("!HHI")
 _SYN_ACK = Reply(ReplyKind.SYN_ACK)
-_ADDRESS, _PORT = itemgetter(0), itemgetter(1)      # of a Probe
 _PACKED = attrgetter("packed")                       # of a _Target
 _RST = Reply(ReplyKind.RST)
 _NONE = Reply(ReplyKind.NONE)
@@ -294,7 +293,7 @@ class _SynScan(ProbeBook):
         self.base_seq = random.getrandbits(32)
         self.targets: dict[bytes, _Target] = {}
         by_address: dict[str, _Target] = {}
-        addresses = list(map(_ADDRESS, self.probes))
+        addresses = list(map(PROBE_TARGET, self.probes))
         for address in dict.fromkeys(addresses):
             packed = socket.inet_aton(address)
             target = self.targets.get(packed)
@@ -304,7 +303,7 @@ class _SynScan(ProbeBook):
         self.target_of: list[_Target] = list(map(by_address.__getitem__, addresses))
         # (packed address, port) -> the first probe that asks it (built back to front,
         # so the first one wins), in C loops: a Python loop here cost 0.1 s a full range.
-        keys = list(zip(map(_PACKED, self.target_of), map(_PORT, self.probes)))
+        keys = list(zip(map(_PACKED, self.target_of), map(PROBE_PORT, self.probes)))
         self.index: dict[tuple[bytes, int], int] = dict(zip(reversed(keys), range(len(keys) - 1, -1, -1)))
         self.pacer = Pacer(timing)
         self.max_in_flight = 1 if timing.max_parallel <= 1 else max(timing.max_parallel, RAW_MAX_IN_FLIGHT)

@@ -36,7 +36,7 @@ import bisect
 import errno as _errno
 import ipaddress
 from itertools import compress, repeat
-from operator import getitem, itemgetter, sub
+from operator import getitem, sub
 from typing import Optional, Sequence, Union
 
 from ..errors import BadInput
@@ -44,7 +44,7 @@ from ..sim import kernel
 from ..sim.firewall import ip_int
 from ..sim.kernel import ICMP, LOCAL_ERROR, RST, SILENCE, SYN_ACK, UDP_REPLY
 from ..sim.network import NO_NEIGHBOUR, SCAN_SOURCE_PORT, Answer, SimNetwork, load_scenario
-from ..states import Probe, Reply, ReplyKind, ScanType
+from ..states import PROBE_PORT, PROBE_SCAN_TYPE, PROBE_TARGET, Probe, Reply, ReplyKind, ScanType
 from ..timing import Timing
 from .base import Exchange, ExchangeColumns, Report, TraceEvent, Transport, report_columns
 
@@ -61,7 +61,7 @@ _LOST = Answer(SILENCE, path=("the ICMP error was not sent: the target's ICMP ra
 def _one_scan_type(probes: Sequence[Probe]) -> Optional[ScanType]:
     """The scan type all *probes* share, or None when they mix (or there are none)."""
     # By id: hashing a str-Enum runs Python code, once per probe.
-    return probes[0].scan_type if len(set(map(id, map(_SCAN_TYPE, probes)))) == 1 else None
+    return probes[0].scan_type if len(set(map(id, map(PROBE_SCAN_TYPE, probes)))) == 1 else None
 
 
 def observed_reply(answer: Answer, scan_type: ScanType) -> Reply:
@@ -103,7 +103,6 @@ def observed_reply(answer: Answer, scan_type: ScanType) -> Reply:
     return _NONE
 
 
-_TARGET, _PORT, _SCAN_TYPE = itemgetter(0), itemgetter(1), itemgetter(2)    # of a Probe
 
 
 class SimTransport(Transport):
@@ -153,7 +152,7 @@ class SimTransport(Transport):
         net = self.network
         # The probes' columns, read once: each pass over 65,535 shuffled probes costs
         # 15-25 ms of cache misses, more than the work done with what it reads.
-        targets, ports = list(map(_TARGET, probes)), list(map(_PORT, probes))
+        targets, ports = list(map(PROBE_TARGET, probes)), list(map(PROBE_PORT, probes))
         scan_type = _one_scan_type(probes)
         for target in set(targets):
             try:
