@@ -41,6 +41,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -271,6 +272,10 @@ def print_table(rows: list[dict], runs: int) -> bool:
     return ok
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="rounds per case (default 3)")
@@ -305,6 +310,8 @@ def main(argv=None) -> int:
     # since its last .pyc again, some 10 ms a module.)
     for package in filter(None, (ROOT, BASELINE and Path(BASELINE))):
         compileall.compile_dir(str(package / "portlab"), quiet=1)
+    # `kill` tears the namespaces down as Ctrl-C does (the default would leave them).
+    signal.signal(signal.SIGTERM, _interrupt)
     rows = []
     try:
         with tempfile.TemporaryDirectory(prefix="portlab-bench-") as workdir:
