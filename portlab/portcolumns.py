@@ -170,9 +170,6 @@ def kept_rows(columns: PortColumns, keep: Iterable[bool]) -> list[PortResult]:
     return list(map(columns.row, compress(range(len(columns)), keep)))
 
 
-__all__ = ["PortColumns", "columns_of", "kept_rows"]
-
-
 def picker(order: Sequence[int]) -> Callable[[Sequence[T]], tuple[T, ...]]:
     """A function that picks the rows *order* of a column, as a tuple: one itemgetter
     call gathers a whole column in C, two to three times faster than map()."""
@@ -180,3 +177,7 @@ def picker(order: Sequence[int]) -> Callable[[Sequence[T]], tuple[T, ...]]:
         (row,) = order
         return lambda column: (column[row],)
     return itemgetter(*order) if order else lambda column: ()
+
+
+__all__ = ["PortColumns", "columns_of", "kept_rows", "picker"]
+

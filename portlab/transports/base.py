@@ -41,6 +41,12 @@ class Exchange(NamedTuple):
 Report = Callable[[Exchange], None]
 
 
+def reported_rtt(seconds: float) -> float:
+    """A round-trip time as an Exchange carries it: to the microsecond, as nmap reports
+    them (the JSON writer also writes the short floats in half the time)."""
+    return round(seconds, 6)
+
+
 class ExchangeColumns(NamedTuple):
     """Many exchanges of one scan type as columns of equal length: row *i* is the
     Exchange of ``Probe(targets[i], ports[i], scan_type)``.
@@ -68,6 +74,14 @@ class ExchangeColumns(NamedTuple):
         return cls(scan_type, list(map(PROBE_TARGET, probes)), list(map(PROBE_PORT, probes)), replies, tries, rtts,
                    traces)
 
+    @classmethod
+    def answered(cls, scan_type: ScanType, probes: Sequence[Probe], replies: Sequence[Reply],
+                 tries: Sequence[int], rtts: Sequence[float]) -> "ExchangeColumns":
+        """The columns of *probes* answered by *replies*, *rtts* raw seconds after their
+        latest try (reported as :func:`reported_rtt` gives them), no trace."""
+        return cls(scan_type, list(map(PROBE_TARGET, probes)), list(map(PROBE_PORT, probes)), replies, tries,
+                   list(map(reported_rtt, rtts)))
+
     def sorted_by_port(self) -> "ExchangeColumns":
         """The same rows in port order (stable)."""
         pick = picker(sorted(range(len(self.ports)), key=self.ports.__getitem__))
@@ -87,12 +101,6 @@ def report_columns(report: Report, columns: ExchangeColumns) -> None:
     for target, port, reply, tries, rtt, trace in zip(columns.targets, columns.ports, columns.replies,
                                                         columns.tries, columns.rtts, traces):
         report(Exchange(Probe(target, port, columns.scan_type), reply, tries, rtt, trace))
-
-
-def reported_rtt(seconds: float) -> float:
-    """A round-trip time as an Exchange carries it: to the microsecond, as nmap reports
-    them (the JSON writer also writes the short floats in half the time)."""
-    return round(seconds, 6)
 
 
 class Transport(abc.ABC):

@@ -52,7 +52,7 @@ from typing import Optional, Sequence
 from ..errors import BadInput
 from ..packets import quoted_destination, unreachable_quote
 from ..portcolumns import picker
-from ..states import PROBE_PORT, PROBE_TARGET, Probe, Reply, ReplyKind, ScanType
+from ..states import Probe, Reply, ReplyKind, ScanType
 from ..timing import RttEstimator, Timing
 from .base import Exchange, ExchangeColumns, Report, TraceEvent, Transport, report_columns, reported_rtt
 from .chunkfeed import ChunkFeed
@@ -670,10 +670,9 @@ def _report_refused(probes: Sequence[Probe], rows: list[int], rtts: list[float],
     probe that is two appends in the loop instead of an Exchange, an RTT update and a
     report call: a third of the loop's Python time in a full-range scan."""
     rtt.sample_many(rtts)
-    picked = picker(rows)(probes)
     count = len(rows)
-    report_columns(report, ExchangeColumns(ScanType.CONNECT, list(map(PROBE_TARGET, picked)), list(map(PROBE_PORT, picked)),
-                                           [_REFUSED] * count, [1] * count, list(map(reported_rtt, rtts))))
+    report_columns(report, ExchangeColumns.answered(ScanType.CONNECT, picker(rows)(probes), [_REFUSED] * count,
+                                                    [1] * count, rtts))
     rows.clear()
     rtts.clear()
 

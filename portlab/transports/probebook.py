@@ -15,9 +15,8 @@ from typing import Sequence
 
 from ..portcolumns import picker
 from ..results import TraceEvent
-from ..states import PROBE_PORT, PROBE_TARGET, Probe, Reply, ScanType
-from .base import Exchange, ExchangeColumns, Report, report_columns, reported_rtt
-
+from ..states import Probe, Reply, ScanType
+from .base import Exchange, ExchangeColumns, Report, report_columns
 
 
 class ProbeBook:
@@ -97,10 +96,8 @@ class ProbeBook:
         self.settled = ([], [], [])
         if rows:
             pick = picker(rows)
-            probes = pick(self.probes)
-            report_columns(self.report, ExchangeColumns(
-                scan_type, list(map(PROBE_TARGET, probes)), list(map(PROBE_PORT, probes)), replies, pick(self.tries),
-                list(map(reported_rtt, rtts))))
+            report_columns(self.report, ExchangeColumns.answered(scan_type, pick(self.probes), replies,
+                                                                 pick(self.tries), rtts))
         return rows, rtts
 
     def note(self, i: int, now: float, direction: str, summary: str) -> None:
