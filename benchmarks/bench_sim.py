@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from portlab import scenario as model  # noqa: E402
-from portlab.engine import _Collector, assemble, build_probes, scan  # noqa: E402
+from portlab.engine import Collector, assemble, build_probes, scan  # noqa: E402
 from portlab.portspec import parse_ports  # noqa: E402
 from portlab.states import ScanType  # noqa: E402
 from portlab.targets import parse_targets  # noqa: E402
@@ -63,7 +63,7 @@ def parts(scenario, targets: str, ports: str, keep_trace: bool) -> dict[str, flo
     probes = build_probes(target_list, parse_ports(ports, "tcp"), ScanType.SYN)
     t1 = time.perf_counter()
     transport = SimTransport(scenario, keep_trace=keep_trace)
-    got = _Collector(len(probes), None)     # the engine's: takes exchanges one by one or as columns
+    got = Collector(len(probes), None)     # the engine's report: takes exchanges one by one or as columns
     asyncio.run(transport.run(probes, template(3), got))
     t2 = time.perf_counter()
     assemble(ScanType.SYN, "sim", datetime.now(timezone.utc), 0.0, target_list, got.take(ScanType.SYN),

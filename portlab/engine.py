@@ -20,7 +20,6 @@ from array import array
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from itertools import chain, repeat
 from operator import attrgetter
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence, Union
@@ -197,9 +196,9 @@ def host_groups(targets: Sequence[Target], port_count: int) -> list[list[Target]
     return [list(targets[i:i + size]) for i in range(0, len(targets), size)] or [[]]
 
 
-class _Collector:
-    """Receives exchanges, one at a time or as columns (possibly from a transport's
-    worker thread), and counts them."""
+class Collector:
+    """The report a scan hands its transport: it receives exchanges, one at a time or
+    as columns (possibly from a transport's worker threads), and counts them."""
 
     def __init__(self, total: int, progress: Optional[Progress]):
         self.exchanges: list[Exchange] = []
@@ -207,6 +206,8 @@ class _Collector:
         self.count = 0           # exchanges received in columns, this group
         self.before = 0          # exchanges of the host groups already assembled
         self.throttle = Throttle(progress, total) if progress is not None else None
+        # Two loops may report columns at once: the count's += is not atomic.
+        self._lock = threading.Lock()
 
     def __call__(self, exchange: Exchange) -> None:
         exchanges = self.exchanges
@@ -215,29 +216,22 @@ class _Collector:
             self.throttle.update(self.before + self.count + len(exchanges))
 
     def columns(self, batch: ExchangeColumns) -> None:
-        self.batches.append(batch)
-        self.count += len(batch.ports)
+        with self._lock:
+            self.batches.append(batch)
+            self.count += len(batch.ports)
+            done = self.before + self.count + len(self.exchanges)
         if self.throttle is not None:
-            self.throttle.jump(self.before + self.count + len(self.exchanges))
+            self.throttle.jump(done)
 
     def take(self, scan_type: ScanType) -> ExchangeColumns:
         """This group's exchanges (all of *scan_type*) as one set of columns; the
         collector starts afresh for the next group."""
-        batches, self.batches = self.batches, []
-        exchanges, self.exchanges = self.exchanges, []
-        if exchanges or not batches:
-            batches.append(ExchangeColumns.of(scan_type, exchanges))
-        self.before += self.count + len(exchanges)
-        self.count = 0
-        if len(batches) == 1:
-            return batches[0]
-        fields = zip(*(batch[1:6] for batch in batches))    # targets .. rtts
-        columns = [list(chain.from_iterable(column)) for column in fields]
-        traces = None
-        if any(batch.traces is not None for batch in batches):
-            traces = list(chain.from_iterable(
-                batch.traces if batch.traces is not None else repeat((), len(batch.ports)) for batch in batches))
-        return ExchangeColumns(scan_type, *columns, traces)
+        with self._lock:
+            batches, self.batches = self.batches, []
+            exchanges, self.exchanges = self.exchanges, []
+            self.before += self.count + len(exchanges)
+            self.count = 0
+        return ExchangeColumns.join(scan_type, exchanges, batches)
 
 
 def assemble(scan_type: ScanType, transport_name: str, started: datetime, elapsed: float,
@@ -438,7 +432,7 @@ async def _scan_here(request: ScanRequest, find_lab: bool) -> ScanResult:
         plan = plan.with_overrides(max_parallel=max_in_flight(plan.max_parallel))
 
     total = len(target_list) * len(port_list)
-    collector = _Collector(total, r.progress)
+    collector = Collector(total, r.progress)
     shuffler = random.Random(r.seed)
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()

@@ -132,7 +132,7 @@ def as_batches(scan_type, exchanges, rng):
 def test_exchanges_reported_as_columns_assemble_as_the_same_exchanges_one_by_one(case, seed):
     scan_type, targets, exchanges, keep_trace = case
     singles, batches = as_batches(scan_type, exchanges, random.Random(seed))
-    collector = engine._Collector(len(exchanges), None)
+    collector = engine.Collector(len(exchanges), None)
     for batch in batches:
         collector.columns(batch)
     for exchange in singles:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import abc
 import errno
-from itertools import repeat
+from itertools import chain, repeat
 from typing import Callable, ClassVar, NamedTuple, Optional, Sequence
 
 from ..portcolumns import picker
@@ -81,6 +81,21 @@ class ExchangeColumns(NamedTuple):
         latest try (reported as :func:`reported_rtt` gives them), no trace."""
         return cls(scan_type, list(map(PROBE_TARGET, probes)), list(map(PROBE_PORT, probes)), replies, tries,
                    list(map(reported_rtt, rtts)))
+
+    @classmethod
+    def join(cls, scan_type: ScanType, exchanges: Sequence[Exchange],
+             batches: Sequence["ExchangeColumns"]) -> "ExchangeColumns":
+        """*exchanges* (one by one) and *batches* (columns) as one set of columns."""
+        if exchanges or not batches:
+            batches = [*batches, cls.of(scan_type, exchanges)]
+        if len(batches) == 1:
+            return batches[0]
+        fields = [list(chain.from_iterable(column)) for column in zip(*(batch[1:6] for batch in batches))]
+        traces = None
+        if any(batch.traces is not None for batch in batches):
+            traces = list(chain.from_iterable(
+                batch.traces if batch.traces is not None else repeat((), len(batch.ports)) for batch in batches))
+        return cls(scan_type, *fields, traces)
 
     def sorted_by_port(self) -> "ExchangeColumns":
         """The same rows in port order (stable)."""

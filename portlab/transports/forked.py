@@ -27,7 +27,6 @@ import signal
 import struct
 import sys
 import threading
-from itertools import repeat
 from typing import Callable, Optional
 
 from ..states import Probe, ScanType
@@ -74,30 +73,30 @@ class _ChunkWriter:
 
     def __init__(self, scan_type: ScanType, fd: int) -> None:
         self.scan_type, self.fd = scan_type, fd
-        self.fields: tuple[list, ...] = ([], [], [], [], [], [])   # targets, ports, replies, tries, rtts, traces
+        self.exchanges: list[Exchange] = []
+        self.batches: list[ExchangeColumns] = []
+        self.count = 0
 
     def __call__(self, exchange: Exchange) -> None:
-        probe, reply, tries, rtt, trace = exchange
-        for field, value in zip(self.fields, (probe[0], probe[1], reply, tries, rtt, trace)):
-            field.append(value)
-        if len(self.fields[1]) >= _CHUNK:
+        self.exchanges.append(exchange)
+        self.count += 1
+        if self.count >= _CHUNK:
             self.flush()
 
     def columns(self, batch: ExchangeColumns) -> None:
-        traces = batch.traces if batch.traces is not None else repeat((), len(batch.ports))
-        for field, values in zip(self.fields, (*batch[1:6], traces)):
-            field.extend(values)
-        if len(self.fields[1]) >= _CHUNK:
+        self.batches.append(batch)
+        self.count += len(batch.ports)
+        if self.count >= _CHUNK:
             self.flush()
 
     def flush(self) -> None:
-        if not self.fields[1]:
+        if not self.count:
             return
-        *columns, traces = self.fields
-        batch = ExchangeColumns(self.scan_type, *columns, traces if any(traces) else None).sorted_by_port()
+        batch = ExchangeColumns.join(self.scan_type, self.exchanges, self.batches).sorted_by_port()
+        if batch.traces is not None and not any(batch.traces):
+            batch = batch._replace(traces=None)
         _write_all(self.fd, pickle.dumps(("x", batch), protocol=pickle.HIGHEST_PROTOCOL))
-        for field in self.fields:
-            field.clear()
+        self.exchanges, self.batches, self.count = [], [], 0
 
 
 def _child(run: Callable[..., float], scan_type: ScanType, with_hold: bool, fd: int,
