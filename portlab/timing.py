@@ -62,24 +62,18 @@ class RttEstimator:
         self.timeout = timing.initial_timeout
 
     def sample(self, rtt: float) -> None:
-        if self.srtt is None:
-            self.srtt, self.rttvar = rtt, rtt / 2
-        else:
-            self.rttvar = 0.75 * self.rttvar + 0.25 * abs(self.srtt - rtt)
-            self.srtt = 0.875 * self.srtt + 0.125 * rtt
-        t = self.timing
-        self.timeout = min(max(self.srtt + 4 * self.rttvar, t.min_timeout), t.max_timeout)
+        self.sample_many((rtt,))
 
     def sample_many(self, rtts: Sequence[float]) -> None:
-        """:meth:`sample` for each of *rtts* in turn, with the arithmetic in local names:
-        a connect scan samples some 60,000 refused ports a second, a burst at a time."""
+        """Take each of *rtts* in turn (RFC 6298), the arithmetic in local names: a
+        connect scan samples some 60,000 refused ports a second, a burst at a time."""
         if not rtts:
             return
-        if self.srtt is None:
-            self.sample(rtts[0])
-            rtts = rtts[1:]
         srtt, rttvar = self.srtt, self.rttvar
         for rtt in rtts:
+            if srtt is None:
+                srtt, rttvar = rtt, rtt / 2
+                continue
             rttvar = 0.75 * rttvar + 0.25 * abs(srtt - rtt)
             srtt = 0.875 * srtt + 0.125 * rtt
         self.srtt, self.rttvar = srtt, rttvar

@@ -67,13 +67,19 @@ def test_rfc6298_first_sample_then_smoothing():
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.lists(st.floats(1e-6, 20.0), max_size=30), max_size=5))
 def test_sampling_a_burst_at_a_time_is_sampling_one_by_one(bursts):
-    # The connect loop feeds its refused ports' RTTs a burst at a time (sample_many).
-    one, many = RttEstimator(template(3)), RttEstimator(template(3))
+    # The connect loop feeds its refused ports' RTTs a burst at a time (sample_many);
+    # however the samples are cut into bursts, the estimate is the RFC's, step by step.
+    est = RttEstimator(Timing(min_timeout=0.0, max_timeout=1000.0, initial_timeout=1.0))
+    srtt, rttvar = None, 0.0          # before any sample
     for burst in bursts:
+        est.sample_many(burst)
         for rtt in burst:
-            one.sample(rtt)
-        many.sample_many(burst)
-        assert (many.srtt, many.rttvar, many.timeout) == (one.srtt, one.rttvar, one.timeout)
+            if srtt is None:
+                srtt, rttvar = rtt, rtt / 2
+            else:
+                srtt, rttvar = 0.875 * srtt + 0.125 * rtt, 0.75 * rttvar + 0.25 * abs(srtt - rtt)
+        assert (est.srtt, est.rttvar) == (srtt, rttvar)
+        assert est.timeout == (1.0 if srtt is None else srtt + 4 * rttvar)
 
 
 # ---- services are named from the scan's own protocol ---------------------------------
