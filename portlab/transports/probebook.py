@@ -69,20 +69,20 @@ class ProbeBook:
 
     def finish(self, i: int, exchange: Exchange) -> None:
         """Probe *i* is settled: report *exchange*, once."""
+        self._close(i)
+        self.report(exchange)
+
+    def _close(self, i: int) -> None:
         if self.flying[i]:
             self.park(i)
         self.done[i] = True
         self.remaining -= 1
-        self.report(exchange)
 
     def settle(self, i: int, reply: Reply, rtt: float) -> None:
         """Probe *i* is settled by *reply*, *rtt* seconds after its latest try (no trace
         kept): done at once, reported with the others by :meth:`report_settled`.  The
         common answer of a large scan, without an Exchange and a report call each."""
-        if self.flying[i]:
-            self.park(i)
-        self.done[i] = True
-        self.remaining -= 1
+        self._close(i)
         rows, replies, rtts = self.settled
         rows.append(i)
         replies.append(reply)
