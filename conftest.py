@@ -3,7 +3,6 @@ from ``tests/notebook-references/`` (the notebooks themselves are stored without
 outputs): see :mod:`portlab.course.nbrefs`.  At the repository's root, not in
 ``notebooks/``, so that a learner's file browser shows notebooks only."""
 
-import signal
 import threading
 from pathlib import Path
 
@@ -27,13 +26,9 @@ if nbval is not None:
     nbval.plugin.nbformat = _NbformatWithReferences()
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
 def pytest_configure(config):
-    # `kill` (a teacher's, or a CI runner stopping the job) ends the run as Ctrl-C does:
-    # pytest then tears the fixtures down, so the namespaces, labs and processes the
-    # tests made go with it.  By default SIGTERM would end the process on the spot.
+    # `kill` ends the run as Ctrl-C does: pytest then tears the fixtures down, so the
+    # namespaces, labs and processes the tests made go with it.
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _interrupt)
+        from portlab.cli import sigterm_as_ctrl_c
+        sigterm_as_ctrl_c()

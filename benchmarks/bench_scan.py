@@ -41,7 +41,6 @@ import os
 import random
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -272,10 +271,6 @@ def print_table(rows: list[dict], runs: int) -> bool:
     return ok
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="rounds per case (default 3)")
@@ -311,7 +306,8 @@ def main(argv=None) -> int:
     for package in filter(None, (ROOT, BASELINE and Path(BASELINE))):
         compileall.compile_dir(str(package / "portlab"), quiet=1)
     # `kill` tears the namespaces down as Ctrl-C does (the default would leave them).
-    signal.signal(signal.SIGTERM, _interrupt)
+    from portlab.cli import sigterm_as_ctrl_c
+    sigterm_as_ctrl_c()
     rows = []
     try:
         with tempfile.TemporaryDirectory(prefix="portlab-bench-") as workdir:

@@ -52,9 +52,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _terminate(signum, frame) -> NoReturn:
-    # SIGTERM (a teacher's `kill`, a closing terminal) cleans up as Ctrl-C does:
-    # sockets closed, labs torn down, no partial file.
     raise KeyboardInterrupt
+
+
+def sigterm_as_ctrl_c():
+    """From now on SIGTERM (a teacher's `kill`, a closing terminal, a CI runner stopping
+    a job) raises KeyboardInterrupt, so it cleans up as Ctrl-C does: sockets closed,
+    labs torn down, no partial file.  By default it would end Python on the spot,
+    ``finally`` blocks unrun.  Main thread only; returns the previous handler."""
+    return signal.signal(signal.SIGTERM, _terminate)
 
 
 def at_the_edge(label: str, work: Callable[[], Optional[int]]) -> int:
@@ -62,7 +68,7 @@ def at_the_edge(label: str, work: Callable[[], Optional[int]]) -> int:
     cause ends as one line on stderr, ``LABEL: what``, with its documented exit status."""
     previous = None
     if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, _terminate)
+        previous = sigterm_as_ctrl_c()
     try:
         return int(work() or 0)
     except BrokenPipeError:
