@@ -82,8 +82,6 @@ class PortColumns(MutableSequence):
     def has_traces(self) -> bool:
         return self.traces is not None and any(self.traces)
 
-    # -- a list of PortResults, for everything else -----------------------------
-
     def states(self) -> list[PortState]:
         """Each port's state, in row order."""
         states = [state for state, _ in self.answers]
@@ -97,6 +95,8 @@ class PortColumns(MutableSequence):
     def services(self) -> list[Optional[str]]:
         """Each port's registry name (or None), in row order."""
         return list(map(self.names.__getitem__, self.numbers))
+
+    # -- a list of PortResults, for everything else -----------------------------
 
     def rows(self) -> list[PortResult]:
         """The ports as a list of PortResults, made on the first call and kept."""
@@ -180,4 +180,3 @@ def picker(order: Sequence[int]) -> Callable[[Sequence[T]], tuple[T, ...]]:
 
 
 __all__ = ["PortColumns", "columns_of", "kept_rows", "picker"]
-

@@ -26,7 +26,8 @@ from __future__ import annotations
 import ipaddress
 import xml.etree.ElementTree as ET
 from collections import Counter, defaultdict
-from itertools import compress as pick, repeat
+import itertools
+from itertools import repeat
 from operator import attrgetter, eq, not_
 from datetime import datetime, timezone
 from typing import Optional, Union
@@ -275,7 +276,7 @@ def dumps(result: ScanResult) -> str:
 _PORT, _PROTOCOL, _STATE = attrgetter("port"), attrgetter("protocol"), attrgetter("state")
 
 
-def _fold_columns(columns: PortColumns, folded: set[str],
+def _folds_from_columns(columns: PortColumns, folded: set[str],
                   folds: dict[tuple[str, str], dict[str, list[int]]]) -> list[PortResult]:
     """What the list path of _host_lines does, read from live columns: the ports of the
     folded answers go into *folds* (in the order the answers first appear, as there),
@@ -284,7 +285,7 @@ def _fold_columns(columns: PortColumns, folded: set[str],
     for index in dict.fromkeys(columns.answer):      # each answer once, first seen first
         if fold[index]:
             state, reason = columns.answers[index]
-            rows = pick(columns.numbers, map(eq, columns.answer, repeat(index)))
+            rows = itertools.compress(columns.numbers, map(eq, columns.answer, repeat(index)))
             folds[(state, columns.protocol)][reason].extend(rows)
     return kept_rows(columns, map(not_, map(fold.__getitem__, columns.answer)))
 
@@ -304,7 +305,7 @@ def _host_lines(host: HostResult, start: int, end: int) -> list[str]:
     # str() runs once per group below instead of twice per port (65535 of them).
     columns = columns_of(host.ports)
     if columns is not None:
-        listed = _fold_columns(columns, folded, folds)
+        listed = _folds_from_columns(columns, folded, folds)
     else:
         listed = []
         for port, state in zip(host.ports, map(_STATE, host.ports)):

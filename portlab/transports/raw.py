@@ -61,9 +61,9 @@ _MAX_TRIES = 1 << _TRY_BITS
 _TCP_REPLY = struct.Struct("!HHIIBB")
 _QUOTED_TCP = struct.Struct("!HHI")
 _SYN_ACK = Reply(ReplyKind.SYN_ACK)
-_PACKED = attrgetter("packed")                       # of a _Target
 _RST = Reply(ReplyKind.RST)
 _NONE = Reply(ReplyKind.NONE)
+_PACKED = attrgetter("packed")                       # of a _Target
 
 
 def ipv4_targets(probes: Sequence[Probe], scan: str) -> None:

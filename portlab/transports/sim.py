@@ -103,8 +103,6 @@ def observed_reply(answer: Answer, scan_type: ScanType) -> Reply:
     return _NONE
 
 
-
-
 class SimTransport(Transport):
     """Scan the simulated network of a scenario (a :class:`~portlab.scenario.Scenario`,
     a file path, or the name of a shipped scenario).
