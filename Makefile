@@ -61,3 +61,23 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build
+
+# For teachers (docs/teaching/).  The answer key of every exercise, generated from the
+# exercises' definitions, into build/answer-key.md.
+.PHONY: answer-key wheelhouse install-offline
+answer-key: $(STAMP)
+	$(BIN)/python -m portlab.course.answerkey build/answer-key.md
+
+# An offline install for a class: on a machine with network, every package the course needs
+# (pyproject.toml's dependencies, the classroom extra, the build backend) gathered once into
+# build/wheelhouse; rebuilt only when pyproject.toml or the Python changes.
+wheelhouse: $(STAMP)
+	$(BIN)/python -m portlab.course.wheelhouse build/wheelhouse
+
+# On a class machine with no network, in a copy of the course folder that holds build/wheelhouse.
+install-offline:
+	@test -f build/wheelhouse/wheelhouse.json || \
+	  { echo "no build/wheelhouse here: run 'make wheelhouse' where there is network, then copy the course folder" >&2; exit 2; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --no-index --find-links build/wheelhouse -e '.[classroom]'
+	touch $(STAMP)

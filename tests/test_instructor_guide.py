@@ -1,8 +1,10 @@
-"""The instructor's guide (docs/instructor.md) and its per-notebook notes stay true to the course.
+"""The instructor's guide (docs/instructor.md), its per-notebook notes and the teaching pages
+(docs/teaching/: plans, checklist, rubric) stay true to the course.
 
 A teacher reads the guide in front of a class, so what it claims must hold: a section and a
 linked note for every notebook, every exercise named somewhere a teacher looks, the LIVE cells
-it announces are the ones the notebook has, and every command it prints is one the CLI accepts.
+it announces are the ones the notebook has, and every command it or a teaching page prints is
+one the CLI accepts. It speaks to teachers only: nothing about the test suite or CI.
 Nothing here scans: commands are parsed, never run.
 """
 
@@ -24,6 +26,7 @@ from portlab.portspec import parse_ports
 ROOT = Path(__file__).resolve().parents[1]
 GUIDE = ROOT / "docs" / "instructor.md"
 NOTES = ROOT / "docs" / "instructor-notes"
+TEACHING = ROOT / "docs" / "teaching"
 NOTEBOOKS = ROOT / "notebooks"
 
 
@@ -58,7 +61,7 @@ def _anchors(text: str) -> set[str]:
 
 def _live_cells(nb: syllabus.Notebook) -> int:
     cells = json.loads((NOTEBOOKS / nb.filename).read_text(encoding="utf-8"))["cells"]
-    return sum(1 for c in cells if c["cell_type"] == "code" and 'live("live-lab")' in "".join(c["source"]))
+    return sum(1 for c in cells if c["cell_type"] == "code" and 'live("live-lab"' in "".join(c["source"]))
 
 
 @pytest.mark.parametrize("nb", syllabus.NOTEBOOKS, ids=lambda nb: nb.number)
@@ -89,8 +92,9 @@ def test_every_notebook_has_a_note_linked_both_ways(nb):
 
 
 def test_relative_links_resolve():
-    """Every relative link of the guide and the notes names a file that exists, and an anchor it has."""
-    pages = [GUIDE, *sorted(NOTES.glob("*.md"))]
+    """Every relative link of the guide, the notes and the teaching pages names a file that exists,
+    and an anchor it has."""
+    pages = [GUIDE, *sorted(NOTES.glob("*.md")), *sorted(TEACHING.glob("*.md")), ROOT / "docs" / "developing.md"]
     checked = 0
     for page in pages:
         for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text(encoding="utf-8")):
@@ -186,8 +190,8 @@ def _check_portlab(words: list[str]) -> None:
 def _all_commands() -> list[tuple[str, str]]:
     found = [("instructor.md", c) for c in _commands(_guide(), fenced_only=True)]
     found += [("instructor.md inline", c) for c in _commands(_guide(), fenced_only=False)]
-    for note in sorted(NOTES.glob("*.md")):
-        found += [(note.name, c) for c in _commands(note.read_text(encoding="utf-8"), fenced_only=False)]
+    for page in [*sorted(NOTES.glob("*.md")), *sorted(TEACHING.glob("*.md"))]:
+        found += [(page.name, c) for c in _commands(page.read_text(encoding="utf-8"), fenced_only=False)]
     return found
 
 
@@ -244,6 +248,39 @@ def test_python_examples_build_their_widgets():
 def test_the_jupyterhub_section_has_its_heading():
     """Another part of the docs links to this heading; it must exist exactly once."""
     assert re.findall(r"^## Running a class on JupyterHub$", _guide(), flags=re.M) == ["## Running a class on JupyterHub"]
+
+
+def test_the_teaching_pages_commands_parse():
+    """The plans and the checklist print scans, labs and recordings a teacher types in class."""
+    seen = 0
+    for page in sorted(TEACHING.glob("*.md")):
+        for command in _commands(page.read_text(encoding="utf-8"), fenced_only=False):
+            m = PORTLAB.match(re.sub(r"\s+#.*$", "", command))
+            if m:
+                words = shlex.split(m.group(1))
+                _check_portlab(words)
+                if words[0] == "show":
+                    assert (ROOT / words[-1]).is_file(), f"{page.name}: no recording {words[-1]}"
+                seen += 1
+    assert seen >= 15, f"only {seen} portlab commands found in docs/teaching/"
+
+
+def test_the_guide_speaks_to_teachers_only():
+    """How the course is tested belongs in docs/developing.md, not in a teacher's guide."""
+    text = _guide()
+    for word in ("pytest", "tests/", "make test", "CI", "test suite", "the hub test"):
+        assert not re.search(rf"(?<![\w/]){re.escape(word)}(?!\w)", text), f"docs/instructor.md mentions {word!r}"
+    assert (ROOT / "docs" / "developing.md").is_file()
+
+
+def test_the_guide_says_what_loopback_scans_do_on_a_shared_machine():
+    """The wide live scans run in the learner's own namespace; the CLI leaves other users' ports alone."""
+    text = " ".join(_guide().split())
+    assert "private network namespace of the learner's own" in text
+    for number in ("04", "08", "09"):
+        assert f"{number}" in text.split("private network namespace")[0][-400:], f"notebook {number} not named"
+    assert "does not probe loopback ports that other users listen on" in text
+    assert "a loopback scan reaches every listener on the host" not in text
 
 
 def test_the_guide_points_at_the_rule_and_security():
