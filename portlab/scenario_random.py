@@ -13,6 +13,7 @@ short.  Pure: no I/O.
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from ipaddress import IPv4Address, IPv4Network
 from typing import Optional
 
@@ -67,7 +68,10 @@ def random_scenario(seed: int, *, lab_compatible: bool = True) -> Scenario:
         router_fw = None
         if rng.random() < 0.5:
             router_fw = _nftables(rng, router_tcp, router_udp, sources, gw_out)
-        nat = _nat(rng, hosts, set(router_tcp), set(router_udp), lab_compatible)
+        nat, drop_new = _nat(rng, hosts, set(router_tcp), set(router_udp), lab_compatible)
+        if drop_new:
+            # The firewall rule a home router adds to its NAT (NAT alone drops nothing).
+            router_fw = replace(router_fw or Firewall(), forward_drop_new_from="wan")
         routers = (Router(name="gw", interfaces=(Interface("wan", gw_out), Interface("lan", gw_in)),
                           tcp=router_tcp, udp=router_udp, firewall=router_fw, nat=nat),)
 
@@ -223,7 +227,9 @@ def _azure(rng: random.Random, tcp, udp, sources) -> Firewall:
                     output=(), stateful=True)
 
 
-def _nat(rng: random.Random, hosts, router_tcp: set[int], router_udp: set[int], lab_compatible: bool) -> Nat:
+def _nat(rng: random.Random, hosts, router_tcp: set[int], router_udp: set[int],
+         lab_compatible: bool) -> tuple[Nat, bool]:
+    """The NAT, and whether the router's firewall drops new connections from outside."""
     forwards: list[Forward] = []
     used: set[tuple[str, int]] = set()
     for _ in range(rng.randint(0, 2)):
@@ -244,5 +250,6 @@ def _nat(rng: random.Random, hosts, router_tcp: set[int], router_udp: set[int], 
         extra = dict(mapping=rng.choice(NAT_BEHAVIOURS), filtering=rng.choice(NAT_BEHAVIOURS),
                      port_allocation=rng.choice(PORT_ALLOCATIONS),
                      udp_timeout=float(rng.choice((5, 30, 120))), tcp_timeout=float(rng.choice((300, 7440))))
-    return Nat(outside="wan", hairpin=rng.random() < 0.7, block_inbound=rng.random() < 0.8,
-               forwards=tuple(forwards), **extra)
+    hairpin = rng.random() < 0.7
+    drop_new = rng.random() < 0.8
+    return Nat(outside="wan", hairpin=hairpin, forwards=tuple(forwards), **extra), drop_new

@@ -149,28 +149,53 @@ def test_ruleset_order_stateful_first_and_policies():
 
 # ---------------------------------------------------------------- NAT
 
-def test_nat_masquerade_dnat_and_block_inbound():
-    s = load(NAT.replace("{extra}", ""))
+GW_FIREWALL = """
+[routers.firewall]
+forward_drop_new_from = "out"
+"""
+
+
+def test_nat_masquerade_dnat_and_the_firewalls_forward_rule():
+    s = load(NAT.replace("[routers.nat]", GW_FIREWALL + "[routers.nat]").replace("{extra}", ""))
     p = plan.build(s, PREFIX)
     router_ns = names.machine_netns(PREFIX, "gw")
     nat = p.rulesets[router_ns + "#nat"]
     assert 'oifname "eth0" masquerade' in nat
     assert "ip daddr 10.77.0.2 tcp dport 8080 dnat to 192.168.77.20:80" in nat
     assert "ct status dnat masquerade" in nat        # hairpin is on by default
+    assert "drop" not in nat and "ct state" not in nat   # NAT translates; it filters nothing
     filt = p.rulesets[router_ns]
     assert 'iifname "eth0" ct state new ct status dnat accept' in filt
     assert filt.index("ct status dnat accept") < filt.index('ct state new drop')
+    assert "type filter hook forward priority filter; policy accept;" in filt
     forward = [s.argv for s in p.steps if "net.ipv4.ip_forward=1" in s.argv]
     assert forward == [("ip", "netns", "exec", router_ns, "sysctl", "-qw", "net.ipv4.ip_forward=1")]
 
 
-def test_nat_without_hairpin_or_block():
-    s = load(NAT.replace("{extra}", "hairpin = false\nblock_inbound = false"))
+def test_nat_alone_writes_no_filter_and_linux_conntrack_timeouts():
+    s = load(NAT.replace("{extra}", "hairpin = false"))
     p = plan.build(s, PREFIX)
-    nat = p.rulesets[names.machine_netns(PREFIX, "gw") + "#nat"]
+    router_ns = names.machine_netns(PREFIX, "gw")
+    nat = p.rulesets[router_ns + "#nat"]
     assert 'iifname "eth0" ip daddr 10.77.0.2 tcp dport 8080 dnat' in nat
     assert "ct status dnat masquerade" not in nat
-    assert names.machine_netns(PREFIX, "gw") not in p.rulesets   # no firewall, no forward block
+    assert router_ns not in p.rulesets   # no firewall: no forward rule, nothing dropped
+    sysctls = {st.argv[-1] for st in p.steps if st.argv[-3:-1] == ("sysctl", "-qw")}
+    assert {"net.netfilter.nf_conntrack_udp_timeout=30", "net.netfilter.nf_conntrack_udp_timeout_stream=120",
+            "net.netfilter.nf_conntrack_tcp_timeout_established=432000"} <= sysctls
+
+
+def test_forward_rule_without_nat():
+    """The forward rule is the firewall's: a router without NAT can have it too."""
+    text = NAT.replace("[routers.nat]\noutside = \"out\"\n{extra}\n"
+                       "forwards = [{ protocol = \"tcp\", port = 8080, to = \"192.168.77.20:80\" }]\n",
+                       GW_FIREWALL)
+    s = load(text)
+    assert s.machine("gw").nat is None
+    p = plan.build(s, PREFIX)
+    router_ns = names.machine_netns(PREFIX, "gw")
+    assert router_ns + "#nat" not in p.rulesets
+    assert 'iifname "eth0" ct state new drop' in p.rulesets[router_ns]
 
 
 @pytest.mark.parametrize("extra, key", [

@@ -10,11 +10,40 @@ from portlab.course.exercises import feedback, get
 from portlab.course.lessons import nb07
 
 
-def test_an_unsolicited_connection_dies_at_the_router():
+def test_an_unsolicited_connection_dies_at_the_routers_firewall_rule_not_in_nat():
     w = nb07.walk("home-nat", "scanner", nb07.NAS, 445)
     assert w.answer == "no answer"
-    assert any("dropped (block_inbound)" in step for step in w.steps)
+    assert w.steps[-1] == ('router forward: new connection from internet dropped by the firewall rule '
+                           'forward_drop_new_from = "internet" (ct state new drop)')
+    assert not any("block_inbound" in step for step in w.steps)
     assert "192.168.77.20:445/tcp" in str(w)
+
+
+def test_nat_alone_lets_the_inside_in_and_the_router_answers_for_itself():
+    inside = nb07.walk(nb07.NAT_ONLY, "scanner", nb07.NAS, 445)
+    assert inside.answer == "SYN/ACK from 192.168.77.20"
+    outside = nb07.walk(nb07.NAT_ONLY, "scanner", nb07.ROUTER_OUTSIDE, 445)
+    assert outside.answer == "RST from 10.77.0.2"
+    assert any("no port forward and no mapping for tcp 445" in step for step in outside.steps)
+
+
+def test_apart_shows_each_job_on_its_own():
+    df = nb07.apart()
+    got = {r["probe"]: (r["NAT alone"], r["answered by"], r["NAT + firewall"], r["stopped by"])
+           for r in df.to_dict("records")}
+    assert got == {
+        "10.77.0.2:445": ("closed", "router (nothing listens)", "filtered", "router's input chain: drop (policy)"),
+        "10.77.0.2:80": ("open", "router (its service)", "filtered", "router's input chain: drop (policy)"),
+        "192.168.77.20:445": ("open", "nas (its service)", "filtered",
+                              'router\'s forward rule forward_drop_new_from = "internet"'),
+    }
+
+
+def test_timeouts_are_linux_conntrack_defaults_above_rfc_5382_and_below_rfc_4787_for_udp():
+    rows = {r["Linux sysctl"]: r["seconds"] for r in nb07.timeouts().to_dict("records")}
+    assert rows == {"nf_conntrack_udp_timeout": 30, "nf_conntrack_udp_timeout_stream": 120,
+                    "nf_conntrack_tcp_timeout_established": 432000}
+    assert rows["nf_conntrack_tcp_timeout_established"] > 7440 and rows["nf_conntrack_udp_timeout"] < 120
 
 
 def test_the_table_fills_one_row_per_connection_and_preserves_ports_until_they_clash():
@@ -34,6 +63,7 @@ def test_outside_scans_before_and_after_the_forward():
     after = nb07.outside_scan("home-nat-forward")
     assert nb07.summary(before) == "10.77.0.2, 1025 ports: nothing open; 1025 filtered"
     assert nb07.summary(after) == "10.77.0.2, 1025 ports: 8080 open; 1024 filtered"
+    assert nb07.summary(nb07.outside_scan(nb07.NAT_ONLY)) == "10.77.0.2, 1025 ports: 80 open; 1024 closed"
 
 
 def test_mapping_behaviours_differ_as_rfc_4787_says():
@@ -46,7 +76,7 @@ def test_mapping_behaviours_differ_as_rfc_4787_says():
 
 def test_filtering_behaviours_let_in_what_rfc_4787_says():
     df = nb07.filtering_demo()
-    got = {f: [v.split()[0] for v in g["gets in"]] for f, g in df.groupby("filtering")}
+    got = {f: [v.split(":")[0] for v in g["gets in"]] for f, g in df.groupby("filtering")}
     assert got["endpoint-independent"] == ["yes", "yes", "yes"]
     assert got["address-dependent"] == ["yes", "yes", "no"]
     assert got["address-and-port-dependent"] == ["yes", "no", "no"]
@@ -59,7 +89,7 @@ def test_hairpinning_reaches_the_nas_through_the_outside_address():
 
 
 @pytest.mark.parametrize("exercise_id, wrong", [("07-predict-nas", "open"), ("07-forward-count", 2),
-                                                ("07-eim-same-port", "different"), ("07-apdm-filter", "yes")])
+                                                ("07-eim-same-port", "different"), ("07-apdf-filter", "yes")])
 def test_exercises(exercise_id, wrong):
     ex = get(exercise_id)
     assert feedback(exercise_id, ex.solution) is None
@@ -81,7 +111,21 @@ def test_live_lab_shows_only_8080_open():
     assert nb07.summary(result) == "10.77.0.2, 1025 ports: 8080 open; 1024 filtered"
 
 
+@pytest.mark.netns
+@pytest.mark.skipif(netns_skip_reason() is not None, reason=netns_skip_reason() or "")
+def test_live_lab_agrees_nat_alone_lets_in_and_the_firewall_rule_stops():
+    """The live lab (real Linux NAT and nftables) against the simulator's apart()."""
+    live = nb07.live_apart()
+    sim = {s: {r["probe"]: r[col] for r in nb07.apart("connect").to_dict("records")}
+           for s, col in ((nb07.NAT_ONLY, "NAT alone"), ("home-nat", "NAT + firewall"))}
+    assert live == sim
+    assert live[nb07.NAT_ONLY] == {"10.77.0.2:445": "closed", "10.77.0.2:80": "open", "192.168.77.20:445": "open"}
+    assert set(live["home-nat"].values()) == {"filtered"}
+
+
 def test_live_lab_recordings_agree_with_the_simulator():
     assert nb07.recorded_outside("home-nat") == (103, [])
     probed, opened = nb07.recorded_outside("home-nat-forward")
     assert opened == [8080] and probed > 100
+    probed, opened = nb07.recorded_outside(nb07.NAT_ONLY)
+    assert opened == [80] and probed == 103

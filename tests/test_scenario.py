@@ -11,7 +11,7 @@ from portlab.errors import BadInput
 from portlab.scenario import (AZURE_LOAD_BALANCER, REJECT_TYPES, Firewall, Host, PortSet, Router, Rule,
                               Scenario, load, loads, match_address, shipped, to_toml)
 
-# DESIGN.md's minimum, verbatim: every scenario reader must accept it unchanged.
+# The smallest kind of scenario (docs/design.md, section 8): every scenario reader must accept it unchanged.
 DESIGN_EXAMPLE = '''
 name = "small-office"
 description = "One web server behind a host firewall"
@@ -155,7 +155,9 @@ def test_router_nat_and_forwards() -> None:
     assert gw.inside == ("lan",)
     nat = gw.nat
     assert nat.outside == "wan" and nat.udp_timeout == 45.0 and isinstance(nat.udp_timeout, float)
-    assert nat.tcp_timeout == 7440.0 and nat.hairpin and nat.block_inbound
+    # Linux's conntrack defaults: the NAT row is the conntrack entry.
+    assert (nat.udp_stream_timeout, nat.tcp_timeout) == (120.0, 432000.0) and nat.hairpin
+    assert gw.firewall is None              # NAT alone: no firewall, so nothing drops new inbound
     assert nat.mapping == "endpoint-independent" and nat.filtering == "address-and-port-dependent"
     assert nat.port_allocation == "preserve" and nat.linux_like
     assert [(f.protocol, f.port, str(f.to_address), f.to_port) for f in nat.forwards] == [
@@ -168,6 +170,51 @@ def test_router_nat_and_forwards() -> None:
     assert s.local_networks("gw") == (IPv4Network("10.77.0.0/24"), IPv4Network("192.168.77.0/24"))
     with pytest.raises(BadInput, match="no interface on network 'dmz'"):
         gw.interface("dmz")
+
+
+ROUTER_FIREWALL = """
+[routers.firewall]
+policy = "drop"
+forward_drop_new_from = "wan"
+"""
+
+
+def test_forward_drop_new_from_is_a_router_firewall_property() -> None:
+    s = loads(ROUTED.replace("[routers.nat]", ROUTER_FIREWALL + "[routers.nat]"))
+    fw = s.machine("gw").firewall
+    assert (fw.style, fw.policy, fw.forward_drop_new_from) == ("nftables", "drop", "wan")
+    assert loads(to_toml(s)) == s
+    assert 'forward_drop_new_from = "wan"' in to_toml(s) and "block_inbound" not in to_toml(s)
+
+
+@pytest.mark.parametrize("text, message", [
+    (ROUTED.replace("[routers.nat]", ROUTER_FIREWALL.replace('"wan"', '"dmz"') + "[routers.nat]"),
+     "routed.toml: routers[0].firewall.forward_drop_new_from: 'dmz' is not one of this router's networks "
+     "(expected wan or lan)"),
+    (ROUTED + '[hosts.firewall]\nforward_drop_new_from = "wan"\n',
+     "routed.toml: hosts[0].firewall.forward_drop_new_from: only a router forwards packets"),
+    (ROUTED.replace("udp_timeout = 45", 'udp_timeout = 45\nblock_inbound = true').replace(
+        "[routers.nat]", '[routers.firewall]\nstyle = "aws-sg"\n[routers.nat]'),
+     "routed.toml: routers[0].nat.block_inbound: the router's firewall is 'aws-sg', which has no forward path"),
+])
+def test_forward_drop_new_from_mistakes_are_one_line(text, message) -> None:
+    with pytest.raises(BadInput) as err:
+        loads(text, "routed.toml")
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)
+
+
+def test_older_files_block_inbound_reads_as_the_firewall_rule() -> None:
+    """Files written before NAT and the firewall were told apart said block_inbound in
+    [routers.nat]; it means the router's forward rule, and is written back as that."""
+    old = loads(ROUTED.replace("udp_timeout = 45", "udp_timeout = 45\nblock_inbound = true"))
+    fw = old.machine("gw").firewall
+    assert (fw.forward_drop_new_from, fw.policy, fw.rules) == ("wan", "accept", ())
+    with_fw = loads(ROUTED.replace("[routers.nat]", ROUTER_FIREWALL + "[routers.nat]").replace(
+        "udp_timeout = 45", "udp_timeout = 45\nblock_inbound = true"))
+    assert with_fw.machine("gw").firewall.policy == "drop"
+    assert loads(to_toml(old)) == old and "block_inbound" not in to_toml(old)
+    off = loads(ROUTED.replace("udp_timeout = 45", "udp_timeout = 45\nblock_inbound = false"))
+    assert off == loads(ROUTED)
 
 
 def test_non_linux_nat_is_flagged() -> None:
@@ -328,6 +375,10 @@ def test_random_covers_every_feature_and_stays_lab_buildable() -> None:
     assert styles == {"nftables", "aws-sg", "azure-nsg"}
     assert forwards == {0, 1, 2}
     assert scanner_matched and scanner_missed
+    # Routers with NAT and the forward rule, and with NAT alone (nothing drops new inbound).
+    drops = {r.firewall.forward_drop_new_from if r.firewall else None
+             for seed in range(200) for r in random_scenario(seed).routers}
+    assert drops == {"wan", None}
 
 
 def test_random_sim_only_nat_appears_when_allowed() -> None:

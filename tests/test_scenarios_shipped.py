@@ -8,8 +8,8 @@ import pytest
 
 from portlab.scenario import REJECT_TYPES, SCENARIO_DIR, load, loads, shipped, to_toml
 
-EXPECTED = {"single-host", "web-server", "home-nat", "home-nat-forward", "cloud-sg", "cloud-nsg",
-            "ssh-2222", "capstone"}
+EXPECTED = {"single-host", "web-server", "home-nat", "home-nat-forward", "home-nat-nofirewall", "cloud-sg",
+            "cloud-nsg", "ssh-2222", "capstone"}
 LAB_RANGES = (IPv4Network("10.77.0.0/16"), IPv4Network("192.168.77.0/24"))
 
 
@@ -75,8 +75,9 @@ def test_home_nat_with_and_without_forward() -> None:
     plain, forwarded = load(shipped()["home-nat"]), load(shipped()["home-nat-forward"])
     for s in (plain, forwarded):
         router = s.machine("router")
-        assert router.nat.outside == "internet" and router.nat.block_inbound
-        assert router.firewall.policy == "drop"
+        assert router.nat.outside == "internet"
+        # NAT and the firewall, apart: the drop of new inbound is the firewall's forward rule.
+        assert router.firewall.policy == "drop" and router.firewall.forward_drop_new_from == "internet"
         assert all(h.network == "home" and h.gateway == router.interface("home").address for h in s.hosts)
         assert sum(len(h.tcp) for h in s.hosts) >= 3
     assert plain.machine("router").nat.forwards == ()
@@ -86,6 +87,13 @@ def test_home_nat_with_and_without_forward() -> None:
     assert forward.to_port in target.tcp
     # Apart from the forward (and their names), the two files describe the same network.
     assert plain.hosts == forwarded.hosts and plain.networks == forwarded.networks
+
+
+def test_home_nat_nofirewall_is_home_nat_without_its_router_firewall() -> None:
+    plain, bare = load(shipped()["home-nat"]), load(shipped()["home-nat-nofirewall"])
+    assert bare.machine("router").firewall is None and bare.machine("router").nat == plain.machine("router").nat
+    assert (bare.hosts, bare.networks, bare.scanner) == (plain.hosts, plain.networks, plain.scanner)
+    assert bare.machine("router").tcp == plain.machine("router").tcp
 
 
 def test_cloud_security_group_and_nsg() -> None:
@@ -124,7 +132,7 @@ def test_capstone_is_a_network_to_audit() -> None:
 # --- what a scan of each scenario shows (through the simulator, which must agree with
 # the live lab; these check that each file teaches what its comments say) -------------
 
-# DESIGN.md's measured table, as the ports of single-host.toml: (connect, syn, udp).
+# docs/design.md's measured table, as the ports of single-host.toml: (connect, syn, udp).
 SINGLE_HOST_TABLE = {
     9000: (("filtered", "no-response"), ("filtered", "no-response"), ("open|filtered", "no-response")),
     9001: (("closed", "conn-refused"), ("filtered", "port-unreach"), ("closed", "port-unreach")),
@@ -173,6 +181,15 @@ def test_cloud_scans() -> None:
     assert nsg[443] == ("open", "syn-ack")
     for port in (22, 3389, 8080, 8443):                 # 8443: the deny at 200 wins over the allow at 300
         assert nsg[port] == ("filtered", "no-response"), port
+
+
+def test_home_nat_scans_show_the_firewall_not_nat_keeps_the_outside_out() -> None:
+    for address in ("10.77.0.2", "192.168.77.20"):
+        assert set(_sim_states(address, "22,80,445", "syn", "home-nat").values()) == {("filtered", "no-response")}
+    assert _sim_states("10.77.0.2", "22,80,445", "syn", "home-nat-nofirewall") == {
+        22: ("closed", "reset"), 80: ("open", "syn-ack"), 445: ("closed", "reset")}
+    assert _sim_states("192.168.77.20", "22,80,445", "syn", "home-nat-nofirewall") == {
+        22: ("closed", "reset"), 80: ("open", "syn-ack"), 445: ("open", "syn-ack")}
 
 
 def test_capstone_is_over_exposed_from_outside() -> None:

@@ -81,11 +81,10 @@ def test_forwarded_ports_are_never_given_to_dynamic_mappings():
 def test_udp_mapping_expires_after_udp_timeout_and_traffic_refreshes_it():
     nat = table(udp_timeout=30)
     _, port = nat.outbound("udp", X, Y1, 0)
-    assert nat.outbound("udp", X, Y1, 25) == (OUT, port)    # outbound refresh (REQ-6)
-    assert nat.inbound("udp", Y1, port, 50) == X            # alive until 55; inbound refreshes too
-    assert nat.inbound("udp", Y1, port, 79) == X            # alive until 80
-    assert nat.inbound("udp", Y1, port, 110) is None        # idle 31 s: gone
-    assert nat.entries(110) == []
+    assert nat.outbound("udp", X, Y1, 25) == (OUT, port)    # outbound refresh (REQ-6): until 55
+    assert nat.entries(54)[0].expires == 55
+    assert nat.inbound("udp", Y1, port, 55) is None         # never answered, idle 30 s: gone
+    assert nat.entries(55) == []
 
 
 def test_udp_mapping_without_traffic_lives_exactly_udp_timeout():
@@ -95,19 +94,58 @@ def test_udp_mapping_without_traffic_lives_exactly_udp_timeout():
     assert nat.inbound("udp", Y1, port, 30) is None
 
 
+def test_udp_question_and_quick_answer_is_no_stream_and_keeps_30s():
+    """Linux: a reply sets SEEN_REPLY after its own packet is judged; only a packet more
+    than 2 s after the first one of a replied flow makes it a stream."""
+    nat = table()
+    _, port = nat.outbound("udp", X, Y1, 0)
+    assert nat.inbound("udp", Y1, port, 0.5) == X           # the answer, within 2 s: 30 s more
+    assert nat.entries(1)[0].expires == 30.5
+    assert nat.entries(30.5) == []
+
+
+def test_udp_stream_lives_nf_conntrack_udp_timeout_stream():
+    nat = table()                                           # Linux defaults: 30 s, stream 120 s
+    assert nat.udp_stream_timeout == 120.0 and nat.timeouts["udp"] == 30.0
+    _, port = nat.outbound("udp", X, Y1, 0)
+    nat.inbound("udp", Y1, port, 0.5)                       # answered
+    assert nat.outbound("udp", X, Y1, 10) == (OUT, port)    # still talking 10 s later: a stream
+    assert nat.entries(11)[0].expires == 130
+    assert nat.inbound("udp", Y1, port, 129) == X           # alive until 130, refreshed to 249
+    assert nat.entries(248) and nat.entries(249) == []
+
+
+def test_udp_stream_needs_an_answer():
+    nat = table()
+    _, port = nat.outbound("udp", X, Y1, 0)
+    nat.outbound("udp", X, Y1, 10)                          # talking, never answered
+    assert nat.entries(11)[0].expires == 40
+
+
+def test_tcp_established_mapping_lives_as_long_as_linux_keeps_it():
+    """Linux's nf_conntrack_tcp_timeout_established (432000 s, 5 days) is the default, far
+    above RFC 5382 REQ-5's floor for NATs (an established connection: at least 2 h 4 min)."""
+    nat = table()
+    assert nat.timeouts["tcp"] == 432000 >= 2 * 3600 + 4 * 60
+    _, port = nat.outbound("tcp", X, Y1, 0)
+    assert nat.inbound("tcp", Y1, port, 7441) == X          # a NAT at RFC 5382's minimum would have dropped it
+    assert nat.inbound("tcp", Y1, port, 7441 + 431999) == X
+    assert nat.inbound("tcp", Y1, port, 7441 + 431999 + 432000) is None
+    assert table(tcp_timeout=7440).entries() == []          # the floor stays a setting
+
+
+def test_scenario_defaults_are_linux_conntrack_defaults():
+    nat = model.loads(model.shipped()["home-nat"].read_text(), "home-nat.toml").routers[0].nat
+    assert (nat.udp_timeout, nat.udp_stream_timeout, nat.tcp_timeout) == (30.0, 120.0, 432000.0)
+    built = NatTable.from_nat(nat, OUT)
+    assert (built.timeouts, built.udp_stream_timeout) == ({"udp": 30.0, "tcp": 432000.0}, 120.0)
+
+
 def test_a_looser_filter_records_the_remote_it_let_in():
     nat = table(filtering="endpoint-independent")
     _, port = nat.outbound("udp", X, Y1, 0)
     assert nat.inbound("udp", Y2, port, 1) == X
     assert {row.remote for row in nat.entries()} == {"10.77.0.50:3478", "10.77.0.60:3478"}
-
-
-def test_tcp_established_mapping_lives_at_least_2h4min():
-    nat = table()                                          # tcp_timeout default 7440 s
-    _, port = nat.outbound("tcp", X, Y1, 0)
-    assert nat.inbound("tcp", Y1, port, 7439) == X
-    assert nat.inbound("tcp", Y1, port, 7439 + 7441) is None
-    assert nat.timeouts["tcp"] >= 2 * 3600 + 4 * 60
 
 
 def test_tcp_mapping_is_endpoint_independent():
@@ -211,11 +249,80 @@ def test_hairpinning_reaches_the_forward_from_inside():
     assert answer.kind == kernel.RST and not any("DNAT" in line for line in answer.path)
 
 
-def test_block_inbound_off_lets_routed_traffic_in():
-    blocked = _home()
-    open_ = _home(block_inbound=False)
-    assert blocked.send("scanner", "192.168.77.20", 80).kind == kernel.SILENCE
-    assert open_.send("scanner", "192.168.77.20", 80).kind == kernel.SYN_ACK
+# --- NAT and the router's firewall are two things (notebook 07, section 2) ---------------
+
+def _shipped(name: str) -> SimNetwork:
+    return SimNetwork(model.load(model.shipped()[name]))
+
+
+def test_the_variant_differs_from_home_nat_only_by_the_router_firewall():
+    with_fw, nat_only = (model.load(model.shipped()[n]) for n in ("home-nat", "home-nat-nofirewall"))
+    assert with_fw.machine("router").firewall.forward_drop_new_from == "internet"
+    assert nat_only.machine("router").firewall is None
+    assert with_fw.machine("router").nat == nat_only.machine("router").nat
+    assert (with_fw.hosts, with_fw.networks, with_fw.scanner) == (nat_only.hosts, nat_only.networks, nat_only.scanner)
+
+
+def test_nat_alone_a_packet_to_the_outside_address_with_no_row_is_the_routers_own():
+    """(a) No forward, no mapping: NAT has no row to translate by, so the packet is for
+    the router itself, which answers as any machine does (the live lab agrees:
+    tests/test_fidelity.py and tests/test_lesson_nb07.py)."""
+    net = _shipped("home-nat-nofirewall")
+    assert net.nat_table().lookup_inbound("tcp", ("10.77.0.1", 40001), 445) == (None, "no-mapping")
+    closed = net.send("scanner", "10.77.0.2", 445)
+    assert (closed.kind, closed.responder) == (kernel.RST, "10.77.0.2")
+    assert any("no port forward and no mapping for tcp 445" in line for line in closed.path)
+    assert "router: nothing listening on tcp/445" in closed.path
+    admin = net.send("scanner", "10.77.0.2", 80)                     # the router's own admin page
+    assert (admin.kind, admin.responder) == (kernel.SYN_ACK, "10.77.0.2")
+    udp = net.send("scanner", "10.77.0.2", 54, "udp")
+    assert (udp.kind, udp.icmp_code) == (kernel.ICMP, kernel.ICMP_PORT_UNREACH)
+    # With home-nat's firewall the same packets die in the router's INPUT chain, not in NAT.
+    for port in (445, 80):
+        answer = _shipped("home-nat").send("scanner", "10.77.0.2", port)
+        assert answer.kind == kernel.SILENCE and answer.path[-1] == "router input: drop (policy)"
+
+
+def test_a_packet_routed_to_an_inside_address_is_stopped_only_by_the_firewall_rule():
+    """(b) 192.168.77.20:445 from outside: filtered with the rule, open without it."""
+    stopped = _shipped("home-nat").send("scanner", "192.168.77.20", 445)
+    assert stopped.kind == kernel.SILENCE
+    assert "forward_drop_new_from" in stopped.path[-1] and "firewall rule" in stopped.path[-1]
+    assert "block_inbound" not in "\n".join(stopped.path)
+    got_in = _shipped("home-nat-nofirewall").send("scanner", "192.168.77.20", 445)
+    assert (got_in.kind, got_in.responder) == (kernel.SYN_ACK, "192.168.77.20")
+    assert not any("DNAT" in line or "SNAT" in line for line in got_in.path)    # NAT translated nothing
+    assert "nas: listening on tcp/445" in got_in.path
+
+
+def test_the_forward_rule_does_the_blocking_with_or_without_nat():
+    from dataclasses import replace
+    scenario = model.load(model.shipped()["home-nat"])
+    router = scenario.routers[0]
+    no_nat = replace(scenario, routers=(replace(router, nat=None),))
+    assert SimNetwork(no_nat).send("scanner", "192.168.77.20", 445).kind == kernel.SILENCE
+    no_rule = replace(scenario, routers=(replace(router, firewall=replace(router.firewall,
+                                                                          forward_drop_new_from=None)),))
+    assert SimNetwork(no_rule).send("scanner", "192.168.77.20", 445).kind == kernel.SYN_ACK
+
+
+def test_a_port_forward_passes_the_forward_rule_and_says_why():
+    answer = _home().send("scanner", "10.77.0.2", 8080)
+    assert answer.kind == kernel.SYN_ACK
+    assert "router forward: new, but DNAT'ed by a port forward: accepted (ct status dnat accept)" in answer.path
+
+
+@pytest.mark.parametrize("scan_type", ["syn", "connect"])
+def test_scans_of_the_nas_and_the_router_with_and_without_the_firewall(scan_type):
+    from portlab import engine
+
+    def states(name):
+        result = engine.scan(["10.77.0.2", "192.168.77.20"], [80, 445], scan_type, scenario=name,
+                             keep_trace=False)
+        return {(h.address, p.port): str(p.state) for h in result.hosts for p in h.ports}
+    assert set(states("home-nat").values()) == {"filtered"}
+    assert states("home-nat-nofirewall") == {("10.77.0.2", 80): "open", ("10.77.0.2", 445): "closed",
+                                             ("192.168.77.20", 80): "open", ("192.168.77.20", 445): "open"}
 
 
 def test_mappings_age_with_the_network_clock():
@@ -233,3 +340,20 @@ def test_icmp_from_behind_a_forward_leaves_as_from_the_outside_address():
     net = SimNetwork(model.loads(text, "x.toml"))
     answer = net.send("scanner", "10.77.0.2", 8080)
     assert answer.kind == kernel.RST and answer.responder == "10.77.0.2"
+
+
+def test_an_answered_udp_flow_that_keeps_talking_becomes_a_stream_in_the_network():
+    net = _home()
+    net.send("laptop", "203.0.113.53", 53, protocol="udp", sport=41000, record=True)   # the Internet answers
+    (row,) = net.nat_table().entries()
+    assert row.expires == 30.0                                  # one question, one answer: 30 s
+    net.clock.advance(10)
+    net.send("laptop", "203.0.113.53", 53, protocol="udp", sport=41000, record=True)
+    (row,) = net.nat_table().entries()
+    assert row.expires == 10 + 120.0                            # still talking after 2 s: a stream
+    # A flow nobody answers (the scanner has nothing on 9/udp: an ICMP error, not a reply) stays short.
+    net.send("laptop", "10.77.0.1", 9, protocol="udp", sport=41001, record=True)
+    net.clock.advance(10)
+    net.send("laptop", "10.77.0.1", 9, protocol="udp", sport=41001, record=True)
+    short = next(r for r in net.nat_table().entries() if r.inside.endswith(":41001"))
+    assert short.expires == 20 + 30.0

@@ -1,7 +1,9 @@
 """Scenario firewalls and NAT as nftables ruleset text.  Pure: text in, text out.
 
 One ``inet`` table per machine, named ``portlab``, with ``input`` and ``output``
-base chains (and, on a router, ``forward`` plus an ``ip portlab_nat`` table).
+base chains (and, on a router whose firewall has ``forward_drop_new_from``, a
+``forward`` chain); a NAT router also gets an ``ip portlab_nat`` table, which
+translates and filters nothing.
 AWS security groups and Azure NSGs arrive from :mod:`portlab.scenario` already
 as ordered rule lists with a default policy (allow-union + drop; priority-ordered
 accept/drop with the defaults appended), so they translate rule by rule like
@@ -146,25 +148,45 @@ def _chain(name: str, hook: str, policy: str, stateful: bool, rules: Iterable, o
     return lines
 
 
+def forward_lines(firewall, ifnames: Optional[dict[str, str]] = None, where: str = "firewall") -> list[str]:
+    """The rules of a router's forward chain: its firewall's ``forward_drop_new_from``.
+
+    A new connection arriving on that network's interface and passing through the
+    router is dropped, unless the NAT's prerouting DNAT'ed it (a port forward: the
+    owner opened that door on purpose).  Replies and the rest of connections the inside
+    opened are ``ct state established``, so they pass.  *ifnames* maps the router's
+    network names to its interface names.
+    """
+    network = getattr(firewall, "forward_drop_new_from", None)
+    if network is None:
+        return []
+    ifname = (ifnames or {}).get(network)
+    if ifname is None:
+        raise BadInput(f"{where}.forward_drop_new_from: {network!r} is not one of the router's networks")
+    return [f'iifname "{ifname}" ct state new ct status dnat accept',
+            f'iifname "{ifname}" ct state new drop']
+
+
 def firewall_ruleset(firewall, own: Sequence[ipaddress.IPv4Network] = (), where: str = "firewall",
-                     forward_lines: Sequence[str] = ()) -> str:
+                     ifnames: Optional[dict[str, str]] = None) -> str:
     """The ``inet portlab`` table for a machine's firewall (None = accept everything).
 
     *own* are the machine's networks (to resolve Azure's VirtualNetwork / Internet).
-    *forward_lines* are rules for a router's forward chain (NAT's inbound block).
+    *ifnames* (a router: network name -> interface name) places the firewall's
+    ``forward_drop_new_from`` rule in a forward chain (:func:`forward_lines`).
     """
+    if firewall is None:
+        return ""
     lines = [f"table inet {TABLE} {{"]
-    if firewall is not None:
-        lines += _chain("input", "input", firewall.policy, firewall.stateful, firewall.rules, own, where)
-        lines += _chain("output", "output", firewall.output_policy, firewall.stateful, firewall.output, own, where)
-    if forward_lines:
+    lines += _chain("input", "input", firewall.policy, firewall.stateful, firewall.rules, own, where)
+    lines += _chain("output", "output", firewall.output_policy, firewall.stateful, firewall.output, own, where)
+    forward = forward_lines(firewall, ifnames, where)
+    if forward:
         lines.append("\tchain forward {")
         lines.append("\t\ttype filter hook forward priority filter; policy accept;")
-        lines += [f"\t\t{line}" for line in forward_lines]
+        lines += [f"\t\t{line}" for line in forward]
         lines.append("\t}")
     lines.append("}")
-    if firewall is None and not forward_lines:
-        return ""
     return "\n".join(lines) + "\n"
 
 
@@ -178,14 +200,14 @@ def check_nat(nat, where: str = "nat") -> None:
 
 
 def nat_ruleset(nat, outside_if: str, outside_addr: ipaddress.IPv4Address,
-                inside: Sequence[tuple[str, ipaddress.IPv4Network]], where: str = "nat") -> tuple[str, list[str]]:
-    """(the ``ip portlab_nat`` table text, the lines for the forward chain).
+                inside: Sequence[tuple[str, ipaddress.IPv4Network]], where: str = "nat") -> str:
+    """The ``ip portlab_nat`` table text: translation only, no filtering.
 
     *inside* is (interface, network) for each of the router's other interfaces.
     Masquerade on the outside interface; a DNAT per forward (from the outside,
     and from the inside too when hairpin is on, plus a masquerade so the hairpin
-    reply comes back through the router); with block_inbound, new connections
-    arriving on the outside interface are dropped unless a forward DNAT'ed them.
+    reply comes back through the router).  Whether new connections from outside may
+    pass through is the router's firewall (:func:`forward_lines`), not NAT.
     """
     check_nat(nat, where)
     pre: list[str] = []
@@ -213,8 +235,4 @@ def nat_ruleset(nat, outside_if: str, outside_addr: ipaddress.IPv4Address,
               "\t\ttype nat hook postrouting priority srcnat; policy accept;"]
     lines += [f"\t\t{line}" for line in post]
     lines += ["\t}", "}"]
-    forward: list[str] = []
-    if nat.block_inbound:
-        forward = [f'iifname "{outside_if}" ct state new ct status dnat accept',
-                   f'iifname "{outside_if}" ct state new drop']
-    return "\n".join(lines) + "\n", forward
+    return "\n".join(lines) + "\n"

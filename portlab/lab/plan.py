@@ -23,6 +23,7 @@ from . import names, nftables
 
 # The conntrack timeouts a router's NAT mapping lifetimes map to.
 UDP_TIMEOUT_SYSCTL = "net.netfilter.nf_conntrack_udp_timeout"
+UDP_STREAM_TIMEOUT_SYSCTL = "net.netfilter.nf_conntrack_udp_timeout_stream"
 TCP_TIMEOUT_SYSCTL = "net.netfilter.nf_conntrack_tcp_timeout_established"
 
 
@@ -158,25 +159,25 @@ def build(scenario, prefix: str) -> Plan:
         ns = machine_ns[router.name]
         own = tuple(cidr[iface.network] for iface in router.interfaces)
         steps.append(Step(_exec(ns, "sysctl", "-qw", "net.ipv4.ip_forward=1"), f"{ns}: forward IPv4"))
-        forward: list[str] = []
+        ifname = {iface.network: names.machine_ifname(k) for k, iface in enumerate(router.interfaces)}
         if router.nat is not None:
             where = f"{file}: routers[{i}].nat"
-            ifname = {iface.network: names.machine_ifname(k) for k, iface in enumerate(router.interfaces)}
             outside = [iface for iface in router.interfaces if iface.network == router.nat.outside]
             if not outside:
                 from ..errors import BadInput
                 raise BadInput(f"{where}.outside: {router.nat.outside!r} is not one of the router's networks")
             inside = [(ifname[iface.network], cidr[iface.network])
                       for iface in router.interfaces if iface.network != router.nat.outside]
-            nat_text, forward = nftables.nat_ruleset(router.nat, ifname[router.nat.outside],
-                                                     outside[0].address, inside, where)
-            rulesets[ns + "#nat"] = nat_text
-            # Mapping lifetimes: per-namespace conntrack timeouts (the nft table loads conntrack).
-            sysctls.append(Step(_exec(ns, "sysctl", "-qw", f"{UDP_TIMEOUT_SYSCTL}={int(router.nat.udp_timeout)}"),
-                                f"{ns}: NAT UDP mapping lifetime {router.nat.udp_timeout:g}s"))
-            sysctls.append(Step(_exec(ns, "sysctl", "-qw", f"{TCP_TIMEOUT_SYSCTL}={int(router.nat.tcp_timeout)}"),
-                                f"{ns}: NAT TCP mapping lifetime {router.nat.tcp_timeout:g}s"))
-        text = nftables.firewall_ruleset(router.firewall, own, f"{file}: routers[{i}].firewall", forward)
+            rulesets[ns + "#nat"] = nftables.nat_ruleset(router.nat, ifname[router.nat.outside],
+                                                         outside[0].address, inside, where)
+            # Mapping lifetimes: on Linux a NAT row is the conntrack entry, so these are
+            # per-namespace conntrack timeouts (the nft NAT table loads conntrack).
+            for sysctl, seconds, what in ((UDP_TIMEOUT_SYSCTL, router.nat.udp_timeout, "UDP"),
+                                          (UDP_STREAM_TIMEOUT_SYSCTL, router.nat.udp_stream_timeout, "UDP stream"),
+                                          (TCP_TIMEOUT_SYSCTL, router.nat.tcp_timeout, "established TCP")):
+                sysctls.append(Step(_exec(ns, "sysctl", "-qw", f"{sysctl}={int(seconds)}"),
+                                    f"{ns}: NAT {what} mapping lifetime {seconds:g}s"))
+        text = nftables.firewall_ruleset(router.firewall, own, f"{file}: routers[{i}].firewall", ifname)
         if text:
             rulesets[ns] = text
     for key, text in rulesets.items():

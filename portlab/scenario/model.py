@@ -12,7 +12,7 @@ from ..errors import BadInput
 from ..paths import DATA_DIR
 
 ACTIONS = ("accept", "drop", "reject")
-# The order of DESIGN.md's measured table; the first is what a plain `reject` sends.
+# The order of the measured table in docs/design.md (section 4); the first is what a plain `reject` sends.
 REJECT_TYPES = (
     "port-unreachable", "tcp-reset", "host-unreachable", "admin-prohibited",
     "net-unreachable", "host-prohibited", "net-prohibited", "prot-unreachable",
@@ -213,6 +213,12 @@ class Firewall:
     output_policy: str = "accept"
     output: tuple[Rule, ...] = ()
     stateful: bool = True
+    #: A router's forward path (nftables style only): new connections arriving from this
+    #: network and passing *through* the router are dropped, unless a port forward (DNAT)
+    #: sent them in.  It is what a home router adds to its NAT so that the inside cannot
+    #: be reached from outside (nft: ``iifname OUTSIDE ct state new drop``); NAT by
+    #: itself does not do it.  ``None``: the router forwards whatever it can route.
+    forward_drop_new_from: Optional[str] = None
 
     def __post_init__(self) -> None:
         _set(self, "rules", tuple(self.rules))
@@ -300,21 +306,35 @@ class Forward:
         _set(self, "to_address", IPv4Address(self.to_address))
 
 
+#: Linux's conntrack defaults (Documentation/networking/nf_conntrack-sysctl.rst): on a
+#: Linux router the NAT row *is* the conntrack entry, so these are how long it lives idle.
+LINUX_UDP_TIMEOUT = 30.0            # nf_conntrack_udp_timeout: a UDP flow not (yet) a stream
+LINUX_UDP_STREAM_TIMEOUT = 120.0    # nf_conntrack_udp_timeout_stream: replied, still active after 2 s
+LINUX_TCP_TIMEOUT = 432000.0        # nf_conntrack_tcp_timeout_established: 5 days
+
+
 @dataclass(frozen=True)
 class Nat:
+    """A router's network address translation: masquerade on *outside*, static forwards.
+
+    Translation only: whether new connections from outside may pass through the router
+    is its firewall's business (:attr:`Firewall.forward_drop_new_from`).
+    """
+
     outside: str
     mapping: str = "endpoint-independent"
     filtering: str = "address-and-port-dependent"
     port_allocation: str = "preserve"
-    udp_timeout: float = 30.0
-    tcp_timeout: float = 7440.0
+    udp_timeout: float = LINUX_UDP_TIMEOUT
+    udp_stream_timeout: float = LINUX_UDP_STREAM_TIMEOUT
+    tcp_timeout: float = LINUX_TCP_TIMEOUT
     hairpin: bool = True
-    block_inbound: bool = True
     forwards: tuple[Forward, ...] = ()
 
     def __post_init__(self) -> None:
         _set(self, "forwards", tuple(self.forwards))
         _set(self, "udp_timeout", float(self.udp_timeout))
+        _set(self, "udp_stream_timeout", float(self.udp_stream_timeout))
         _set(self, "tcp_timeout", float(self.tcp_timeout))
 
     @property

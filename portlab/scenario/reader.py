@@ -19,7 +19,8 @@ else:  # pragma: no cover - Python 3.10
 
 from ..errors import BadInput
 from .model import (ACTIONS, ALLOWED_RANGES, AWS_DEFAULT_OUTBOUND, AZURE_DEFAULT_INBOUND, AZURE_DEFAULT_OUTBOUND,
-                    AZURE_TAGS, FIREWALL_STYLES, NAT_BEHAVIOURS, PORT_ALLOCATIONS, REJECT_TYPES, SCENARIO_DIR,
+                    AZURE_TAGS, FIREWALL_STYLES, LINUX_TCP_TIMEOUT, LINUX_UDP_STREAM_TIMEOUT, LINUX_UDP_TIMEOUT,
+                    NAT_BEHAVIOURS, PORT_ALLOCATIONS, REJECT_TYPES, SCENARIO_DIR,
                     _MACHINE_NAME, _SCENARIO_NAME, Address, Firewall, Forward, Host, Interface, Nat, Network,
                     PortSet, Router, Rule, Scanner, Scenario)
 
@@ -209,7 +210,7 @@ class _Reader:
 
     def networks(self, doc: dict, scanner_address: IPv4Address) -> tuple[Network, ...]:
         if "networks" not in doc:
-            # DESIGN.md's minimum has no networks: everything sits on the scanner's /24.
+            # The smallest scenario (docs/design.md, section 8) has no networks: everything sits on the scanner's /24.
             net = IPv4Network(f"{scanner_address}/24", strict=False)
             self.allowed_range(net, "scanner.address")
             return (Network("net", net),)
@@ -300,17 +301,37 @@ class _Reader:
                                               "(expected one interface per network)")
             interfaces.append(Interface(network, address))
         firewall = None
+        joined = tuple(i.network for i in interfaces)
         if "firewall" in table:
-            firewall = self.firewall(self.table(table["firewall"], f"{path}.firewall"), f"{path}.firewall")
+            firewall = self.firewall(self.table(table["firewall"], f"{path}.firewall"), f"{path}.firewall",
+                                     router_networks=joined)
         nat = None
         if "nat" in table:
-            nat = self.nat(self.table(table["nat"], f"{path}.nat"), f"{path}.nat", interfaces, locate)
+            nat_table = self.table(table["nat"], f"{path}.nat")
+            nat = self.nat(nat_table, f"{path}.nat", interfaces, locate)
+            if self.boolean(nat_table, "block_inbound", f"{path}.nat", False):
+                firewall = self.legacy_block_inbound(firewall, nat.outside, f"{path}.nat.block_inbound")
         return Router(name=name, interfaces=tuple(interfaces), tcp=self.port_list(table, "tcp", path),
                       udp=self.port_list(table, "udp", path), firewall=firewall, nat=nat)
 
+    def legacy_block_inbound(self, firewall: Optional[Firewall], outside: str, path: str) -> Firewall:
+        """Older files said ``block_inbound = true`` in ``[routers.nat]`` for what is the
+        router's firewall rule: read it as ``forward_drop_new_from = OUTSIDE``."""
+        if firewall is None:
+            return Firewall(forward_drop_new_from=outside)
+        if firewall.style != "nftables":
+            self.fail(path, f"the router's firewall is {firewall.style!r}, which has no forward path "
+                            "(expected an nftables-style firewall with forward_drop_new_from)")
+        if firewall.forward_drop_new_from not in (None, outside):
+            self.fail(path, f"says the outside ({outside!r}) while the firewall's forward_drop_new_from says "
+                            f"{firewall.forward_drop_new_from!r} (expected only forward_drop_new_from)")
+        return _replace(firewall, forward_drop_new_from=outside)
+
     def nat(self, table: dict, path: str, interfaces: Sequence[Interface], locate: "_Locator") -> Nat:
+        # block_inbound: older files' name for the firewall's forward_drop_new_from (see router()).
         self.keys(table, path, ("outside", "mapping", "filtering", "port_allocation", "udp_timeout",
-                                "tcp_timeout", "hairpin", "block_inbound", "forwards"), required=("outside",))
+                                "udp_stream_timeout", "tcp_timeout", "hairpin", "block_inbound", "forwards"),
+                  required=("outside",))
         joined = [i.network for i in interfaces]
         outside = self.string(table, "outside", path)
         if outside not in joined:
@@ -345,10 +366,10 @@ class _Reader:
                    mapping=self.choice(table, "mapping", path, NAT_BEHAVIOURS, "endpoint-independent"),
                    filtering=self.choice(table, "filtering", path, NAT_BEHAVIOURS, "address-and-port-dependent"),
                    port_allocation=self.choice(table, "port_allocation", path, PORT_ALLOCATIONS, "preserve"),
-                   udp_timeout=self.seconds(table, "udp_timeout", path, 30.0),
-                   tcp_timeout=self.seconds(table, "tcp_timeout", path, 7440.0),
+                   udp_timeout=self.seconds(table, "udp_timeout", path, LINUX_UDP_TIMEOUT),
+                   udp_stream_timeout=self.seconds(table, "udp_stream_timeout", path, LINUX_UDP_STREAM_TIMEOUT),
+                   tcp_timeout=self.seconds(table, "tcp_timeout", path, LINUX_TCP_TIMEOUT),
                    hairpin=self.boolean(table, "hairpin", path, True),
-                   block_inbound=self.boolean(table, "block_inbound", path, True),
                    forwards=tuple(forwards))
 
     def seconds(self, table: dict, key: str, path: str, default: float) -> float:
@@ -364,14 +385,29 @@ class _Reader:
 
     # -- firewalls
 
-    def firewall(self, table: dict, path: str) -> Firewall:
+    def firewall(self, table: dict, path: str, router_networks: Optional[Sequence[str]] = None) -> Firewall:
+        """A firewall table; *router_networks* (a router's networks) allow its forward path."""
         style = self.choice(table, "style", path, FIREWALL_STYLES, "nftables", what="firewall style")
         if style == "aws-sg":
             return self.aws_sg(table, path)
         if style == "azure-nsg":
             return self.azure_nsg(table, path)
-        self.keys(table, path, ("style", "policy", "rules", "output_policy", "output", "stateful"))
+        keys = ("style", "policy", "rules", "output_policy", "output", "stateful")
+        forward_from = None
+        if router_networks is None:
+            if "forward_drop_new_from" in table:
+                self.fail(_join(path, "forward_drop_new_from"), "only a router forwards packets (expected this "
+                                                                "key in a [routers.firewall] table)")
+        else:
+            keys += ("forward_drop_new_from",)
+            forward_from = self.string(table, "forward_drop_new_from", path, None)
+            if forward_from is not None and forward_from not in router_networks:
+                self.fail(_join(path, "forward_drop_new_from"),
+                          f"{forward_from!r} is not one of this router's networks "
+                          f"(expected {_or_list(list(router_networks))})")
+        self.keys(table, path, keys)
         return Firewall(
+            forward_drop_new_from=forward_from,
             style="nftables",
             policy=self.choice(table, "policy", path, ("accept", "drop"), "accept"),
             rules=tuple(self.nft_rule(r, f"{path}.rules[{i}]") for i, r in enumerate(self.array(table, "rules", path))),

@@ -73,6 +73,8 @@ def _firewall_lines(section: str, fw: Firewall) -> list[str]:
     if fw.style == "nftables":
         lines += [f"policy = {_quote(fw.policy)}", f"output_policy = {_quote(fw.output_policy)}",
                   f"stateful = {_value(fw.stateful)}"]
+        if fw.forward_drop_new_from is not None:
+            lines.append(f"forward_drop_new_from = {_quote(fw.forward_drop_new_from)}")
         lines += _rule_array("rules", [_nft_pairs(r) for r in fw.rules])
         lines += _rule_array("output", [_nft_pairs(r) for r in fw.output])
     elif fw.style == "aws-sg":
@@ -113,8 +115,9 @@ def to_toml(scenario: Scenario) -> str:
             nat = router.nat
             lines += ["", "[routers.nat]", f"outside = {_quote(nat.outside)}", f"mapping = {_quote(nat.mapping)}",
                       f"filtering = {_quote(nat.filtering)}", f"port_allocation = {_quote(nat.port_allocation)}",
-                      f"udp_timeout = {_value(nat.udp_timeout)}", f"tcp_timeout = {_value(nat.tcp_timeout)}",
-                      f"hairpin = {_value(nat.hairpin)}", f"block_inbound = {_value(nat.block_inbound)}"]
+                      f"udp_timeout = {_value(nat.udp_timeout)}",
+                      f"udp_stream_timeout = {_value(nat.udp_stream_timeout)}",
+                      f"tcp_timeout = {_value(nat.tcp_timeout)}", f"hairpin = {_value(nat.hairpin)}"]
             lines += _rule_array("forwards", [[("protocol", f.protocol), ("port", f.port),
                                                ("to", f"{f.to_address}:{f.to_port}")] for f in nat.forwards])
     return "\n".join(lines) + "\n"

@@ -165,16 +165,15 @@ def with_forwards(scenario, forwards: Iterable) -> object:
 
 
 def _exposure_ports(*scenarios) -> list[int]:
+    """1-1024 (the system ports), plus the NAT router's own services and the outside
+    ports its forwards open: every port of the outside address that could answer.
+    (The inside machines' services are not ports of that address.)"""
     ports = set(range(1, 1025))
     for scenario in scenarios:
-        for router in scenario.routers:
-            ports.update(router.tcp)
-            ports.update(router.udp)
-            if router.nat is not None:
-                ports.update(f.port for f in router.nat.forwards)
-        for host in scenario.hosts:
-            ports.update(host.tcp)
-            ports.update(host.udp)
+        router = _nat_router(scenario)
+        ports.update(router.tcp)
+        ports.update(router.udp)
+        ports.update(f.port for f in router.nat.forwards)
     return sorted(ports)
 
 
@@ -183,7 +182,8 @@ def nat_exposure(scenario_before, scenario_after=None, *, forwards: Optional[Seq
     """Scan the NAT router's outside address from the scanner, before and after a change.
 
     Give the changed scenario as *scenario_after*, or the *forwards* to add.  *ports*
-    defaults to 1-1024 plus every service and forward port of both scenarios.
+    defaults to 1-1024 plus the router's own service ports and its forwards' outside
+    ports, in both scenarios (for the home-nat pair: 1-1024 and 8080, 1025 ports).
     Returns a DataFrame, one row a port: ``port, protocol, before, before_reason,
     after, after_reason, changed, leads_to`` (the inside address:port a forward
     sends it to), with only the ports that changed or are open on either side

@@ -15,13 +15,28 @@ the simulator's virtual clock), so tests can step time exactly.
 * **Port allocation** (§4.2.1): ``preserve`` keeps the inside port when it is free
   (Linux), ``sequential`` hands out ports in order from 1024, ``random`` draws them
   from a seeded generator.  Ports are never shared between two mappings of one
-  protocol ("port overloading" is forbidden by §4.2.1 REQ-3).
-* **Timeouts**: a session (one inside endpoint talking to one remote endpoint)
-  lives ``udp_timeout`` (RFC 4787 REQ-5: at least 2 minutes recommended, Linux 30 s
-  unreplied) or ``tcp_timeout`` (RFC 5382 REQ-5: an established connection at
-  least 2 h 4 min) after its last packet; traffic either way refreshes it, as
-  Linux conntrack does.  The simulator has no TCP state machine, so one TCP
-  timeout applies to every session.
+  protocol ("port overloading" is forbidden by §4.2.1 REQ-3).  When ``preserve``
+  finds the port taken, the simulator gives the next free one above it, so a table
+  stays easy to read; Linux draws a random free one.  Either way the mapping is
+  endpoint-independent only while the port could be kept: Linux checks only that the
+  whole connection is unique, so a later connection of the same program, to another
+  remote, may get its own port back (a new mapping).
+* **Timeouts**, as Linux conntrack has them (on a Linux router the NAT row *is* the
+  conntrack entry): a session (one inside endpoint talking to one remote endpoint)
+  is forgotten when idle for ``udp_timeout`` (``nf_conntrack_udp_timeout``, 30 s), or
+  ``udp_stream_timeout`` (``nf_conntrack_udp_timeout_stream``, 120 s) once it is a
+  *stream* -- answered, and still sending more than 2 s after its first packet -- or
+  ``tcp_timeout`` (``nf_conntrack_tcp_timeout_established``, 432000 s = 5 days).
+  Traffic either way refreshes a session.  The simulator has no TCP state machine, so
+  the established value applies to every TCP session.  The RFCs ask NATs for at
+  least 2 minutes (UDP: RFC 4787 §4.3 REQ-5, 5 minutes recommended) and at least
+  2 h 4 min (an established TCP connection: RFC 5382 REQ-5); Linux's 30 s for a UDP
+  flow that is not a stream is below the first.
+* **Filtering is not a firewall.**  A packet the table does not translate (no forward,
+  no mapping, or a mapping whose filtering turns this remote away) is simply not
+  translated: it is for the router itself, whose own input firewall and services
+  answer it (:mod:`portlab.sim.network`).  Whether new connections may pass *through*
+  the router is its firewall's ``forward_drop_new_from``, not the NAT's.
 * **Static forwards** (DNAT) win over dynamic mappings and are never allocated to
   one.  **Hairpinning** (§6) is decided by :mod:`portlab.sim.network`, which asks
   :meth:`NatTable.inbound` on behalf of an inside sender.
@@ -36,10 +51,15 @@ import random
 from dataclasses import dataclass, field
 from typing import NamedTuple, Optional
 
+from ..scenario.model import LINUX_TCP_TIMEOUT, LINUX_UDP_STREAM_TIMEOUT, LINUX_UDP_TIMEOUT
+
 EIM = "endpoint-independent"
 ADM = "address-dependent"
 APDM = "address-and-port-dependent"
 BEHAVIOURS = (EIM, ADM, APDM)
+# The filtering behaviours (RFC 4787 §5) carry the same three words, usually shortened
+# to EIF, ADF and APDF; the names keep a filtering question apart from a mapping one.
+EIF, ADF, APDF = EIM, ADM, APDM
 ALLOCATIONS = ("preserve", "sequential", "random")
 
 FIRST_DYNAMIC_PORT = 1024  # allocated outside ports stay clear of the system range
@@ -65,11 +85,30 @@ class NatRow(NamedTuple):
     kind: str      # "dynamic" or "forward"
 
 
+#: Linux calls a replied UDP flow a stream when a packet comes more than this long
+#: after its first one (nf_conntrack_proto_udp.c: ``stream_ts = 2 * HZ + jiffies``).
+UDP_STREAM_AFTER = 2.0
+
+
 @dataclass
 class _Session:
     remote: Endpoint
     created: float
     last_used: float
+    replied: bool = False    # an answer came back (conntrack's SEEN_REPLY)
+    stream: bool = False     # UDP: replied and still active after UDP_STREAM_AFTER
+
+    def refresh(self, protocol: str, now: float, reply: bool = False) -> None:
+        """A packet of this session at *now*; *reply*: it came from the remote.
+
+        As conntrack does: the packet is judged by what was seen before it (the first
+        reply still gets the short timeout), and only then counts as a reply.
+        """
+        if protocol == "udp" and self.replied and now > self.created + UDP_STREAM_AFTER:
+            self.stream = True
+        self.last_used = now
+        if reply:
+            self.replied = True
 
 
 @dataclass
@@ -84,10 +123,10 @@ class _Mapping:
 class NatTable:
     """The translation state of one NAT router's outside interface."""
 
-    def __init__(self, outside_address, *, mapping: str = EIM, filtering: str = APDM,
-                 port_allocation: str = "preserve", udp_timeout: float = 30.0,
-                 tcp_timeout: float = 7440.0, hairpin: bool = True, block_inbound: bool = True,
-                 forwards=(), seed: int = 0) -> None:
+    def __init__(self, outside_address, *, mapping: str = EIM, filtering: str = APDF,
+                 port_allocation: str = "preserve", udp_timeout: float = LINUX_UDP_TIMEOUT,
+                 udp_stream_timeout: float = LINUX_UDP_STREAM_TIMEOUT, tcp_timeout: float = LINUX_TCP_TIMEOUT,
+                 hairpin: bool = True, forwards=(), seed: int = 0) -> None:
         if mapping not in BEHAVIOURS or filtering not in BEHAVIOURS:
             raise ValueError(f"NAT behaviour must be one of {', '.join(BEHAVIOURS)}")
         if port_allocation not in ALLOCATIONS:
@@ -97,8 +136,8 @@ class NatTable:
         self.filtering = filtering
         self.port_allocation = port_allocation
         self.timeouts = {"udp": float(udp_timeout), "tcp": float(tcp_timeout)}
+        self.udp_stream_timeout = float(udp_stream_timeout)
         self.hairpin = hairpin
-        self.block_inbound = block_inbound
         # (protocol, outside port) -> inside endpoint
         self.forwards: dict[tuple[str, int], Endpoint] = {
             (f.protocol, int(f.port)): (str(f.to_address), int(f.to_port)) for f in forwards}
@@ -115,13 +154,19 @@ class NatTable:
         """Build from a :class:`portlab.scenario.Nat`."""
         return cls(outside_address, mapping=nat.mapping, filtering=nat.filtering,
                    port_allocation=nat.port_allocation, udp_timeout=nat.udp_timeout,
-                   tcp_timeout=nat.tcp_timeout, hairpin=nat.hairpin,
-                   block_inbound=nat.block_inbound, forwards=nat.forwards, seed=seed)
+                   udp_stream_timeout=nat.udp_stream_timeout, tcp_timeout=nat.tcp_timeout,
+                   hairpin=nat.hairpin, forwards=nat.forwards, seed=seed)
 
     # -- time
 
+    def timeout(self, protocol: str, session: _Session) -> float:
+        """How long *session* may stay idle now."""
+        if protocol == "udp" and session.stream:
+            return self.udp_stream_timeout
+        return self.timeouts[protocol]
+
     def _expired(self, protocol: str, session: _Session, now: float) -> bool:
-        return now >= session.last_used + self.timeouts[protocol]
+        return now >= session.last_used + self.timeout(protocol, session)
 
     def expire(self, now: float) -> int:
         """Forget sessions (and then mappings) idle past their timeout; how many sessions went."""
@@ -166,7 +211,7 @@ class NatTable:
             start = self._random.randrange(FIRST_DYNAMIC_PORT, 65536)
         elif self.port_allocation == "sequential":
             start = self._next_port[protocol]
-        else:  # preserve, but the port is taken: the next free one above it, as Linux does
+        else:  # preserve, but the port is taken: the next free one above it (Linux: a random free one)
             start = max(inside_port, FIRST_DYNAMIC_PORT)
         for i in range(span):
             port = FIRST_DYNAMIC_PORT + (start - FIRST_DYNAMIC_PORT + i) % span
@@ -194,16 +239,26 @@ class NatTable:
         if session is None:
             mapping.sessions[remote] = _Session(remote, now, now)
         else:
-            session.last_used = now
+            session.refresh(protocol, now)
         self.version += 1
         return self.outside_address, mapping.outside_port
+
+    def answered(self, protocol: str, inside, remote) -> None:
+        """The remote answered the inside endpoint's packet (what conntrack calls
+        SEEN_REPLY): a UDP session refreshed after 2 s from now on counts as a stream."""
+        inside, remote = _ep(inside), _ep(remote)
+        mapping = self._by_key.get(self._mapping_key(protocol, inside, remote))
+        session = mapping.sessions.get(remote) if mapping is not None else None
+        if session is not None and not session.replied:
+            session.replied = True
+            self.version += 1
 
     # -- inbound
 
     def _filter_allows(self, mapping: _Mapping, remote: Endpoint) -> bool:
-        if self.filtering == EIM:
+        if self.filtering == EIF:
             return True
-        if self.filtering == ADM:
+        if self.filtering == ADF:
             return any(r[0] == remote[0] for r in mapping.sessions)
         return remote in mapping.sessions
 
@@ -244,7 +299,7 @@ class NatTable:
                 if hit is None:
                     self._forward_hits[key] = _Session(remote, now, now)
                 else:
-                    hit.last_used = now
+                    hit.refresh(protocol, now)
                 self.version += 1
             return target
         mapping = self._by_port[(protocol, outside_port)]
@@ -254,7 +309,7 @@ class NatTable:
             # would track it as a flow of its own, so it becomes a session (a row).
             mapping.sessions[remote] = _Session(remote, now, now)
         else:
-            session.last_used = now
+            session.refresh(protocol, now, reply=True)
         self.version += 1
         return target
 
@@ -273,18 +328,17 @@ class NatTable:
         rows = []
         out = self.outside_address
         for mapping in self._by_key.values():
-            timeout = self.timeouts[mapping.protocol]
             for session in mapping.sessions.values():
                 rows.append(NatRow(mapping.protocol, f"{mapping.inside[0]}:{mapping.inside[1]}",
                                    f"{out}:{mapping.outside_port}",
                                    f"{session.remote[0]}:{session.remote[1]}",
                                    session.created, session.last_used,
-                                   session.last_used + timeout, "dynamic"))
+                                   session.last_used + self.timeout(mapping.protocol, session), "dynamic"))
         for (protocol, port, remote), session in self._forward_hits.items():
             inside = self.forwards[(protocol, port)]
             rows.append(NatRow(protocol, f"{inside[0]}:{inside[1]}", f"{out}:{port}",
                                f"{remote[0]}:{remote[1]}", session.created, session.last_used,
-                               session.last_used + self.timeouts[protocol], "forward"))
+                               session.last_used + self.timeout(protocol, session), "forward"))
         return rows
 
     def to_dataframe(self, now: Optional[float] = None):

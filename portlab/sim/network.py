@@ -14,13 +14,18 @@ treat it:
    ICMP net-unreachable; an address nobody holds on a link gets no answer from
    the sender's own link (ARP fails; ``connect()`` ends in EHOSTUNREACH after about
    3 s) or ICMP host-unreachable from the last router;
-3. a NAT router: packets leaving by the outside interface are masqueraded,
-   packets to the outside address are translated by a static forward or a live
-   mapping, else the router answers them itself; with ``block_inbound`` new
-   connections arriving on the outside interface that no forward translated are
-   dropped in its forward chain (as the live lab's ``ct state new drop`` does).
-   Destinations outside every scenario network are "the Internet" beyond a NAT
-   router's outside interface, modelled as a server that accepts on every port;
+3. a router: NAT and firewall are two things, as on Linux.  NAT translates: packets
+   leaving by the outside interface are masqueraded, packets to the outside address
+   are translated by a static forward or a live mapping (as its filtering allows),
+   and anything else addressed to the router is simply not translated: it is for the
+   router itself (its input chain, its services: nothing listening answers RST or
+   ICMP port-unreachable).  NAT drops nothing.  A packet passing *through* the
+   router meets its firewall's forward path: with ``forward_drop_new_from`` a new
+   connection arriving from that network is dropped unless a port forward DNAT'ed
+   it (the live lab's ``iifname ... ct state new drop``); without it the router
+   routes it on like any router.  Destinations outside every scenario network are
+   "the Internet" beyond a NAT router's outside interface, modelled as a server
+   that accepts on every port;
 4. the receiver's input chain, then its stack (:func:`portlab.sim.kernel.stack_answer`);
 5. the answer back: the receiver's output chain (passed as established/related
    when the firewall is stateful), NAT translated back, and the sender's input chain
@@ -109,6 +114,8 @@ class SimMachine:
         self.nat: Optional[NatTable] = None
         self.nat_outside: Optional[str] = None
         self.nat_address: Optional[int] = None
+        #: A router firewall's forward rule: new connections from this network are dropped.
+        self.forward_drop_new_from: Optional[str] = None
         self.conntrack = ConntrackTable()
         self.icmp = IcmpRateLimiter()
 
@@ -186,6 +193,8 @@ class SimNetwork:
             machine = SimMachine(router.name, "router",
                                  {iface.network: int(iface.address) for iface in router.interfaces},
                                  router.tcp, router.udp, compile_firewall(router.firewall, own))
+            if router.firewall is not None:
+                machine.forward_drop_new_from = router.firewall.forward_drop_new_from
             if router.nat is not None:
                 outside = machine.interfaces[router.nat.outside]
                 machine.nat = NatTable.from_nat(router.nat, _addr(outside), seed=seed + i)
@@ -347,7 +356,7 @@ class SimNetwork:
                 else:
                     out_addr, out_port = _addr(cur.nat_address), p_sport
                 path.append(f"{cur.name}: SNAT {inside[0]}:{inside[1]} -> {out_addr}:{out_port}")
-                reverse.append(("snat", cur, p_src, p_sport))
+                reverse.append(("snat", cur, p_src, p_sport, (_addr(p_dst), p_dport)))
                 p_src, p_sport = ip_int(out_addr), out_port
             if how == "internet":
                 path.append(f"{cur.name}: out to the Internet; {_addr(p_dst)} accepts every port")
@@ -375,18 +384,27 @@ class SimNetwork:
                                 nat.inbound(proto, (_addr(p_src), p_sport), p_dport, now)
                             walk.pin(p_dport)
                             path.append(f"{cur.name}: DNAT ({why}) {_addr(p_dst)}:{p_dport} -> {target[0]}:{target[1]}")
+                            if cur.forward_drop_new_from == arrived:
+                                path.append(f"{cur.name} forward: " + (
+                                    "new, but DNAT'ed by a port forward: accepted (ct status dnat accept)"
+                                    if why == "forward" else
+                                    "part of a connection the inside opened: accepted (ct state established)"))
                             reverse.append(("dnat", cur, p_dst, p_dport))
                             p_dst, p_dport = ip_int(target[0]), target[1]
                             if not from_outside:
                                 p_src = self._hairpin_snat(cur, walk, reverse, p_src, p_sport, p_dst)
                             continue
-                        path.append(f"{cur.name}: no forward or mapping for {proto} {p_dport} ({why})")
+                        path.append(f"{cur.name}: NAT: {_NOT_TRANSLATED[why].format(proto=proto, port=p_dport)}; "
+                                    "the packet is for the router itself")
                 break
             if cur.kind == "router":
-                if cur.nat is not None and cur.nat.block_inbound and arrived == cur.nat_outside:
-                    path.append(f"{cur.name}: forward: new inbound connection to the inside dropped (block_inbound)")
+                if cur.forward_drop_new_from is not None and arrived == cur.forward_drop_new_from:
+                    path.append(f"{cur.name} forward: new connection from {arrived} dropped by the firewall rule "
+                                f'forward_drop_new_from = "{arrived}" (ct state new drop)')
                     return self._done(walk, Answer(SILENCE))
-                path.append(f"{cur.name}: forwards to {_addr(p_dst)}")
+                path.append(f"{cur.name}: forwards to {_addr(p_dst)}"
+                            + (" (NAT translates nothing here: it is addressed to the inside, and no firewall "
+                               "rule stops it)" if cur.nat is not None and arrived == cur.nat_outside else ""))
                 continue
             path.append(f"{cur.name}: not for me and not a router, dropped")
             return self._done(walk, Answer(SILENCE))
@@ -398,6 +416,12 @@ class SimNetwork:
             answer = self._local(cur, walk, proto, p_src, p_sport, p_dst, p_dport, now, record)
         if answer.kind in (SILENCE, NO_NEIGHBOUR, LOCAL_ERROR):
             return self._done(walk, answer)
+        if record and answer.kind in (SYN_ACK, RST, UDP_REPLY):
+            # An answer of the flow itself (not an ICMP error) came back through each
+            # masquerading router: conntrack marks the flow as replied.
+            for step in reverse:
+                if step[0] == "snat" and len(step) == 5:
+                    step[1].nat.answered(proto, (_addr(step[2]), step[3]), step[4])
 
         # 5. back: undo NAT (the answer comes from the address the sender used)
         responder = answer.responder
@@ -538,6 +562,13 @@ class SimNetwork:
         """The cached ``(starts, ends, answers)`` lists for one destination (fast path)."""
         self.scan_answer(dst, 1, protocol, sport)   # also validates the cache version
         return self._cache[(dst, protocol, sport)]
+
+
+#: Why a NAT router's table did not translate a packet to its outside address.
+_NOT_TRANSLATED = {
+    "no-mapping": "no port forward and no mapping for {proto} {port}, so no row to translate it",
+    "filtered": "{proto} {port} has a mapping, but its filtering lets in only the remotes it was opened to",
+}
 
 
 def load_scenario(scenario):

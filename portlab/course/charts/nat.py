@@ -60,7 +60,7 @@ def mapping_rows(table, names: Optional[dict[str, str]] = None) -> list[dict]:
 def _table_text(rows: list[dict], outside: str) -> str:
     if not rows:
         return (f"The NAT table of {outside} is empty: no inside machine has opened a connection, so "
-                "nothing from outside can come in.")
+                f"NAT has no row to translate a packet arriving at {outside} by.")
     parts = []
     for r in rows:
         who = f"{r['inside_name']} " if r["inside_name"] else ""
@@ -129,10 +129,11 @@ def before_after(before="home-nat", after="home-nat-forward", *, forwards: Optio
     """A scan of the NAT router's outside address in scenario *before* and in *after*
     (or *before* with *forwards* added), from :func:`portlab.sim.experiments.nat_exposure`.
 
-    Returns ``{"target", "scan_type", "rows", "others"}``: *rows* the ports that are
-    open on either side or changed (``port, before, before_reason, after, after_reason,
-    changed, leads_to``), *others* how many other ports were scanned and the states
-    they had (``{"count", "before", "after"}`` with the most common state each side).
+    Returns ``{"target", "scan_type", "rows", "others", "scanned"}``: *rows* the ports
+    that are open on either side or changed (``port, before, before_reason, after,
+    after_reason, changed, leads_to``), *others* how many other ports were scanned and
+    the states they had (``{"count", "before", "after"}`` with the most common state
+    each side), *scanned* how many ports the scan had in all (rows + others).
     """
     frame = nat_exposure(before, None if forwards is not None else after, forwards=forwards,
                          ports=ports, scan_type=scan_type, everything=True)
@@ -150,7 +151,8 @@ def before_after(before="home-nat", after="home-nat-forward", *, forwards: Optio
     rows = [{k: r[k] for k in ("port", "protocol", "before", "before_reason", "after", "after_reason",
                                 "changed", "leads_to")} for r in shown]
     return {"target": records[0]["target"] if records else "", "scan_type": scan_type, "rows": rows,
-            "others": {"count": len(rest), "before": common("before"), "after": common("after")}}
+            "others": {"count": len(rest), "before": common("before"), "after": common("after")},
+            "scanned": len(records)}
 
 
 def nat_before_after(before="home-nat", after="home-nat-forward", *, forwards: Optional[Iterable] = None,
@@ -159,7 +161,8 @@ def nat_before_after(before="home-nat", after="home-nat-forward", *, forwards: O
     (a port forward, usually): the ports that differ or are open, then the rest in one line."""
     data = before_after(before, after, forwards=forwards, ports=ports, scan_type=scan_type)
     rows, others = data["rows"], data["others"]
-    title = title or f"A {scan_type.upper()} scan of {data['target']} from outside, before and after"
+    title = title or (f"A {scan_type.upper()} scan of {data['target']} ({data['scanned']} ports) "
+                      "from outside, before and after")
 
     def build(th: Theme):
         n = len(rows) + (1 if others["count"] else 0)
@@ -201,10 +204,11 @@ def nat_before_after(before="home-nat", after="home-nat-forward", *, forwards: O
         lead = f", leading to {r['leads_to']}" if r["leads_to"] else ""
         parts.append(f"{r['protocol']} {r['port']} was {r['before']} ({r['before_reason']}) and is "
                      f"{r['after']} ({r['after_reason']}), {change}{lead}")
-    text = (f"{scan_type.upper()} scan of the NAT router's outside address {data['target']} from outside. "
+    text = (f"{scan_type.upper()} scan of the NAT router's outside address {data['target']} from outside, "
+            f"{data['scanned']} ports. "
             + ("; ".join(parts) + ". " if parts else "No port is open or changed. ")
-            + (f"The other {others['count']} ports scanned: {others['before']} before, {others['after']} after."
-               if others["count"] else ""))
+            + (f"The other {others['count']} of the {data['scanned']} ports scanned: {others['before']} before, "
+               f"{others['after']} after." if others["count"] else ""))
     return Chart(build, text, data, title)
 
 

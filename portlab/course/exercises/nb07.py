@@ -16,12 +16,15 @@ def _nas_smb_from_outside() -> str:
           "In home-nat, the NAS (192.168.77.20) shares files on 445/tcp and nothing on it has a firewall. "
           "Predict: what does a SYN scan from outside (10.77.0.1) report for 192.168.77.20 port 445?",
           kind="predict", choices=STATES, solution="filtered",
-          hints=("The packet has to pass the home router first. What does the router do with a new "
-                 "connection from outside that nobody inside asked for?",
-                 "The router drops it without a word. What does a SYN scan call a port that never answers?"),
-          explanation="The router drops every new inbound connection to the inside (no mapping, no forward), "
+          hints=("The packet has to pass through the home router first. Besides NAT, what does a home "
+                 "router's firewall do with a new connection from outside that is on its way to the inside?",
+                 "Its firewall rule drops it without a word. What does a SYN scan call a port that never "
+                 "answers?"),
+          explanation="The router's firewall has a rule in its forward path (forward_drop_new_from = "
+                      "\"internet\"): a new connection from outside on its way to the inside is dropped, "
                       "silently: no SYN/ACK, no RST, no ICMP. A SYN scan that gets nothing says filtered "
-                      "(no-response), though the NAS itself would have answered.",
+                      "(no-response), though the NAS itself would have answered. NAT did not do this: "
+                      "without that rule (scenario home-nat-nofirewall) the same scan finds 445 open.",
           reveal=_nas_smb_from_outside)
 def _predict_nas(answer: object) -> Optional[str]:
     return state_feedback(answer, "filtered", {
@@ -69,16 +72,17 @@ def _eim_same(answer: object) -> Optional[str]:
     return "answer 'same' or 'different'."
 
 
-@exercise("07-apdm-filter",
-          "Linux filters address-and-port-dependently. The laptop sent only to 203.0.113.10:443. "
+@exercise("07-apdf-filter",
+          "Linux filters address-and-port-dependently (APDF). The laptop sent only to 203.0.113.10:443. "
           "A packet from 203.0.113.10:8443 arrives on that mapping's outside port. Does it get in?",
           kind="choice", choices=("yes", "no"), solution="no",
           hints=("Address-AND-port-dependent: both the remote's address and its port must be ones the "
                  "laptop has sent to.",),
           explanation="No: the laptop never sent to 203.0.113.10:8443, so address-and-port-dependent "
-                      "filtering drops it. An address-dependent filter would let it in; an "
-                      "endpoint-independent one would let anybody in.")
-def _apdm(answer: object) -> Optional[str]:
+                      "filtering does not translate the packet to the laptop; it is left for the router "
+                      "itself (in home-nat its firewall drops it). An address-dependent filter would let it "
+                      "in; an endpoint-independent one would let anybody in.")
+def _apdf(answer: object) -> Optional[str]:
     given = str(answer).strip().lower()
     if given in ("no", "dropped", "drop"):
         return None

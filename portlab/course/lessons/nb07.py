@@ -2,8 +2,13 @@
 
 Everything here runs on the simulator except :func:`live_forward_scan` (the lab, root).
 
-* :func:`walk`: one first packet from a machine to an address:port, told hop by hop
-  (why an unsolicited connection from outside dies at the router).
+* :func:`walk`: one first packet from a machine to an address:port, told hop by hop.
+* :func:`apart`: NAT and the router's firewall, one at a time: the same probes from
+  outside against ``home-nat-nofirewall`` (NAT alone) and ``home-nat`` (NAT and the
+  firewall), with who answered and what stopped each (:func:`live_apart`: the same
+  in the live lab).
+* :func:`timeouts`: how long an idle NAT row lives in the simulator (Linux's conntrack
+  defaults) beside the RFCs' minimums.
 * :func:`day_at_home`: the inside machines open connections one after another;
   :func:`table_steps` gives the translation table after each one.
 * :func:`mapping_demo` / :func:`filtering_demo`: RFC 4787's mapping and filtering
@@ -17,11 +22,16 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Sequence
 
-from ...sim.nat import APDM, BEHAVIOURS, EIM, NatTable
+from ...sim import kernel
+from ...sim.nat import APDF, BEHAVIOURS, EIM, NatTable
 from ...sim.network import SimNetwork, load_scenario
 
 ROUTER_OUTSIDE = "10.77.0.2"
 NAS = "192.168.77.20"
+#: home-nat without the router's firewall: NAT alone.
+NAT_ONLY = "home-nat-nofirewall"
+#: The outside scans of this notebook: ports 1-1024 and the forward's port 8080 (1025 ports).
+OUTSIDE_PORTS = "1-1024,8080"
 # Servers "on the Internet": RFC 5737 documentation addresses, outside every scenario
 # network, so the simulator treats them as the world beyond the router (nothing is sent).
 SERVER_A = "203.0.113.10"
@@ -66,8 +76,9 @@ def table_steps(connections: Sequence[tuple] = EVENING, scenario="home-nat"):
     return [day_at_home(connections[:n], scenario).to_dataframe() for n in range(1, len(connections) + 1)]
 
 
-def outside_scan(scenario, ports="1-1024,8080", scan_type: str = "syn"):
-    """A scan of the router's outside address from outside (simulated): the open ports, and the rest summed up."""
+def outside_scan(scenario, ports=OUTSIDE_PORTS, scan_type: str = "syn"):
+    """A scan of the router's outside address from outside (simulated), by default of
+    ports 1-1024 and 8080 (the forward's port): 1025 ports."""
     from ...engine import scan
     result = scan(ROUTER_OUTSIDE, ports, scan_type, scenario=scenario, keep_trace=False)
     return result
@@ -84,9 +95,97 @@ def summary(result) -> str:
     return f"{result.hosts[0].address}, {len(ports)} ports: " + "; ".join(parts)
 
 
+# ---------------------------------------------------------------- NAT and the firewall, apart
+
+#: The probes of section 2: (what it is, address, port).
+PROBES = (("router, nothing on 445", ROUTER_OUTSIDE, 445),
+          ("router's admin page", ROUTER_OUTSIDE, 80),
+          ("NAS, an inside address", NAS, 445))
+
+
+def _answered_by(scenario, answer) -> str:
+    names = {str(a): n for a, n in load_scenario(scenario).addresses().items()}
+    if answer.kind in (kernel.SYN_ACK, kernel.RST):
+        who = next((line.split(":")[0] for line in reversed(answer.path) if "listening on" in line), "")
+        listening = next((line for line in reversed(answer.path) if "listening on" in line), "")
+        how = "nothing listens" if "nothing listening" in listening else "its service"
+        return f"{who or names.get(answer.responder, answer.responder)} ({how})"
+    return "nobody"
+
+
+def _stopped_by(scenario, answer) -> str:
+    if answer.kind not in (kernel.SILENCE,):
+        return "nothing"
+    line = answer.path[-1]
+    name, _, rest = line.partition(" ")
+    if rest.startswith("input:"):
+        return f"{name}'s input chain: {rest.partition(': ')[2]}"
+    if rest.startswith("forward:"):
+        router = load_scenario(scenario).machine(name)
+        return f'{name}\'s forward rule forward_drop_new_from = "{router.firewall.forward_drop_new_from}"'
+    return line
+
+
+def apart(scan_type: str = "syn"):
+    """Section 2's comparison: each probe of :data:`PROBES` scanned from outside in
+    ``home-nat-nofirewall`` (NAT alone) and in ``home-nat`` (NAT and the router's
+    firewall), with who answered without the firewall and what stopped the probe with it.
+    Columns: ``probe, what, NAT alone, answered by, NAT + firewall, stopped by``."""
+    import pandas as pd
+
+    from ...engine import scan
+    rows = []
+    for what, address, port in PROBES:
+        row = {"probe": f"{address}:{port}", "what": what}
+        for label, scenario in (("NAT alone", NAT_ONLY), ("NAT + firewall", "home-nat")):
+            result = scan(address, [port], scan_type, scenario=scenario, keep_trace=False)
+            row[label] = str(result.hosts[0].ports[0].state)
+            answer = SimNetwork(load_scenario(scenario)).send("scanner", address, port)
+            if scenario == NAT_ONLY:
+                row["answered by"] = _answered_by(scenario, answer)
+            else:
+                row["stopped by"] = _stopped_by(scenario, answer)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["probe", "what", "NAT alone", "answered by", "NAT + firewall",
+                                       "stopped by"])
+
+
+def live_apart(scan_type: str = "connect") -> dict[str, dict[str, str]]:
+    """:data:`PROBES` scanned in the live lab (Linux, root), once in ``home-nat-nofirewall``
+    and once in ``home-nat``: ``{scenario: {"address:port": state}}``."""
+    from ...lab.run import Lab
+    seen: dict[str, dict[str, str]] = {}
+    for scenario in (NAT_ONLY, "home-nat"):
+        with Lab(load_scenario(scenario)) as lab:
+            states = {}
+            for _what, address, port in PROBES:
+                result = lab.scan(address, [port], scan_type, timing=5, retries=0, max_timeout=0.2,
+                                  keep_trace=False)
+                states[f"{address}:{port}"] = str(result.hosts[0].ports[0].state)
+            seen[scenario] = states
+    return seen
+
+
+def timeouts(scenario="home-nat"):
+    """How long an idle row of the router's NAT table lives in the simulator (the
+    scenario's values, Linux's conntrack defaults unless the file says otherwise),
+    beside the minimum the RFCs ask of a NAT."""
+    import pandas as pd
+    router = next(r for r in load_scenario(scenario).routers if r.nat is not None)
+    nat = router.nat
+    rows = [("UDP, not (yet) a stream", "nf_conntrack_udp_timeout", nat.udp_timeout,
+             "RFC 4787 REQ-5: at least 120 s (300 s recommended)"),
+            ("UDP stream (answered, still busy after 2 s)", "nf_conntrack_udp_timeout_stream",
+             nat.udp_stream_timeout, "RFC 4787 REQ-5: at least 120 s (300 s recommended)"),
+            ("TCP, established", "nf_conntrack_tcp_timeout_established", nat.tcp_timeout,
+             "RFC 5382 REQ-5: at least 7440 s (2 h 4 min)")]
+    return pd.DataFrame([{"row": what, "Linux sysctl": sysctl, "seconds": int(seconds), "RFC minimum": rfc}
+                         for what, sysctl, seconds, rfc in rows])
+
+
 # ---------------------------------------------------------------- RFC 4787
 
-def _table(mapping: str = EIM, filtering: str = APDM) -> NatTable:
+def _table(mapping: str = EIM, filtering: str = APDF) -> NatTable:
     return NatTable(ROUTER_OUTSIDE, mapping=mapping, filtering=filtering, port_allocation="preserve")
 
 
@@ -114,13 +213,13 @@ def filtering_demo():
     senders = [(SERVER_A, 443, "the server it talked to"), (SERVER_A, 8443, "same address, another port"),
                (SERVER_B, 443, "another address")]
     rows = []
-    for filtering in BEHAVIOURS:
+    for filtering in BEHAVIOURS:            # EIF, ADF, APDF
         table = _table(filtering=filtering)
         _, port = table.outbound("udp", inside, (SERVER_A, 443), now=0.0)
         for address, sport, what in senders:
-            target, why = table.lookup_inbound("udp", (address, sport), port)
+            target, _why = table.lookup_inbound("udp", (address, sport), port)
             rows.append({"filtering": filtering, "packet from": f"{address}:{sport} ({what})",
-                         "gets in": "yes" if target else f"no ({why})"})
+                         "gets in": "yes" if target else "no: not translated, left to the router"})
     return pd.DataFrame(rows)
 
 
@@ -135,7 +234,7 @@ def hairpin_demo(scenario="home-nat-forward"):
 
 # ---------------------------------------------------------------- live
 
-def live_forward_scan(ports="1-1024,8080"):
+def live_forward_scan(ports=OUTSIDE_PORTS):
     """``home-nat-forward`` as a live lab (Linux, root): a connect scan of the router's outside
     address from the lab's scanner.  Returns the result; the lab is torn down on return."""
     from ...lab.run import Lab

@@ -30,7 +30,7 @@ from ...errors import BadInput
 from ...scenario import Forward
 from ...sim.experiments import nat_table_after
 from ...sim.nat import BEHAVIOURS
-from ...sim.network import load_scenario
+from ...sim.network import SCAN_SOURCE_PORT, load_scenario
 from ...states import ScanType, classify
 from ...transports.sim import observed_reply
 from ..charts.nat import mapping_rows, nat_table
@@ -98,12 +98,23 @@ class NatLab:
     def connect_from_outside(self, port: int, protocol: str = "tcp") -> dict:
         """The scanner, a peer on the outside, opens a connection to the router's outside
         *port*.  A forward lets it in (a ``forward`` row joins the table), and so does a
-        mapping whose filtering allows this peer; otherwise nothing answers.  Returns what
-        that peer sees: ``port, protocol, state, reason, leads_to`` (the inside endpoint
-        a forward sends it to, else ``None``)."""
-        connection = ("scanner", self.outside_address, int(port), protocol)
+        mapping whose filtering allows this peer; otherwise NAT does not translate it and
+        it is for the router itself (its firewall, its services).  Returns what that peer
+        sees: ``port, protocol, state, reason, path, leads_to`` (the inside endpoint a
+        forward sends it to, else ``None``), ``nat`` (how the NAT table judged it:
+        ``forward``, ``mapping``, ``filtered`` -- a mapping holds the port but its
+        filtering turns this peer away -- or ``no-mapping``), ``mapping`` (the mapping
+        row holding the port, if any), ``peer`` and ``filtering``."""
+        # The scanner's own source port, the one its scans use too, so the NAT judges
+        # this connection and a scan of the same port alike.
+        connection = ("scanner", self.outside_address, int(port), protocol, SCAN_SOURCE_PORT)
         self._check(connection)
-        sessions = len(self.table())
+        table = self.table()
+        sessions = len(table)
+        peer = (str(self.base.scanner.address), SCAN_SOURCE_PORT)
+        _, how = table.lookup_inbound(protocol, peer, int(port))
+        held = next((r for r in mapping_rows(table) if r["kind"] == "dynamic" and r["protocol"] == protocol
+                     and r["outside"] == f"{self.outside_address}:{int(port)}"), None)
         self.connections.append(connection)
         seen = self.outside_scan([int(port)], "udp" if protocol == "udp" else "syn")[0]
         if len(self.table()) == sessions:
@@ -113,7 +124,8 @@ class NatLab:
         forward = self.forward if self.forward_on else None
         leads = (f"{forward.to_address}:{forward.to_port}"
                  if forward is not None and (forward.protocol, forward.port) == (protocol, int(port)) else None)
-        return {**seen, "leads_to": leads}
+        return {**seen, "leads_to": leads, "nat": how, "mapping": held,
+                "peer": f"{peer[0]}:{peer[1]}", "filtering": self.filtering}
 
     def _check(self, connection: tuple) -> None:
         """Let the experiments API judge a new connection before it joins the list."""
@@ -143,12 +155,18 @@ class NatLab:
 
     def scan_ports(self) -> list[int]:
         """1-1024, the forward's port, and every outside port a mapping holds."""
-        ports = set(range(1, 1025))
+        return sorted(set().union(*self.scan_port_groups().values()))
+
+    def scan_port_groups(self) -> dict[str, set[int]]:
+        """Why each port is in the outside scan: ``{"1-1024": ..., "forward": ...,
+        "mappings": ...}`` (the system ports, the forward's outside port whether it is
+        on or off, the outside ports mappings hold; a port may be in two groups)."""
+        groups: dict[str, set[int]] = {"1-1024": set(range(1, 1025)), "forward": set(), "mappings": set()}
         if self.forward is not None:
-            ports.add(self.forward.port)
+            groups["forward"].add(self.forward.port)
         for row in self.rows():
-            ports.add(int(row["outside"].rpartition(":")[2]))
-        return sorted(ports)
+            groups["mappings"].add(int(row["outside"].rpartition(":")[2]))
+        return groups
 
     def outside_scan(self, ports: Optional[Sequence[int]] = None, scan_type: str = "syn") -> list[dict]:
         """A scan of the router's outside address by the scanner, on the network the
@@ -164,7 +182,7 @@ class NatLab:
             answer = net.scan_answer(dst, int(port), protocol)
             verdict = classify(scan, observed_reply(answer, scan))
             rows.append({"port": int(port), "protocol": protocol, "state": str(verdict.state),
-                         "reason": verdict.reason})
+                         "reason": verdict.reason, "path": answer.path})
         return rows
 
 
@@ -193,20 +211,98 @@ def table_html(rows: Sequence[dict]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def scan_html(target: str, rows: Sequence[dict], forward: Optional[Forward], forward_on: bool) -> str:
+def _ports_scanned(count: int, groups: Optional[dict]) -> str:
+    """``"1027 ports (1-1024, the forward's 8080, 2 ports mappings hold (50000, 50001))"``."""
+    if not groups:
+        return f"{count} ports"
+    extra = []
+    forward = sorted(groups.get("forward", ()))
+    if forward:
+        extra.append(f"the forward's {', '.join(map(str, forward))}")
+    mapped = sorted(p for p in groups.get("mappings", ()) if p > 1024 and p not in forward)
+    if mapped:
+        extra.append(f"{len(mapped)} port{'s' if len(mapped) != 1 else ''} mappings hold "
+                     f"({', '.join(map(str, mapped))})")
+    return f"{count} ports (1-1024" + "".join(f", {e}" for e in extra) + ")"
+
+
+def _mapping_note(row: dict, filtering: str) -> str:
+    who = f"{row['inside_name']} " if row.get("inside_name") else ""
+    return (f"a NAT mapping: {who}{row['inside']} opened it to {', '.join(row['peers'])} "
+            f"({filtering} filtering)")
+
+
+def scan_html(target: str, rows: Sequence[dict], forward: Optional[Forward], forward_on: bool,
+              mappings: Sequence[dict] = (), filtering: str = "", groups: Optional[dict] = None) -> str:
+    """The outside scan as HTML: how many ports and why that many, the common state in
+    one line, then every other port with what it is (a port forward, a NAT mapping).
+    *mappings* are the table's rows (:func:`~portlab.course.charts.nat.mapping_rows`),
+    *groups* :meth:`NatLab.scan_port_groups`."""
     shown, common = findings(rows)
-    parts = [f"<p>Outside scan of <code>{target}</code>, {len(rows)} ports: "]
+    mapped = {(m["protocol"], int(m["outside"].rpartition(":")[2])): m for m in mappings if m["kind"] == "dynamic"}
+    parts = [f"<p>Outside scan of <code>{target}</code>, {_ports_scanned(len(rows), groups)}: "]
     if common:
         parts.append(f"{common['count']} are {common['state']} ({html.escape(common['reason'])})")
     parts.append(". Everything else:</p>" if shown else ". Nothing else stands out.</p>")
+    shown_keys = set()
     for r in shown:
+        shown_keys.add((r["protocol"], r["port"]))
         fill = STATE_COLOURS.get(r["state"], "#888888")
         lead = ""
         if forward is not None and forward_on and r["port"] == forward.port and r["protocol"] == forward.protocol:
             lead = f" &rarr; port forward to {forward.to_address}:{forward.to_port}"
+        elif (r["protocol"], r["port"]) in mapped:
+            row = mapped[(r["protocol"], r["port"])]
+            lead = (f" &rarr; {html.escape(_mapping_note(row, filtering))}: the filtering let the scanner in, "
+                    f"and this is {html.escape(row.get('inside_name') or row['inside'])}'s own answer")
         parts.append(f"<div><span style='background:{fill};color:{text_on(fill)};padding:1px 6px'>"
                      f"{r['protocol']} {r['port']} {r['state']} ({html.escape(r['reason'])})</span>{lead}</div>")
+    scanned = {(r["protocol"], r["port"]) for r in rows}
+    for key, row in sorted(mapped.items()):
+        if key in scanned and key not in shown_keys:
+            parts.append(f"<div>{key[0]} {key[1]} is {html.escape(_mapping_note(row, filtering))}, but the "
+                         "filtering does not let the scanner in, so that port looks like the others</div>")
     return "".join(parts)
+
+
+def title_html(lab: NatLab) -> str:
+    """The explorer's heading: the router (by its name, unless the name says no more than
+    "router"), its outside address and the inside machines."""
+    name = lab.router.name
+    who = "The NAT router" if "router" in name.lower() else f"The NAT router <code>{html.escape(name)}</code>"
+    return (f"<b>{who}</b>: outside address <code>{lab.outside_address}</code>, inside "
+            f"{', '.join(html.escape(h.name) for h in lab.inside_hosts)}.")
+
+
+def _router_fate(seen: dict) -> str:
+    """What became of a packet NAT did not translate: the router's own answer."""
+    if any(" input: drop" in line or " input: reject" in line for line in seen.get("path", ())):
+        return "it is dropped by the router's own firewall (its input chain)"
+    if seen["state"] == "open":
+        return "the router's own service on that port answers"
+    if seen["state"] == "closed":
+        return "nothing listens on that port of the router, so it answers with a reset"
+    return "nothing answers"
+
+
+def outside_message(seen: dict) -> str:
+    """Why a connection from outside to the router's outside address ended as it did:
+    the port forward, a mapping and its filtering, or the router itself."""
+    filtering = seen.get("filtering", "")
+    if seen.get("leads_to"):
+        return f"got in: the port forward sends it to {seen['leads_to']}"
+    row = seen.get("mapping")
+    if seen.get("nat") == "mapping" and row is not None:
+        return (f"got in through {_mapping_note(row, filtering)}, which lets this peer in; "
+                f"the answer is {row.get('inside_name') or row['inside']}'s own")
+    if seen.get("nat") == "filtered" and row is not None:
+        allowed = ("the remote address:port pairs it was opened to" if filtering == "address-and-port-dependent"
+                   else "the remote addresses it was opened to")
+        return (f"port {seen['port']} has {_mapping_note(row, filtering)}, and that filtering lets in only "
+                f"{allowed}; this peer ({seen.get('peer', 'the scanner')}) is not one, so NAT does not "
+                f"translate the packet: it is for the router itself, and {_router_fate(seen)}")
+    return ("no port forward and no mapping for it, so NAT has no row to translate it by: it is for the "
+            f"router itself, and {_router_fate(seen)}")
 
 
 class NatExplorer(widgets.VBox):
@@ -269,9 +365,7 @@ class NatExplorer(widgets.VBox):
         self.forward.observe(self._toggle_forward, names="value")
         self._show_table()
         super().__init__([
-            widgets.HTML(f"<b>NAT router {html.escape(lab.router.name)}</b>: outside address "
-                         f"<code>{lab.outside_address}</code>, inside "
-                         f"{', '.join(html.escape(h.name) for h in lab.inside_hosts)}."),
+            widgets.HTML(title_html(lab)),
             widgets.HBox([self.host, self.peer]), widgets.HBox([self.port, self.protocol]),
             widgets.HBox([self.sport, self.open_button, self.clear_button]),
             widgets.HBox([self.mapping, self.filtering]), widgets.HBox([self.forward, self.scan_button]),
@@ -302,12 +396,7 @@ class NatExplorer(widgets.VBox):
             self.message.value = f"<span style='color:var(--jp-error-color1, #b00020)'>{html.escape(str(err))}</span>"
             return {}
         target = f"{self.lab.outside_address}:{port}"
-        if seen["leads_to"]:
-            what = f"got in: the port forward sends it to {seen['leads_to']}"
-        elif seen["state"] in ("open", "closed"):
-            what = "got in through a mapping an inside machine opened (its filtering lets this peer in)"
-        else:
-            what = "nothing answered: no forward and no mapping for it, so the router dropped it"
+        what = html.escape(outside_message(seen))
         self.message.value = (f"Connection from outside ({html.escape(str(self.lab.base.scanner.address))}) to "
                               f"<code>{target}</code>/{seen['protocol']}: <b>{seen['state']}</b> "
                               f"({html.escape(seen['reason'])}): {what}.")
@@ -331,7 +420,8 @@ class NatExplorer(widgets.VBox):
 
     def run_scan(self) -> list[dict]:
         rows = self.lab.outside_scan()
-        self.scan.value = scan_html(self.lab.outside_address, rows, self.lab.forward, self.lab.forward_on)
+        self.scan.value = scan_html(self.lab.outside_address, rows, self.lab.forward, self.lab.forward_on,
+                                    self.lab.rows(), self.lab.filtering, self.lab.scan_port_groups())
         self.last_scan = rows
         return rows
 
