@@ -1,9 +1,10 @@
 """Port numbers and the ranges they fall into.
 
-RFC 6335 (section 6) splits the 16-bit port space into three ranges.  IANA assigns
-ports only in the first two; the third is for anyone, and operating systems pick
-the client side of a connection (the *ephemeral* port) from a range of their own,
-which on Linux is not the same as IANA's.
+RFC 6335 (section 6) splits the 16-bit port space into three ranges: the System
+Ports, the User Ports and the Dynamic Ports.  IANA assigns ports only in the first
+two; the third is for anyone, and operating systems pick the client side of a
+connection (the *ephemeral* port) from a range of their own, which on Linux is not
+the same as IANA's.
 
 Pure logic apart from :func:`ephemeral_range`, which reads one ``/proc`` file.
 """
@@ -31,13 +32,19 @@ _PORT_TEXT = re.compile(r"-?[0-9]+")
 
 @dataclass(frozen=True)
 class PortRange:
-    """One RFC 6335 range.  ``key`` is the short name used in tables and JSON."""
+    """One RFC 6335 range.  ``key`` is the short name used in tables and JSON.
+
+    ``rfc6335_name`` is the range's name in RFC 6335 section 6; ``aliases`` the names
+    that section says it is "also known as"; ``older_name`` the label of IANA's port
+    list from before RFC 6335 (which the registry's own header still uses).
+    """
 
     key: str
     rfc6335_name: str
     older_name: str
     lo: int
     hi: int
+    aliases: tuple[str, ...] = ()
 
     @property
     def size(self) -> int:
@@ -50,9 +57,10 @@ class PortRange:
         return f"{self.rfc6335_name} {self.lo}-{self.hi}"
 
 
-SYSTEM = PortRange("system", "System Ports", "Well Known Ports", 0, 1023)
-USER = PortRange("user", "User Ports", "Registered Ports", 1024, 49151)
-DYNAMIC = PortRange("dynamic", "Dynamic and/or Private Ports", "Ephemeral Ports", 49152, 65535)
+SYSTEM = PortRange("system", "System Ports", "Well Known Ports", 0, 1023, ("Well Known Ports",))
+USER = PortRange("user", "User Ports", "Registered Ports", 1024, 49151, ("Registered Ports",))
+DYNAMIC = PortRange("dynamic", "Dynamic Ports", "Dynamic and/or Private Ports", 49152, 65535,
+                    ("Private Ports", "Ephemeral Ports"))
 RANGES: tuple[PortRange, ...] = (SYSTEM, USER, DYNAMIC)
 
 

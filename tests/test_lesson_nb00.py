@@ -24,12 +24,13 @@ def nb():
 
 def test_modes_table_says_why_not():
     learner = Machine(linux=True, root=False, raw_sockets=False, netns=False, nmap=None,
-                      why_not={"live-lab": "the live lab needs root"})
+                      why_not={"live-lab": "the live lab needs root, or unprivileged user namespaces"})
     table = nb00.modes_table(learner)
     assert list(table.index) == ["sim", "replay", "live-loopback", "live-lab"]
-    assert table.loc["live-lab", "here?"] == "no: the live lab needs root"
+    assert table.loc["live-lab", "here?"] == "no: the live lab needs root, or unprivileged user namespaces"
     assert (table.loc[["sim", "replay", "live-loopback"], "here?"] == "yes").all()
-    assert table.loc["live-lab", "needs"] == "Linux and root"
+    # The same words as notebook 00's definition of LIVE, not "root" alone.
+    assert table.loc["live-lab", "needs"] == "Linux, with root or a user namespace of your own"
 
 
 def test_scope_verdict_only_asks_the_guard(monkeypatch):

@@ -15,7 +15,7 @@ from portlab.course.lessons import nb02
 def test_grid_is_the_design_table():
     rows = {r["reply"]: r for r in nb02.grid_rows()}
     code3 = rows["ICMP unreachable, code 3 (port-unreach)"]
-    # The one reply whose meaning flips with the scan type (DESIGN.md).
+    # The one reply whose meaning flips with the scan type (docs/design.md).
     assert (code3["connect"], code3["syn"], code3["udp"]) == \
         ("closed (conn-refused)", "filtered (port-unreach)", "closed (port-unreach)")
     admin = rows["ICMP unreachable, code 13 (admin-prohibited)"]

@@ -27,9 +27,16 @@ def test_ranges_tile_the_port_space_without_gaps():
 
 
 def test_names_follow_rfc6335_and_the_older_vocabulary():
-    assert (SYSTEM.rfc6335_name, SYSTEM.older_name) == ("System Ports", "Well Known Ports")
-    assert (USER.rfc6335_name, USER.older_name) == ("User Ports", "Registered Ports")
-    assert DYNAMIC.rfc6335_name == "Dynamic and/or Private Ports"
+    # RFC 6335 section 6: "the System Ports, also known as the Well Known Ports", "the User
+    # Ports, also known as the Registered Ports", "the Dynamic Ports, also known as the
+    # Private or Ephemeral Ports".  "Dynamic and/or Private Ports" is IANA's older label.
+    assert (SYSTEM.rfc6335_name, SYSTEM.aliases, SYSTEM.older_name) == (
+        "System Ports", ("Well Known Ports",), "Well Known Ports")
+    assert (USER.rfc6335_name, USER.aliases, USER.older_name) == (
+        "User Ports", ("Registered Ports",), "Registered Ports")
+    assert (DYNAMIC.rfc6335_name, DYNAMIC.aliases, DYNAMIC.older_name) == (
+        "Dynamic Ports", ("Private Ports", "Ephemeral Ports"), "Dynamic and/or Private Ports")
+    assert str(DYNAMIC) == "Dynamic Ports 49152-65535"
     assert 5432 in USER and 5432 not in SYSTEM and "5432" not in USER
 
 

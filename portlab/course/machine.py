@@ -1,13 +1,14 @@
 """What this machine allows, and so which modes a notebook can use.
 
-The course runs in one of four modes (``../shared/COURSE.md``):
+The course runs in one of four modes (notebook 00, section 3, teaches them):
 
 * ``sim``: a scenario's simulated network; anywhere, sends nothing;
 * ``replay``: recordings made in the live lab (``data/recordings/``); anywhere;
 * ``live-loopback``: real scans of this machine's own loopback; anywhere a socket opens;
-* ``live-lab``: real scans of a lab of Linux network namespaces; Linux, as root or,
-  without root, in a user namespace of the learner's own (``portlab.lab.userns``),
-  where the lab's SYN and UDP scans work too.
+* ``live-lab``: real scans of a lab of Linux network namespaces: :data:`LIVE_LAB_NEEDS`.
+  Without root the lab is built in a user namespace of the learner's own
+  (``portlab.lab.userns``); the learner holds CAP_NET_RAW over the lab's namespaces
+  there, so the lab's SYN and UDP scans work too.
 
 Everything here only looks (``/proc``, ``PATH``, the lab's state files); it sends
 nothing and changes nothing, so a notebook's first cell can call it freely.
@@ -22,6 +23,10 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 MODES = ("sim", "replay", "live-loopback", "live-lab")
+
+#: What a LIVE cell needs, said the same way everywhere in the course (notebook 00
+#: defines it; the other notebooks and the README repeat it).
+LIVE_LAB_NEEDS = "Linux, with root or a user namespace of your own"
 
 MODE_NAMES = {
     "sim": "simulated (a scenario's network, computed; no packet is sent)",
@@ -127,14 +132,17 @@ def show_mode(mode: str = "sim", wants: Optional[str] = None) -> None:
     print(mode_line(mode, wants))
 
 
-def live(mode: str = "live-lab") -> bool:
+def live(mode: str = "live-lab", why_not: Optional[str] = None) -> bool:
     """For a LIVE cell: True when this machine allows *mode*; else print why the cell skips.
 
-    ``if live("live-lab"): ...`` keeps a cell that needs root from failing for a
-    learner without it, and says so instead of passing silently.
+    ``if live("live-lab"): ...`` keeps a cell that needs the live lab from failing
+    where the machine cannot build one, and says so instead of passing silently.
+    *why_not* is a reason of the cell's own not to run here (a tool it needs beyond the
+    lab), ``None`` when it has none; it is said the same way.
     """
     m = machine()
-    if m.allows(mode):
+    reason = m.why_not.get(mode) if not m.allows(mode) else why_not
+    if reason is None:
         return True
-    print(f"LIVE cell skipped: {m.why_not[mode]}. The simulated and recorded results above show the same thing.")
+    print(f"LIVE cell skipped: {reason}. The simulated and recorded results above show the same thing.")
     return False

@@ -18,8 +18,8 @@ def _range_of_5432(answer: object) -> Optional[str]:
         given = answer.key
     else:
         given = str(answer).strip().lower().removesuffix(" ports").removesuffix(" port")
-    accepted = {right.key, right.rfc6335_name.lower().removesuffix(" ports"),
-                right.older_name.lower().removesuffix(" ports")}
+    accepted = {right.key, *(name.lower().removesuffix(" ports")
+                             for name in (right.rfc6335_name, right.older_name, *right.aliases))}
     if given in accepted:
         return None
     if given in ("system", "well known", "well-known"):

@@ -61,7 +61,8 @@ def _which_rule(answer: object) -> Optional[str]:
           kind="choice", choices=NSG_NAMES[:2] + NSG_NAMES[5:], solution="AllowVnetInBound",
           hints=("None of the two rules we wrote matches 3389. What comes after them?",),
           explanation="Azure appends default rules to every NSG: 65000 AllowVnetInBound allows anything from "
-                      "the virtual network, and it is read before 65500 DenyAllInBound. To shut the VNet out, "
+                      "the VirtualNetwork tag (the VNet and every network joined to it: peered VNets, on-premises "
+                      "networks behind a gateway), and it is read before 65500 DenyAllInBound. To shut them out, "
                       "write a deny of your own with a number below 65000.")
 def _vnet_default(answer: object) -> Optional[str]:
     given = str(answer).strip().lower()

@@ -8,14 +8,14 @@ import pandas as pd
 
 from ...errors import ScopeRefused
 from ...scope import check_scope
-from ..machine import MODES, Machine, machine
+from ..machine import LIVE_LAB_NEEDS, MODES, Machine, machine
 
 #: What each mode uses and what it needs, in the learner's words.
 MODE_FACTS: dict[str, tuple[str, str]] = {
     "sim": ("a scenario file, computed in Python; no packet is sent", "nothing"),
     "replay": ("scans recorded earlier in the live lab, read from data/recordings/", "nothing"),
     "live-loopback": ("real sockets on 127.0.0.1, the network inside this computer", "an ordinary user"),
-    "live-lab": ("small networks of Linux network namespaces, real packets between them", "Linux and root"),
+    "live-lab": ("small networks of Linux network namespaces, real packets between them", LIVE_LAB_NEEDS),
 }
 
 
@@ -39,7 +39,8 @@ def scope_verdict(target: str) -> str:
 
 
 def port_81_in_the_lab():
-    """LIVE (root): build the single-host lab, connect-scan port 81 of its target, tear the lab down.
+    """LIVE (Linux, with root or a user namespace of your own): build the single-host lab,
+    connect-scan port 81 of its target, tear the lab down.
 
     Returns the port's result, to set beside the simulator's answer.
     """

@@ -1,7 +1,8 @@
 """Notebook 06 (cloud firewalls): one policy written three ways (nftables-style, an AWS
 security group, an Azure NSG) and the scans that prove they agree; an NSG's rules in
-priority order with Azure's defaults; which rule decides; the classic priority mistake
-of ``cloud-nsg`` and the check of its fix; the live lab's recordings against the simulator.
+priority order with Azure's defaults, inbound and outbound; which rule decides; the
+classic priority mistake of ``cloud-nsg`` and the check of its fix; what the outbound
+defaults let a compromised VM call; the live lab's recordings against the simulator.
 
 Every variant is built through the scenario reader (the same one a file goes through),
 so an NSG gets Azure's default rules appended and an AWS group its drop-what-is-not-allowed.
@@ -17,8 +18,10 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
+from dataclasses import replace
+
 from ...errors import BadInput
-from ...scenario import Firewall
+from ...scenario import Firewall, Nat
 from ..theme import Chart
 from . import nb05
 
@@ -116,25 +119,67 @@ def agreement_chart(frame, title: str = "One policy, three firewalls: what a SYN
 
 # ------------------------------------------------------------------------ Azure NSG
 
-def _words(rule) -> dict:
+#: An NSG rule's far end, by direction: who sends (inbound) or where it goes (outbound).
+PEER = {"inbound": "source", "outbound": "destination"}
+
+
+def _words(rule, peer: str = "source") -> dict:
     ports = str(rule.ports) if rule.ports is not None else "*"
-    source = rule.source if isinstance(rule.source, str) else (str(rule.source) if rule.source else "*")
+    value = getattr(rule, peer)
+    where = value if isinstance(value, str) else (str(value) if value else "*")
     return {"priority": rule.priority, "name": rule.name or "",
             "action": "allow" if rule.action == "accept" else "deny",
-            "protocol": rule.protocol or "*", "ports": ports, "source": source,
+            "protocol": rule.protocol or "*", "ports": ports, peer: where,
             "default": rule.priority is not None and rule.priority >= 65000}
 
 
-def nsg_rules(base=BASE, host: str = VM):
-    """An NSG's inbound rules in the order Azure reads them (lowest priority number first),
-    Azure's three default rules included (``default`` True)."""
-    import pandas as pd
-    s = nb05.scenario(base)
+def _nsg(s, host: str) -> Firewall:
     fw = s.machine(host).firewall
     if fw is None or fw.style != "azure-nsg":
         raise BadInput(f"{host} in {s.name} has no Azure NSG (expected style azure-nsg)")
-    return pd.DataFrame([_words(r) for r in fw.rules],
-                        columns=["priority", "name", "action", "protocol", "ports", "source", "default"])
+    return fw
+
+
+def nsg_rules(base=BASE, host: str = VM, direction: str = "inbound"):
+    """An NSG's rules of one *direction* (``"inbound"`` or ``"outbound"``) in the order Azure
+    reads them (lowest priority number first), Azure's three default rules of that
+    direction included (``default`` True)."""
+    import pandas as pd
+    if direction not in PEER:
+        raise BadInput(f"direction {direction!r}: expected inbound or outbound")
+    fw = _nsg(nb05.scenario(base), host)
+    rules = fw.rules if direction == "inbound" else fw.output
+    return pd.DataFrame([_words(r, PEER[direction]) for r in rules],
+                        columns=["priority", "name", "action", "protocol", "ports", PEER[direction], "default"])
+
+
+# ------------------------------------------------------------------- outbound
+
+def with_outbound(rules: Sequence[Mapping], base=BASE, host: str = VM):
+    """*base* with the NSG of *host* given these outbound rules (NSG dicts: priority, name,
+    action, protocol, ports, destination), read through the scenario reader, so Azure's
+    three outbound defaults follow them."""
+    from ...scenario import from_dict, to_toml
+    s = nb05.scenario(base)
+    _nsg(s, host)
+    doc = tomllib.loads(to_toml(s))
+    table = next(t for t in doc.get("hosts", []) if t.get("name") == host)
+    table["firewall"]["outbound"] = [dict(r) for r in rules]
+    return from_dict(doc, s.name)
+
+
+def online(base=BASE, router: str = "edge"):
+    """*base* with the Internet beyond *router*: the router translates (NAT) on its side
+    that faces the scanner, as a cloud's way out does, so an address outside every
+    scenario network is "the Internet", where a server answers on every port (as
+    :func:`nb05.with_internet`). Only the VM's own outbound rules can then stop a call."""
+    s = nb05.scenario(base)
+    outside = s.scanner.network
+    routers = tuple(replace(r, nat=Nat(outside)) if r.name == router else r for r in s.routers)
+    if routers == s.routers:
+        raise BadInput(f"scenario {s.name} has no router {router!r} "
+                       f"(expected one of {', '.join(r.name for r in s.routers) or 'none'})")
+    return replace(s, routers=routers)
 
 
 def which_rule(base, source: str, port: int, protocol: str = "tcp", host: str = VM) -> str:
