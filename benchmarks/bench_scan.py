@@ -100,7 +100,7 @@ class Target:
         return sorted(set(self.open_udp) | set(self.drop) | set(self.reject) | set(self.udp_closed))
 
     def truth(self, scan_type: str) -> dict[int, str]:
-        """What every scanned port *is*, from how the target was built (DESIGN.md's table)."""
+        """What every scanned port *is*, from how the target was built (docs/design.md's measured table)."""
         if scan_type == "udp":
             def udp(p: int) -> str:
                 if p in self.open_udp:

@@ -130,7 +130,7 @@ def _build_table() -> dict[tuple[ScanType, ReplyKind, Optional[int]], Verdict]:
     """(scan type, reply kind, detail) -> verdict.
 
     *detail* is the ICMP code for ICMP replies, the errno for connect errors and
-    ``None`` otherwise.  This is DESIGN.md's port-state table written as data.
+    ``None`` otherwise.  This is docs/design.md's port-state table (section 4) as data.
     """
     S, K, P = ScanType, ReplyKind, PortState
     table: dict[tuple[ScanType, ReplyKind, Optional[int]], Verdict] = {

@@ -287,7 +287,7 @@ def test_parse_event_keeps_unknown_words():
 def test_side_by_side_simulated(sim_three, tmp_path):
     data = scans.side_by_side_data(sim_three)
     assert data.scans == ["connect", "syn", "udp"]
-    # DESIGN.md's table: a default reject is closed to connect, filtered to SYN, closed to UDP.
+    # docs/design.md's measured table (section 4): a default reject is closed to connect, filtered to SYN, closed to UDP.
     assert [data.cells[s][9001][0] for s in data.scans] == ["closed", "filtered", "closed"]
     assert data.cells["udp"][9000] == ("open|filtered", "no-response")
     assert data.differing() == [9001]

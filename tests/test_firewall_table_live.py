@@ -1,4 +1,4 @@
-"""DESIGN.md's measured firewall table, row by row, against the real kernel.
+"""docs/design.md's measured firewall table, row by row, against the real kernel.
 
 One namespace pair for the module: the target listens on TCP and UDP 1001-1010
 behind an nftables ``inet`` ruleset with one action per port, 1011 has nothing

@@ -213,7 +213,7 @@ def test_udp_scan_of_every_router_address_at_once():
     assert states == {(a, p): ("open" if p == 161 else "closed") for a in addresses for p in ports}
 
 
-# The measured table (DESIGN.md), reproduced by nmap 7.93 in the lab.  ICMP errors are
+# The measured table (docs/design.md, section 4), reproduced by nmap 7.93 in the lab.  ICMP errors are
 # rate-limited per peer (a burst of 6, then 1/s), so each group below holds at most 5
 # ICMP-answered ports and runs in a fresh lab (a fresh namespace has a full bucket).
 MEASURED = {

@@ -1,4 +1,4 @@
-"""Scans of the simulated network through the engine: DESIGN.md's measured firewall
+"""Scans of the simulated network through the engine: docs/design.md's measured firewall
 table row by row, NAT seen from outside, routing errors, virtual time and traces."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from portlab.states import ReplyKind
 from portlab.timing import template
 from portlab.transports.sim import SimTransport
 
-# One host; each firewall action of DESIGN.md's table sits on its own port, and every
+# One host; each firewall action of docs/design.md's table sits on its own port, and every
 # one of those ports has a listening service behind it, so the rule must be what answers.
 RULE_PORTS = {
     "drop": 9001,
@@ -54,7 +54,7 @@ rules = [
 ]
 """
 
-# DESIGN.md, "What each firewall action looks like to each scan (measured)", verbatim.
+# docs/design.md, "What each firewall action looks like to each scan (measured)", verbatim.
 MEASURED = {
     "drop": (("filtered", "no-response"), ("filtered", "no-response"), ("open|filtered", "no-response")),
     "reject": (("closed", "conn-refused"), ("filtered", "port-unreach"), ("closed", "port-unreach")),
@@ -90,10 +90,10 @@ def table_results(table_scenario):
 
 
 def _design_table():
-    """DESIGN.md's measured table, parsed: row name -> (connect, syn, udp) cells."""
+    """docs/design.md's measured table, parsed: row name -> (connect, syn, udp) cells."""
     import pathlib
     import re
-    design = pathlib.Path(__file__).resolve().parents[2] / "shared" / "DESIGN.md"
+    design = pathlib.Path(__file__).resolve().parents[1] / "docs" / "design.md"
     if not design.exists():
         pytest.skip(f"{design} is not next to the repository here")
     text = design.read_text()

@@ -1,4 +1,4 @@
-"""The port-state table, row by row, against DESIGN.md's table written out by hand here."""
+"""The port-state table, row by row, against docs/design.md's tables written out by hand here."""
 
 import errno
 
@@ -8,7 +8,7 @@ from portlab.states import (
     ICMP_UNREACH_REASONS, STATE_TABLE, PortState, Reply, ReplyKind, ScanType, classify, table_rows,
 )
 
-# (scan, reply, expected state, expected reason): DESIGN.md "Port states", transcribed.
+# (scan, reply, expected state, expected reason): docs/design.md section 4, "Port states", transcribed.
 DESIGN_ROWS = [
     ("syn", Reply(ReplyKind.SYN_ACK), "open", "syn-ack"),
     ("syn", Reply(ReplyKind.RST), "closed", "reset"),
@@ -49,7 +49,7 @@ def test_design_row(scan, reply, state, reason):
 
 
 def test_every_table_row_is_a_design_row():
-    """No row in the table that DESIGN.md does not give: the two are the same set."""
+    """No row in the table that docs/design.md does not give: the two are the same set."""
     design = {(ScanType(s), r.kind, r.icmp_code if r.kind is ReplyKind.ICMP_UNREACH else r.errno): (st, re)
               for s, r, st, re in DESIGN_ROWS}
     table = {key: (v.state.value, v.reason) for key, v in STATE_TABLE.items()}

@@ -2,7 +2,7 @@
 
 | module | format | reads | writes |
 |---|---|---|---|
-| jsonfmt | portlab JSON (DESIGN.md; lossless, the recording format) | yes | yes |
+| jsonfmt | portlab JSON (docs/design.md; lossless, the recording format) | yes | yes |
 | nmapxml | nmap ``-oX`` XML (nmaprun, xmloutputversion 1.05) | yes | yes |
 | csvfmt | one row per port, for spreadsheets and ``pandas.read_csv`` | no | yes |
 | table | nmap's terminal table (``Not shown: ...``) | no | yes |

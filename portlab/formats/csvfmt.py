@@ -1,4 +1,4 @@
-"""CSV: one row per port, the columns DESIGN.md names, for ``pandas.read_csv``.
+"""CSV: one row per port, the columns docs/design.md names, for ``pandas.read_csv``.
 
 Ports held only as a count (an nmap file's extraports, or the folded answers of
 a scan larger than ``portlab.engine.FOLD_PORTS``) have no row; the JSON keeps them.

@@ -1,4 +1,4 @@
-"""portlab JSON: DESIGN.md's result format, which is also the recording format.
+"""portlab JSON: the result format of docs/design.md, which is also the recording format.
 
 Lossless on purpose: every probed port can be recovered, and the extra keys a
 teaching notebook wants (``probes_sent``, ``retries``; per port ``tries``, ``rtt``,
