@@ -398,6 +398,41 @@ def search(query: str, protocol: Optional[str] = None) -> list[Service]:
     return by_name(text, protocol)
 
 
+def query_span(query: str) -> Optional[tuple[int, int]]:
+    """The ports a lookup query covers, as :func:`search` reads it (``"443"``, ``"80-90"``,
+    ``"49000-"``: up to 65535), or None for a name or text that is no port at all."""
+    text = query.strip() if isinstance(query, str) else ""
+    try:
+        if re.fullmatch(r"[0-9]+", text):
+            port = parse_port(text)
+            return port, port
+        if re.fullmatch(r"[0-9]+\s*-", text):
+            from .portspec import parse_ports
+            ports = parse_ports(text.replace(" ", ""))
+            return ports[0], ports[-1]
+        pair = _RANGE_TEXT.fullmatch(text)
+        if pair:
+            lo, hi = parse_port(pair[1], "range start"), parse_port(pair[2], "range end")
+            return (lo, hi) if lo <= hi else None
+    except BadInput:
+        return None
+    return None
+
+
+def dynamic_range_note(query: str) -> Optional[str]:
+    """One line for a query that reaches into the dynamic range, where the registry has no
+    rows because IANA never assigns a port there (RFC 6335 section 6); None otherwise."""
+    from .ranges import DYNAMIC
+    span = query_span(query)
+    if span is None or span[1] < DYNAMIC.lo:
+        return None
+    lo, hi = max(span[0], DYNAMIC.lo), span[1]
+    part = f"port {lo}" if lo == hi else f"ports {lo}-{hi}"
+    return (f"{DYNAMIC.lo}-{DYNAMIC.hi} is the dynamic range ({DYNAMIC.rfc6335_name}, RFC 6335 section 6): "
+            f"IANA never assigns a port there, so the registry has no rows for {part}. Any program may "
+            "use them (Windows and macOS take their temporary client ports from there).")
+
+
 def to_dataframe() -> "pandas.DataFrame":
     """One row per record; snake_case columns; ports as nullable ``Int64``.
 

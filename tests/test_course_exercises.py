@@ -51,7 +51,7 @@ def test_wrong_then_right_shows_the_hint_then_correct(progress_file):
     w.answer.value = "live-lab"
     w.check_button.click()
     assert "correct" in w.feedback.value and "not yet" not in w.feedback.value
-    assert saved(progress_file)["00-root-mode"] == {"tries": 2, "solved": True,
+    assert saved(progress_file)["00-root-mode"] == {"tries": 2, "wrong": 1, "solved": True, "solution_seen": False,
                                                     "when": saved(progress_file)["00-root-mode"]["when"]}
     assert w.status.value == ""          # saved: no "not saved" line
 
@@ -115,8 +115,9 @@ def test_solution_needs_a_second_click(progress_file):
     assert "live-lab" not in w.solution_box.value and not w.solution_button.disabled
     w.solution_button.click()
     assert "live-lab" in w.solution_box.value and "network namespaces" in w.solution_box.value
-    assert w.solution_button.disabled
-    assert not progress_file.exists()    # looking at a solution is not a try
+    assert not w.solution_button.disabled and w.solution_button.description == "Hide solution"
+    entry = saved(progress_file)["00-root-mode"]    # looking at a solution is not a try
+    assert entry["tries"] == 0 and entry["solution_seen"] is True
 
 
 def test_predict_then_scan(progress_file):
@@ -138,6 +139,125 @@ def test_predict_then_scan(progress_file):
     w.scan_button.click()                                     # already checked: not counted twice
     assert "correct" in w.feedback.value and "right." in w.scan_result.value
     assert saved(progress_file)["00-predict-81"]["tries"] == 2
+
+
+# ---- the widget and the code route share one answer ---------------------------------------------
+
+PREDICTS = [i for i in ALL_IDS if ALL[i].kind == "predict"]
+
+
+@pytest.mark.parametrize("ex_id", PREDICTS)
+def test_a_right_prediction_after_a_wrong_one_clears_the_old_line(ex_id, progress_file):
+    ex = ALL[ex_id]
+    wrong = next(c for c in ex.choices if core.feedback(ex_id, c) is not None)
+    w = ask(ex_id)
+    w.answer.value = wrong
+    w.scan_button.click()                                  # wrong, and the scan shows the truth
+    assert f"You predicted {wrong}: look at the hint" in text_of(w.scan_result)
+    w.answer.value = ex.solution
+    w.check_button.click()                                 # then right, with Check
+    assert text_of(w.feedback).startswith("<div style='color:#009E73'>correct")
+    assert f"You predicted {wrong}:" not in text_of(w.scan_result)
+    assert "look at the hint" not in text_of(w.scan_result)
+    assert f"You predicted {ex.solution}: right." in text_of(w.scan_result)
+
+
+def code_check(capsys, ex_id, answer) -> str:
+    core.check(ex_id, answer)
+    return capsys.readouterr().out
+
+
+def test_code_check_after_the_widget_said_correct_says_solved(progress_file, capsys):
+    ex = ALL["00-root-mode"]
+    w = ask(ex.id)
+    w.answer.value = ex.solution
+    w.check_button.click()
+    assert "correct" in w.feedback.value
+    out = code_check(capsys, ex.id, None)                  # the notebook's `answer = None` cell, run next
+    assert "not yet" not in out and "no answer yet" not in out
+    assert "solved already" in out and ex.explanation in out
+
+
+def test_a_correct_code_check_says_what_the_widget_says(progress_file, capsys):
+    ex = ALL["01-imaps-port"]
+    out = code_check(capsys, ex.id, ex.solution)
+    assert out.splitlines()[0] == f"[{ex.id}] {ex.question}"     # the question, then the verdict
+    assert out.splitlines()[1] == core.correct_message(ex.id) and ex.explanation in out
+    w = ask("01-range-of-5432")
+    w.answer.value = "user"
+    w.check_button.click()
+    assert core.correct_message("01-range-of-5432") in text_of(w.feedback)
+
+
+def test_check_prints_the_question_so_the_port_count_is_there(progress_file, capsys):
+    out = code_check(capsys, "04-polite-minutes", None)
+    assert "1000 ports" in out.splitlines()[0] and "not yet: no answer yet" in out
+
+
+def test_hints_grow_with_wrong_tries_of_either_route(progress_file, capsys):
+    ex = ALL["00-friends-server"]
+    wrong = ex.choices[0]
+    first = code_check(capsys, ex.id, wrong)
+    assert "1 wrong try so far" in first and ex.hints[0] not in first
+    assert f'solution("{ex.id}")' in first                 # where the solution is, after a wrong try
+    second = code_check(capsys, ex.id, wrong)
+    assert "2 wrong tries" in second and ex.hints[0] in second and ex.hints[1] not in second
+    w = ask(ex.id)                                         # the widget goes on from there
+    w.answer.value = wrong
+    w.check_button.click()
+    assert ex.hints[1] in text_of(w.feedback)
+    assert saved(progress_file)[ex.id]["wrong"] == 3
+    w.answer.value = ex.solution
+    w.check_button.click()
+    assert "correct" in w.feedback.value
+    assert "solved already" in code_check(capsys, ex.id, None)
+
+
+def test_after_a_correct_answer_the_solution_shows_at_once_and_hides_again(progress_file):
+    ex = ALL["00-root-mode"]
+    w = ask(ex.id)
+    w.answer.value = ex.solution
+    w.check_button.click()
+    w.solution_button.click()
+    assert exw.CONFIRM not in w.solution_box.value and "network namespaces" in w.solution_box.value
+    assert not w.solution_button.disabled and w.solution_button.description == "Hide solution"
+    w.solution_button.click()
+    assert w.solution_box.value == "" and w.solution_button.description == "Show solution"
+    w.solution_button.click()
+    assert "network namespaces" in w.solution_box.value
+
+
+def test_solved_in_code_is_solved_in_the_widget(progress_file, capsys):
+    ex = ALL["01-imaps-port"]
+    code_check(capsys, ex.id, ex.solution)
+    w = ask(ex.id)
+    assert "solved this one already" in w.feedback.value
+    w.solution_button.click()
+    assert exw.CONFIRM not in w.solution_box.value and "993" in w.solution_box.value
+
+
+def test_the_solution_function_is_text_and_counts_as_seen(progress_file):
+    ex = ALL["03-syn-reply"]
+    shown = core.solution(ex.id)
+    assert str(shown) == core.solution_text(ex.id) == repr(shown)
+    assert repr(ex.solution) in str(shown) and "<b>" in shown._repr_html_()
+    assert saved(progress_file)[ex.id] == {**saved(progress_file)[ex.id], "tries": 0, "solution_seen": True}
+    w = ask(ex.id)
+    w.solution_button.click()                              # seen in code: no "are you sure?" here
+    assert exw.CONFIRM not in w.solution_box.value and repr(ex.solution) in text_of(w.solution_box)
+
+
+def test_with_progress_off_the_routes_still_share_this_session(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PORTLAB_PROGRESS", "off")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    progress.forget_session()
+    ex = ALL["00-root-mode"]
+    w = ask(ex.id)
+    w.answer.value = ex.solution
+    w.check_button.click()
+    assert "solved already" in code_check(capsys, ex.id, None)
+    assert list(tmp_path.iterdir()) == []
+    progress.forget_session()
 
 
 # ---- the progress file ----------------------------------------------------------------------
@@ -327,3 +447,9 @@ def test_state_feedback_is_a_table():
     assert state_feedback("OPEN", "filtered", table, "other: {state}") == "why not open"
     assert state_feedback("open|filtered", "filtered", table, "other: {state}") == "other: open|filtered"
     assert state_feedback("shut", "filtered", table, "x").startswith("answer with a port state: one of open, closed")
+
+
+def test_a_choice_exercise_checked_in_code_names_its_choices(progress_file, capsys):
+    ex = ALL["04-slowest-scan"]
+    question = code_check(capsys, ex.id, None).splitlines()[0]
+    assert question.startswith(f"[{ex.id}] {ex.question}") and all(f'"{c}"' in question for c in ex.choices)

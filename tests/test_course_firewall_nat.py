@@ -105,7 +105,7 @@ def test_azure_defaults_decide_what_no_written_rule_matches():
     assert rows[(22, "10.77.10.9")]["name"] == "AllowVnetInBound" and rows[(22, "10.77.10.9")]["syn"] == "open"
 
 
-# DESIGN.md's measured table: rule -> (connect, SYN, UDP) as (state, reason); single-host
+# docs/design.md's measured table: rule -> (connect, SYN, UDP) as (state, reason); single-host
 # puts each rule on port 9000 + n, for TCP and for UDP.
 DESIGN_TABLE = {
     9000: (("filtered", "no-response"), ("filtered", "no-response"), ("open|filtered", "no-response")),
@@ -320,6 +320,57 @@ def test_editor_cloud_styles():
                            style="nftables").machine("vm").firewall.style == "nftables"
 
 
+
+def _plain(html_text: str) -> str:
+    return " ".join(re.sub(r"<[^>]+>", " ", html_text).replace("&quot;", '"').split())
+
+
+def test_editor_says_where_the_rescan_comes_from_and_rescans_from_the_admin():
+    from portlab.course.lessons import nb05
+    editor = firewall_editor(nb05.policy_start(), "web")
+    assert editor.source.value == "10.77.0.1"               # the scenario's scanner first ...
+    assert ("admin, 10.77.0.5", "10.77.0.5") in editor.source.options     # ... then every other machine
+    solution = nb05.policy_solution()                       # a correct "SSH only from the admin" rule
+    editor.set_rules(solution["rules"], solution["policy"])
+    editor.apply_button.click()
+    shown = _plain(editor.result.value)
+    assert "Rescanned web (10.77.0.10) from the scanner, 10.77.0.1" in shown
+    ssh = next(r for r in editor.diff if r["port"] == 22)
+    assert (ssh["source"], ssh["after"], ssh["rule"]) == ("10.77.0.1", "filtered", "policy")
+    # filtered from the scanner, and the table says why: the rule keeps 22 for the admin
+    assert "lets in 10.77.0.5 only" in ssh["note"] and "working, not failing" in ssh["note"]
+    assert "lets in 10.77.0.5 only" in shown
+    assert 'Choose "admin, 10.77.0.5" under Rescan from' in shown
+    # the app server the rules name is a place to rescan from as well
+    assert ("10.77.0.20 (a source in the rules)", "10.77.0.20") in editor.source.options
+    editor.source.value = "10.77.0.5"
+    editor.apply_button.click()
+    shown = _plain(editor.result.value)
+    assert "from admin, 10.77.0.5" in shown
+    states = {r["port"]: (r["after"], r["rule"], r["note"]) for r in editor.diff}
+    assert states[22][0] == "open" and states[22][1].startswith("#1 accept tcp 22 from 10.77.0.5")
+    assert states[22][2] == ""                              # nothing to explain: the admin gets in
+    assert states[3306][0] == "filtered" and "lets in 10.77.0.20 only" in states[3306][2]
+    editor.source.value = "10.77.0.20"
+    editor.apply_button.click()
+    assert {r["port"]: r["after"] for r in editor.diff}[3306] == "open"
+
+
+def test_editor_rescans_the_capstone_from_the_admin_workstation():
+    editor = firewall_editor("capstone", "web")
+    assert [a for _, a in editor.source.options] == ["10.77.0.1", "192.168.77.20", "192.168.77.50"]
+    editor.set_rules([{"action": "accept", "protocol": "tcp", "ports": "80,443"},
+                      {"action": "accept", "protocol": "tcp", "ports": "22,8080", "source": "192.168.77.50"}],
+                     policy="drop")
+    editor.apply_button.click()
+    outside = {r["port"]: r["after"] for r in editor.diff}
+    editor.source.value = "192.168.77.50"
+    editor.apply_button.click()
+    inside = {r["port"]: r["after"] for r in editor.diff}
+    assert (outside[22], inside[22], outside[8080], inside[8080]) == ("filtered", "open", "filtered", "open")
+    assert outside[3306] == inside[3306] == "filtered"
+    assert "from ws, 192.168.77.50" in _plain(editor.result.value)
+
 # ---- the NAT explorer ------------------------------------------------------------------------------
 
 def test_nat_explorer_table_grows_one_row_per_new_outside_mapping():
@@ -394,9 +445,19 @@ def test_a_probe_stopped_on_the_way_is_not_credited_to_the_firewall(tmp_path):
                                          host="nas")
     outside, inside = chart.data
     assert (outside["reached"], outside["syn"]) == (False, "filtered")
-    assert "block_inbound" in outside["stopped_by"] and "never reaches nas" in chart.text
+    assert "forward_drop_new_from" in outside["stopped_by"] and "never reaches nas" in chart.text
     assert (inside["reached"], inside["sender"], inside["syn"]) == (True, "laptop", "open")
     fig = _render_both(chart, tmp_path, "nas")
     gids = sorted(p.get_gid() for p in fig.findobj(Rectangle) if (p.get_gid() or "").split(":")[0]
                   in ("decision", "unreached"))
     assert gids == ["decision:1:None", "unreached:0"]
+
+
+def test_editing_a_routers_input_rules_keeps_its_forward_rule():
+    """The editor rewrites [hosts.firewall]; the router's forward rule (what keeps the
+    outside away from the inside, notebook 07) must not vanish with the edit."""
+    from portlab.course.widgets.firewall_editor import firewall_table
+    old = {"style": "nftables", "policy": "accept", "rules": [], "forward_drop_new_from": "internet"}
+    new = firewall_table("nftables", [{"port": 80, "protocol": "tcp", "action": "accept"}], "drop", keep=old)
+    assert new["forward_drop_new_from"] == "internet"
+    assert new["policy"] == "drop" and len(new["rules"]) == 1

@@ -10,6 +10,7 @@ from matplotlib.text import Text
 from portlab import registry
 from portlab.course import exercises
 from portlab.course.charts import registry as charts, sockets
+from portlab.course.exercises.core import question_text
 from portlab.course.theme import DARK, LIGHT, Chart, contrast, text_on
 from portlab.errors import BadInput
 from portlab.ranges import RANGES, USER
@@ -99,7 +100,7 @@ def test_one_colour_one_meaning():
 def test_text_equivalents_carry_the_numbers():
     counts = charts.assigned_per_range()
     assert str(counts["user"]["tcp"]) in GALLERY["assignments-per-range"].text
-    assert "32768-60999" in GALLERY["port-ranges"].text and "Ephemeral Ports" in GALLERY["port-ranges"].text
+    assert "32768-60999" in GALLERY["port-ranges"].text and "ephemeral ports" in GALLERY["port-ranges"].text
     assert "no line for the port at all" in GALLERY["registry-space-tcp"].text
 
 
@@ -154,6 +155,20 @@ def test_lookup_widget_follows_the_text_box():
     assert "<b>" not in result.value.replace("<b>Not a port", "")  # escaped, never injected
 
 
+def test_lookup_widget_says_the_dynamic_range_has_no_rows():
+    text, protocol, result = _lookup()
+    text.value = "49000-"                       # rows up to 49151, then a line for the rest
+    assert ">49151<" in result.value and ">49152<" not in result.value
+    shown = " ".join(result.value.split())
+    assert "49152-65535 is the dynamic range" in shown and "IANA never assigns" in shown
+    assert "no rows for ports 49152-65535" in shown
+    text.value = "50000"                        # no row at all: still said why
+    assert "No entries for 50000" in result.value and "no rows for port 50000" in result.value
+    for below in ("443", "40000-49151", "ssh", "49151"):
+        text.value = below
+        assert "dynamic range" not in result.value, below
+
+
 def test_lookup_widget_explains_name_only_rows():
     text, protocol, result = _lookup()
     text.value = "ssh"
@@ -167,13 +182,15 @@ def test_lookup_widget_explains_name_only_rows():
     ("01-range-of-5432", USER, True), ("01-range-of-5432", "system", False), ("01-range-of-5432", None, False),
     ("01-imaps-port", 993, True), ("01-imaps-port", "993", True), ("01-imaps-port", 143, False),
     ("01-imaps-port", "nine", False), ("01-imaps-port", True, False)])
-def test_exercise_check_prints_one_verdict_line(ex, answer, ok, capsys, monkeypatch):
-    monkeypatch.setenv("PORTLAB_PROGRESS", "off")
+def test_exercise_check_prints_the_question_and_one_verdict_line(ex, answer, ok, capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("PORTLAB_PROGRESS", str(tmp_path / "progress.json"))
     assert exercises.is_correct(ex, answer) is ok
-    assert exercises.check(ex, answer) is None  # a notebook cell shows the printed line only
+    assert exercises.check(ex, answer) is None  # a notebook cell shows the printed lines only
     out = capsys.readouterr().out
-    assert out.count("\n") == 1  # never a silent pass or fail
-    assert out.startswith(f"[{ex}] ") and (out.strip().endswith("correct") is ok)
+    assert out.count("\n") == 2  # the question, then the verdict: never a silent pass or fail
+    question, verdict = out.splitlines()
+    assert question == f"[{ex}] {question_text(exercises.get(ex))}" and exercises.get(ex).question in question
+    assert verdict.startswith("correct. " if ok else "not yet: ")
 
 
 def test_hints_point_the_right_way():

@@ -163,7 +163,7 @@ def test_rules_of_single_host():
 def test_outcome_table_is_the_measured_firewall_table(sim):
     table = nb03.outcome_table(sim)
     assert list(table.columns) == ["rule (tcp)", "rule (udp)", "connect", "syn", "udp"]
-    # DESIGN.md's measured table: a plain reject is closed to connect, filtered to SYN, closed to UDP.
+    # docs/design.md's measured table (section 4): a plain reject is closed to connect, filtered to SYN, closed to UDP.
     assert tuple(table.loc[9001, ["connect", "syn", "udp"]]) == \
         ("closed (conn-refused)", "filtered (port-unreach)", "closed (port-unreach)")
     assert tuple(table.loc[9000, ["connect", "syn", "udp"]]) == \
@@ -178,3 +178,36 @@ def test_simulator_agrees_with_the_recordings(sim):
     for scan in ("connect", "syn", "udp"):
         assert rows[scan]["ports compared"] >= 10
         assert rows[scan]["differ"] == [] and rows[scan]["agree"] == rows[scan]["ports compared"]
+
+
+# ---- the packet stepper on 9006/udp: why 11 tries, and 9000 only 2 -----------------------------
+
+def test_stepper_explains_the_icmp_rate_limit_behind_9006s_tries():
+    from portlab.course.widgets.stepper import icmp_budget, packet_stepper
+    from portlab.sim import kernel
+
+    s = packet_stepper("single-host", port=9006, scan_type="udp")   # as notebook 03 shows it
+    budget = icmp_budget(s.result, 9006)
+    # What the simulator did, replayed on its own limiter: six earlier ICMP errors spent the
+    # burst, and the error came out on the last try, a token's worth of time later.
+    assert budget["spent_by"] == [22, 81, 9001, 9003, 9004, 9005] and kernel.XRLIM_BURST_FACTOR == 6
+    assert budget["allowed_on"] == budget["tries"] == s.result.hosts[0].port(9006, "udp").tries > 2
+    assert abs(budget["answered"] - budget["first"] - kernel.ICMP_RATELIMIT_S) < 0.01
+    s.go(2)                                       # a retry: silence may be the limit, not a drop
+    assert "Linux lets only 6 go at once to one peer" in s.explanation.value
+    s.go(s.total)                                 # the last packet: the whole story
+    said = " ".join(s.explanation.value.split())
+    for words in ("net.ipv4.icmp_ratelimit (1000 ms by default)", "net.ipv4.icmp_ratemask",
+                  "a burst of 6", "Ports 22, 81, 9001, 9003, 9004 and 9005 were asked earlier",
+                  f"try {budget['tries']} got the error", "every 100 ms", "--max-retries",
+                  "Port 9000 got only 2 tries", "drops the datagram"):
+        assert words in said, words
+    # 9000 is silent for another reason: its own text says nothing of a rate limit
+    s.port.value = 9000
+    s.go(s.total)
+    assert "icmp_ratelimit" not in s.explanation.value and "open|filtered" in s.explanation.value
+    # scanned alone, 9006 answers at once: no budget spent, no story to tell
+    alone = packet_stepper("single-host", port=9006, scan_type="udp", ports=[9006])
+    alone.go(alone.total)
+    assert alone.total == 2 and icmp_budget(alone.result, 9006) is None
+    assert "icmp_ratelimit" not in alone.explanation.value

@@ -8,7 +8,7 @@ from portlab.course.exercises import core
 from portlab.course.lessons import nb05
 from portlab.errors import BadInput
 
-# DESIGN.md's measured table (nmap 7.93 against Linux), the rows the notebook reproduces by a scan.
+# docs/design.md's measured table (nmap 7.93 against Linux), the rows the notebook reproduces by a scan.
 DESIGN_TABLE = {
     "drop": ("filtered (no-response)", "filtered (no-response)", "open|filtered (no-response)"),
     "reject (port-unreachable, the default)": ("closed (conn-refused)", "filtered (port-unreach)",

@@ -70,7 +70,7 @@ def test_wrong_rule_sets_fail_and_say_port_place_expected_and_found(rules, label
     port = label.split()[1]
     assert port in line and f"from {place}" in line
     assert ("expected reachable" if expected else "expected blocked") in line and f"found {found}" in line
-    assert line in result.report()
+    assert " ".join(line.split()) in " ".join(result.report().split())
 
 
 def test_reject_rules_block_as_well_as_drop():
@@ -120,6 +120,9 @@ def test_chart_and_widget():
     area.value = "[web"
     button.click()
     assert "could not be read" in out.value
+    area.value = nb10.STARTER
+    button.click()                                  # failures as a list that wraps between words
+    assert "<pre" not in out.value and "word-break:normal" in out.value and out.value.count("<li>") == 30
 
 
 @pytest.mark.netns
@@ -143,3 +146,38 @@ def test_the_simulated_scan_agrees_with_the_live_lab_recording():
     # With the least-privilege rules the simulator no longer matches the (as shipped) recording.
     fixed = portlab.scan(targets, "1-10000", "syn", scenario=nb10.apply_rules(nb10.SOLUTION), keep_trace=False)
     assert not nb10.compare_with_recording(fixed)["same"]
+
+
+# ---- the report: once, short before any rule, wrapped between words ------------------------------
+
+def test_before_any_rule_the_report_is_a_short_summary():
+    shipped = nb10.audit(None)
+    lines = shipped.report().splitlines()
+    assert lines[0] == "FAIL (sim): 30 of 42 checks differ from the requirement:"   # notebook 10's checked line
+    assert len(lines) <= 5 and "30 EXPOSED" in lines[1] and "No rules of yours yet" in shipped.report()
+    assert all(len(line) <= nb10.WIDTH for line in lines)
+    shown = shipped._repr_html_()
+    assert shown.count("<li>") == 30 and "<details>" in shown        # the list stays one click away
+
+
+def test_the_report_wraps_at_word_boundaries_and_keeps_every_word():
+    result = nb10.audit(nb10.STARTER)
+    assert result.rules_given and len(result.failures) == 30
+    text = result.report()
+    assert all(len(line) <= nb10.WIDTH for line in text.splitlines()), max(map(len, text.splitlines()))
+    words = text.split()
+    for f in result.failures:           # each failure's words, whole and in order: none cut in two
+        said = f.explain().split()
+        assert any(words[i:i + len(said)] == said for i in range(len(words))), f.explain()
+    shown = result._repr_html_()
+    assert "word-break:normal" in shown and shown.count("<li>") == 30 and "<pre" not in shown
+
+
+def test_the_live_cell_says_agreement_in_one_line_instead_of_the_report_again():
+    sim = nb10.audit(nb10.STARTER)
+    line = nb10.agreement(sim, sim)
+    assert "\n" not in line and "agree on all 42 checks" in line and line.startswith("FAIL (sim): 30 of 42")
+    flipped = nb10.Audit(tuple(nb10.Finding(f.need, f.place, f.address, "filtered", "no-response")
+                               if (f.need.label, f.place) == ("web 80/tcp", "internet") else f
+                               for f in sim.findings), "live lab", True)
+    assert "differ on 1 checks: web 80/tcp from internet: live blocked" in nb10.agreement(flipped, sim)

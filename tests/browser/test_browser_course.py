@@ -97,7 +97,7 @@ def test_notebook_renders(runs, output_dir, name, theme):
     found = problems(report, theme)
     assert not found, f"{name} in the {theme} theme (screenshot {shot}):\n" + "\n".join(found)
     assert run.status["done"] == run.status["cells"], f"not every code cell ran: {run.status}"
-    # A course notebook has at least one chart and one widget (../shared/COURSE.md).
+    # A course notebook has at least one chart and one widget (docs/syllabus.md, "How every notebook works").
     assert report["charts"] >= 1, f"{name}: no chart on the page"
     assert report["widgets"] >= 1, f"{name}: no widget on the page"
 
@@ -127,6 +127,12 @@ def widgets_run(jupyterlab, lab_page, runs):
         nbformat.v4.new_code_cell('from portlab.course.widgets.firewall_editor import firewall_editor\n'
                                   'firewall_editor("web-server", "web")'),
         nbformat.v4.new_code_cell(f'from portlab.course.widgets.exercise import ask\nask("{ex_id}")'),
+        # notebook 05's exercise editor, holding a correct "SSH only from the admin" policy
+        nbformat.v4.new_code_cell('from portlab.course.lessons import nb05\n'
+                                  'policy_editor = firewall_editor(nb05.policy_start(), "web")\n'
+                                  'policy_editor.set_rules(nb05.policy_solution()["rules"], "drop")\n'
+                                  'policy_editor'),
+        nbformat.v4.new_code_cell('ask("00-predict-81")'),
     ]
     path = jupyterlab.root / "browser-widgets.ipynb"
     nbformat.write(nb, path)
@@ -200,3 +206,76 @@ def test_exercise_wrong_then_right_shows_hint_then_correct(widgets_run, output_d
     cell.locator("text=/^correct/").wait_for(timeout=30_000)
     assert "not yet" not in cell.inner_text()
     shoot(run, cell, output_dir / "widget-exercise-correct.png")
+
+
+def test_firewall_editor_says_where_it_rescans_from_and_rescans_from_the_admin(widgets_run, output_dir):
+    run, _ = widgets_run
+    cell = run.code_cell(3)
+    cell.get_by_role("button", name="Apply and rescan").click()
+    cell.locator("table").wait_for(timeout=60_000)
+    text = " ".join(cell.inner_text().split())
+    assert "Rescanned web (10.77.0.10) from the scanner, 10.77.0.1" in text, text
+    # 22 is filtered from the scanner, and the page says that is the admin-only rule working
+    ssh = next(r for r in cell.locator("tbody tr").all_inner_texts() if r.startswith("tcp 22"))
+    assert "filtered" in ssh and "lets in 10.77.0.5 only" in ssh and "working, not failing" in ssh, ssh
+    source = cell.locator("select").last            # "Rescan from", after the rules' menus
+    places = source.inner_text().replace("\xa0", " ").splitlines()   # ipywidgets writes no-break spaces
+    assert places[:2] == ["the scanner, 10.77.0.1 (dmz network)", "admin, 10.77.0.5"], places
+    shoot(run, cell, output_dir / "widget-firewall-editor-from-scanner.png")
+    source.select_option(index=1)
+    cell.get_by_role("button", name="Apply and rescan").click()
+    cell.get_by_text("Rescanned web (10.77.0.10) from admin, 10.77.0.5").wait_for(timeout=60_000)
+    ssh = next(r for r in cell.locator("tbody tr").all_inner_texts() if r.startswith("tcp 22"))
+    assert "open" in ssh and "filtered" not in ssh and "#1 accept tcp 22" in ssh, ssh
+    shoot(run, cell, output_dir / "widget-firewall-editor-from-admin-light.png")
+    run.set_theme(DARK)
+    shoot(run, cell, output_dir / "widget-firewall-editor-from-admin-dark.png")
+    run.set_theme(LIGHT)
+
+
+def test_a_right_prediction_clears_the_wrong_ones_line(widgets_run, output_dir):
+    run, _ = widgets_run
+    cell = run.code_cell(4)
+    menu = cell.locator("select")
+    menu.select_option("open")
+    cell.get_by_role("button", name="Scan").click()
+    cell.get_by_text("You predicted open: look at the hint").wait_for(timeout=30_000)
+    menu.select_option("closed")
+    cell.get_by_role("button", name="Check").click()
+    cell.locator("text=/^correct/").wait_for(timeout=30_000)
+    cell.get_by_text("You predicted closed: right.").wait_for(timeout=30_000)
+    assert "You predicted open:" not in cell.inner_text() and "look at the hint" not in cell.inner_text()
+    shoot(run, cell, output_dir / "widget-exercise-predict-cleared.png")
+
+
+def test_capstone_audit_shows_once_and_wraps_between_words(jupyterlab, lab_page, runs, widgets_run, output_dir):
+    """Notebook 10's audit cell as the lead's new source has it (`mine = nb10.audit(answer)`, then
+    `mine`): the report shows once, as HTML whose words never break across lines."""
+    close(lab_page)                                  # the widgets notebook's kernel goes first
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell("from portlab.course.lessons import nb10\n"
+                                          "answer = nb10.STARTER\nmine = nb10.audit(answer)\nmine"),
+                nbformat.v4.new_code_cell("nb10.audit(None)")]
+    path = jupyterlab.root / "browser-audit.ipynb"
+    nbformat.write(nb, path)
+    path.chmod(0o666)
+    run = open_and_run(lab_page, path.name)
+    try:
+        cell = run.code_cell(0)
+        out = cell.locator(".jp-OutputArea-output")
+        assert out.count() == 1 and out.locator("pre").count() == 0
+        assert cell.inner_text().count("FAIL (sim)") == 1
+        items = out.locator("li")
+        assert items.count() == len(nb10_failures())
+        assert items.first.evaluate("e => getComputedStyle(e).wordBreak") == "normal"
+        shoot(run, cell, output_dir / "capstone-audit-html.png")
+        short = run.code_cell(1)
+        assert "No rules of yours yet" in short.inner_text() and short.locator("details").count() == 1
+    finally:
+        close(lab_page)
+
+
+def nb10_failures():
+    from portlab.course.lessons import nb10
+    return nb10.audit(nb10.STARTER).failures

@@ -112,8 +112,27 @@ def describe(data: SideBySide) -> str:
     return head + "; ".join(parts) + "." + tail + more
 
 
-def _short(name: str, room: int) -> str:
-    return name if len(name) <= room else name[:room - 1] + "…"
+#: Characters of a service name that fit one column's width at the tick font size.
+ROOM = 11
+TICK_SIZE = 8.5
+
+
+def service_label(name: str, room: int = ROOM) -> str:
+    """A service name whole, for a column's label: past *room* characters it breaks after
+    a hyphen ("ogs-\nserver"); a long name without one stays on its line (its label is set
+    smaller instead, see :func:`tick_size`).  Never cut: "cslistener", not "cslisten…"."""
+    if len(name) <= room:
+        return name
+    cut = name.rfind("-", 0, room)
+    if cut <= 0:
+        return name
+    return name[:cut + 1] + "\n" + service_label(name[cut + 1:], room)
+
+
+def tick_size(label: str, room: int = ROOM) -> float:
+    """The font size for a column label: the usual size, smaller for a line longer than *room*."""
+    longest = max((len(line) for line in label.splitlines()), default=0)
+    return TICK_SIZE if longest <= room else TICK_SIZE * room / longest
 
 
 def _draw(data: SideBySide, th: Theme, title: str):
@@ -140,8 +159,10 @@ def _draw(data: SideBySide, th: Theme, title: str):
     ax.set_xlim(0, n)
     ax.set_ylim(len(data.scans), 0)
     ax.set_yticks([r + 0.5 for r in range(len(data.scans))], [NAMES[s] for s in data.scans])
-    labels = [f"{p}\n{_short(data.services.get(p, ''), 9)}" for p in data.ports]
-    ax.set_xticks([c + 0.5 for c in range(len(data.ports))], labels, fontsize=8.5)
+    labels = [f"{p}\n{service_label(data.services.get(p, ''))}" for p in data.ports]
+    ax.set_xticks([c + 0.5 for c in range(len(data.ports))], labels, fontsize=TICK_SIZE)
+    for tick, label in zip(ax.get_xticklabels(), labels):
+        tick.set_fontsize(tick_size(label))
     ax.xaxis.tick_top()
     ax.tick_params(length=0)
     ax.spines[["left", "bottom", "top", "right"]].set_visible(False)

@@ -30,7 +30,7 @@ from matplotlib import patheffects
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
 from ...results import PortResult, ScanResult
-from ...sim.kernel import ICMP_CODE_NAMES
+from ...sim.kernel import ICMP_CODE_NAMES, ICMP_RATELIMIT_S, XRLIM_BURST_FACTOR
 from ...states import ScanType
 from ...results import TraceEvent
 from ..theme import PACKET_COLOURS, STATE_COLOURS, Chart, Theme, contrast, new_figure, text_on
@@ -176,13 +176,19 @@ def notes(port_result: PortResult, scan_type: str, arrows: Sequence[Arrow]) -> l
     if scan_type == "syn" and "syn-ack" in kinds and not any(a.kind == "rst" and a.source == SCANNER
                                                             for a in arrows):
         out.append("Not in the trace: the scanner's kernel answers the SYN/ACK with an RST, because no "
-                   "program asked for that connection. The handshake stays half open.")
+                   "program asked for that connection. That RST also removes the target's half-open entry at once.")
     if scan_type == "connect" and "syn-ack" in kinds:
         out.append("Not in the trace: the kernel completes the handshake with an ACK, then the scanner "
                    "closes the connection at once (with an RST).")
     if scan_type == "connect" and any("ECONNREFUSED" in a.label for a in arrows):
         out.append("connect() reports only an error number: ECONNREFUSED means a RST came back, "
                    "or an ICMP port-unreachable did.")
+    sends = sum(1 for a in arrows if a.source == SCANNER and a.dest == TARGET)
+    if scan_type == "udp" and sends > 1 and kinds[-1] == "icmp":
+        out.append(f"The first {sends - 1} tr{'y' if sends == 2 else 'ies'} met silence: the target held its "
+                   f"ICMP error back. Linux sends one peer a burst of {XRLIM_BURST_FACTOR} ICMP errors, then "
+                   f"one per net.ipv4.icmp_ratelimit ({ICMP_RATELIMIT_S * 1000:.0f} ms); earlier ports of "
+                   "the scan had spent the burst, so the scanner asked again until the error came.")
     if port_result.reason == "no-response":
         tries = sum(1 for a in arrows if a.source == SCANNER and a.dest == TARGET)
         witness = _WITNESS.search(arrows[-1].label)

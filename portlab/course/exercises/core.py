@@ -1,9 +1,14 @@
 """Checked exercises: the registry of questions, their checks, hints and solutions.
 
 A learner answers in a notebook either by code (``check("03-syn-reply", answer)``
-prints ``[id] correct`` or ``[id] not yet: <hint>``, never nothing) or in the
-exercise widget (:mod:`portlab.course.widgets.exercise`).  Both call the same
-pure function, :func:`feedback`, so tests check exercises without a browser.
+prints the question and then ``correct. <why>`` or ``not yet: <hint>``, never
+nothing) or in the exercise widget (:mod:`portlab.course.widgets.exercise`).  Both
+routes go through :func:`attempt`, which checks with the pure function
+:func:`feedback` (tests check exercises without a browser) and counts the try in
+the learner's progress (:mod:`.progress`), so the two routes share one record: the
+hint grows with the wrong tries of either, an exercise solved in the widget is
+solved for the code cell too, and :func:`solution` (the learner's, on request)
+counts as seen for the widget.
 
 Checks live here, in the package, so the answers are not in the notebook's
 source.  Each notebook's exercises are in their own module
@@ -57,6 +62,7 @@ class Exercise:
 
 
 EXERCISES: dict[str, Exercise] = {}
+PROGRESS_OFF = "progress is switched off (PORTLAB_PROGRESS=off)"
 NO_ANSWER_HINT = "no answer yet. Put your answer into `answer` (instead of None) and run the cell again."
 
 
@@ -126,33 +132,128 @@ def hint_for(exercise_id: str, answer: object, wrong_tries: int) -> Optional[str
     return " ".join([hint, *extra])
 
 
+@dataclass
+class Attempt:
+    """What one answer gives the learner, by either route."""
+    correct: Optional[bool]    # None: there was no answer to check
+    message: str               # "correct. <why>" or "not yet: <hint>" (for a blank answer: see attempt)
+    status: Optional[str]      # one line when progress was not saved, else None
+    wrong: int = 0             # wrong tries so far, both routes together
+    solved_before: bool = False
+
+
+def correct_message(exercise_id: str) -> str:
+    """What a right answer says: "correct." and why (the same words in the widget and in code)."""
+    why = get(exercise_id).explanation
+    return f"correct. {why}" if why else "correct."
+
+
+def record_try(exercise_id: str, solved: bool) -> Optional[str]:
+    """Count one try in the progress file; None when saved, else the one line to show.
+
+    A corrupt file is started afresh (the try is saved in a new file) and the line
+    says so; a file that cannot be written leaves the lesson running, "not saved"
+    (the try still counts for this session, so hints and the solved state are shared).
+    """
+    from . import progress
+    if progress.path() is None:
+        progress.record(exercise_id, solved)      # kept for this session only
+        return f"not saved: {PROGRESS_OFF}"
+    # last_problem is sticky across calls; clear it so that only this read counts.
+    progress.last_problem = None
+    progress.load()
+    read_problem = progress.last_problem
+    if not progress.record(exercise_id, solved):
+        why = progress.last_problem or "the progress file could not be written"
+        return "not saved: " + why.removeprefix("progress not saved to ")
+    if read_problem:
+        return read_problem.split(" (starting afresh")[0] + " (it was not a progress file; a new one was started)"
+    return None
+
+
+def attempt(exercise_id: str, answer: object) -> Attempt:
+    """Check *answer* and count the try, as both routes do: "correct" with the explanation,
+    or a hint that grows with each wrong try (of either route).  A blank answer is no try:
+    ``correct`` is None and ``solved_before`` says whether the learner solved it already."""
+    from . import progress
+    before = progress.state(exercise_id)
+    if is_blank(answer):
+        return Attempt(None, f"not yet: {NO_ANSWER_HINT}", None, before["wrong"], before["solved"])
+    hint = hint_for(exercise_id, answer, before["wrong"] + 1)
+    status = record_try(exercise_id, hint is None)
+    if hint is None:
+        return Attempt(True, correct_message(exercise_id), status, before["wrong"], before["solved"])
+    return Attempt(False, f"not yet: {hint}", status, before["wrong"] + 1, before["solved"])
+
+
+def solution_call(exercise_id: str) -> str:
+    """How a learner asks for the solution in code (with the import, if their notebook lacks it)."""
+    call = f'solution("{exercise_id}")'
+    namespace = _user_namespace()
+    if namespace is not None and namespace.get("solution") is solution:
+        return call
+    return f"{call} (after: from portlab.course.exercises import solution)"
+
+
+def _user_namespace() -> Optional[dict]:
+    """The notebook's variables, when running in IPython; else None."""
+    import sys
+    if "IPython" not in sys.modules:
+        return None
+    from IPython import get_ipython
+    shell = get_ipython()
+    return getattr(shell, "user_ns", None)
+
+
+def question_text(ex: Exercise) -> str:
+    """The question as the code route prints it: with its choices, for a choice exercise
+    (the widget shows them as buttons; a code cell needs them in words)."""
+    if ex.kind != "choice":
+        return ex.question
+    return f"{ex.question} (answer with one of: " + " | ".join(f'"{c}"' for c in ex.choices) + ")"
+
+
 def check(exercise_id: str, answer: object) -> None:
-    """Print ``[id] correct`` or ``[id] not yet: <hint>``, and note the try in the learner's progress."""
-    hint = feedback(exercise_id, answer)
-    if not is_blank(answer):
-        from . import progress
-        progress.record(exercise_id, hint is None)
-    line = f"[{exercise_id}] correct" if hint is None else f"[{exercise_id}] not yet: {hint}"
-    shown = _in_notebook()
-    if shown is None:
-        print(line)
+    """Show the question and the verdict: ``correct. <why>``, or ``not yet: <hint>`` with a hint
+    that grows with each wrong try and, after one, where the solution is.  The try counts in
+    the learner's progress, shared with the exercise's widget."""
+    ex = get(exercise_id)
+    result = attempt(exercise_id, answer)
+    if result.correct is None and result.solved_before:
+        verdict = (f"solved already (in the widget or an earlier run). {correct_message(exercise_id)} "
+                   "To check an answer of your own here, put it into `answer` and run the cell again.")
+    elif result.correct is False:
+        tries = f"{result.wrong} wrong tr{'y' if result.wrong == 1 else 'ies'} so far"
+        verdict = (f"{result.message} ({tries}: each one adds to the hint. If you are stuck, "
+                   f"{solution_call(exercise_id)} shows the solution.)")
+    else:
+        verdict = result.message
+    shown = _Verdict(f"[{exercise_id}] {question_text(ex)}", verdict)
+    display = _in_notebook()
+    if display is None:
+        print(shown)
     else:
         # Printed text in JupyterLab wraps anywhere, even mid-word; HTML wraps between words.
-        shown(_Verdict(line))
+        display(shown)
 
 
 class _Verdict:
-    """The verdict line, shown as HTML in a notebook (plain text elsewhere)."""
+    """A question and its verdict (or a solution), shown as HTML in a notebook, as plain
+    text elsewhere (``str`` and ``repr`` give the text)."""
 
-    def __init__(self, line: str):
-        self.line = line
+    def __init__(self, head: str, body: str = ""):
+        self.head, self.body = head, body
 
-    def __repr__(self) -> str:
-        return self.line
+    def __str__(self) -> str:
+        return f"{self.head}\n{self.body}" if self.body else self.head
+
+    __repr__ = __str__
 
     def _repr_html_(self) -> str:
         import html
-        return f"<div style='white-space:normal;word-break:normal'>{html.escape(self.line)}</div>"
+        style = "white-space:normal;word-break:normal;overflow-wrap:normal"
+        body = f"<div style='{style}'>{html.escape(self.body)}</div>" if self.body else ""
+        return f"<div style='{style}'><b>{html.escape(self.head)}</b></div>{body}"
 
 
 def _in_notebook():
@@ -169,11 +270,21 @@ def _in_notebook():
     return display if shell is not None and shell.__class__.__name__ == "ZMQInteractiveShell" else None
 
 
-def solution(exercise_id: str) -> str:
-    """The solution and why, as text: for the learner who asks on purpose, and for instructors."""
+def solution_text(exercise_id: str) -> str:
+    """The solution and why, as one line of text (the widget's "Show solution", the teachers')."""
     ex = get(exercise_id)
     text = f"[{exercise_id}] solution: {ex.solution!r}"
     return f"{text}. {ex.explanation}" if ex.explanation else text
+
+
+def solution(exercise_id: str) -> _Verdict:
+    """The solution and why, for the learner who asks on purpose (``solution("03-syn-reply")``
+    in a cell) and for teachers.  Shows as text (``str()`` of it is the text); the widget of
+    the same exercise then shows its solution without asking twice."""
+    from . import progress
+    text = solution_text(exercise_id)
+    progress.note_solution_seen(exercise_id)
+    return _Verdict(text)
 
 
 def as_port(answer: object) -> Optional[int]:

@@ -35,8 +35,8 @@ SYN_REPLIES = ("ACK", "RST", "FIN", "nothing")
           kind="choice", choices=SYN_REPLIES, solution="RST",
           hints=("The scanner's kernel never opened a connection: it gets a SYN/ACK it did not ask for.",),
           explanation="A RST. The SYN went out as a hand-built raw packet, so the scanner's own kernel knows of no "
-                      "connection and resets it. The final ACK of the handshake never comes, the handshake stays "
-                      "half-open, and the service never hears of it.")
+                      "connection and resets it. The final ACK of the handshake never comes: the RST "
+                      "removes the target's half-open entry, and the service never hears of it.")
 def _syn_reply(answer: object) -> Optional[str]:
     given = str(answer).strip().upper().replace("RESET", "RST")
     if given in ("RST", "RST/ACK"):

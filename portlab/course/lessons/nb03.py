@@ -391,7 +391,7 @@ def live_skip_reason() -> Optional[str]:
     if not sys.platform.startswith("linux"):
         return "it needs Linux network namespaces"
     if os.geteuid() != 0:
-        return "it needs root (a lab of network namespaces, a SYN scan's raw packets, tcpdump)"
+        return "it needs root: tcpdump switches to a user of its own, which a user namespace cannot do"
     for tool, package in (("ip", "iproute2"), ("nft", "nftables"), ("tcpdump", "tcpdump")):
         if shutil.which(tool) is None:
             return f"the `{tool}` command is missing (install {package})"

@@ -3,7 +3,7 @@ drop/reject table measured by a scan, outbound and stateful demonstrations, and 
 check of the exercise's policy.
 
 Everything runs on the simulator (seeded, deterministic); :func:`live_action_table`
-measures the same table in the live lab (root).  Scenarios are changed in memory
+measures the same table in the live lab (Linux, with root or a user namespace of your own).  Scenarios are changed in memory
 (frozen dataclasses, :func:`dataclasses.replace`), never on disk.
 """
 
@@ -193,7 +193,7 @@ def rules_frame(base, host: str):
 
 # --------------------------------------------------------- drop vs reject, measured
 
-#: How DESIGN.md's table names each rule; the scenario's rules are labelled from it.
+#: How docs/design.md's measured table names each rule; the scenario's rules are labelled from it.
 def _label(rule: Rule) -> str:
     if rule.action == "drop":
         return "drop"
@@ -282,7 +282,7 @@ def measure_actions(scan: ScanFn, rows: Sequence[tuple[str, Optional[int], Optio
 
 
 def sim_action_table(base="single-host", host: str = "target"):
-    """DESIGN.md's measured table, reproduced by simulated scans of *base*."""
+    """docs/design.md's measured table, reproduced by simulated scans of *base*."""
     from ...engine import scan
     s = scenario(base)
     target = str(s.machine(host).address)
@@ -293,7 +293,7 @@ def sim_action_table(base="single-host", host: str = "target"):
 
 def live_action_table(base="single-host", host: str = "target"):
     """The same table from the live lab: the scenario built as namespaces and nftables
-    (root, Linux), scanned for real, always torn down.  Returns ``(table, lab seconds)``."""
+    (Linux, with root or a user namespace of your own), scanned for real, always torn down.  Returns ``(table, lab seconds)``."""
     import time
 
     from ...lab.run import Lab

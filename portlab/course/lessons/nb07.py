@@ -1,6 +1,6 @@
 """Notebook 07 (NAT and port forwarding): walks, tables and experiments on the home-nat scenarios.
 
-Everything here runs on the simulator except :func:`live_forward_scan` (the lab, root).
+Everything here runs on the simulator except :func:`live_forward_scan` (the lab: Linux, with root or a user namespace of your own).
 
 * :func:`walk`: one first packet from a machine to an address:port, told hop by hop.
 * :func:`apart`: NAT and the router's firewall, one at a time: the same probes from
@@ -151,7 +151,7 @@ def apart(scan_type: str = "syn"):
 
 
 def live_apart(scan_type: str = "connect") -> dict[str, dict[str, str]]:
-    """:data:`PROBES` scanned in the live lab (Linux, root), once in ``home-nat-nofirewall``
+    """:data:`PROBES` scanned in the live lab (Linux, with root or a user namespace of your own), once in ``home-nat-nofirewall``
     and once in ``home-nat``: ``{scenario: {"address:port": state}}``."""
     from ...lab.run import Lab
     seen: dict[str, dict[str, str]] = {}
@@ -235,7 +235,7 @@ def hairpin_demo(scenario="home-nat-forward"):
 # ---------------------------------------------------------------- live
 
 def live_forward_scan(ports=OUTSIDE_PORTS):
-    """``home-nat-forward`` as a live lab (Linux, root): a connect scan of the router's outside
+    """``home-nat-forward`` as a live lab (Linux, with root or a user namespace of your own): a connect scan of the router's outside
     address from the lab's scanner.  Returns the result; the lab is torn down on return."""
     from ...lab.run import Lab
     with Lab(load_scenario("home-nat-forward")) as lab:

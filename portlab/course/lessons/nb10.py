@@ -10,6 +10,13 @@ The audit passes only when every required service is reachable from where it
 should be and nothing else is; each failure says port, from where, expected and
 found.
 
+An :class:`Audit` shows itself once, whole: in a notebook as HTML that wraps between
+words (printed text in JupyterLab breaks words anywhere), as text (:meth:`Audit.report`)
+wrapped at word boundaries.  Before the learner has written any rule it is a short
+summary, not thirty lines of failures they have not caused yet; :func:`agreement`
+says in one line whether the live lab found what the simulator found, so the live
+cell need not print the same report a second time.
+
 Rules are written as TOML, one table per machine, in the scenario file's own
 firewall format (``docs/scenario-format.md``)::
 
@@ -23,6 +30,7 @@ A machine the rules do not name keeps the firewall it has.
 from __future__ import annotations
 
 import html
+import textwrap
 import tomllib
 from dataclasses import dataclass, replace
 from typing import Iterable, Mapping, Optional, Union
@@ -235,12 +243,25 @@ def _pairs(scn: Scenario) -> list[tuple[Need, str, str]]:
             for need in REQUIREMENT for place in PLACES if PLACES[place] != need.machine]
 
 
-@dataclass(frozen=True)
+#: Columns of the text report: short enough for a notebook's output area, so that
+#: JupyterLab, which breaks printed lines anywhere, never has to.
+WIDTH = 96
+
+
+def _wrap(text: str, first: str, rest: str, width: int = WIDTH) -> list[str]:
+    return textwrap.wrap(text, width, initial_indent=first, subsequent_indent=rest,
+                         break_long_words=False, break_on_hyphens=False)
+
+
+@dataclass(frozen=True, repr=False)
 class Audit:
-    """Every finding of one audit; ``passed`` only when all of them are as required."""
+    """Every finding of one audit; ``passed`` only when all of them are as required.
+    ``rules_given`` is False for the network as shipped (no rules of the learner's yet).
+    Its ``repr`` is the report, so the last line of a cell shows it (as HTML in a notebook)."""
 
     findings: tuple[Finding, ...]
     mode: str = "sim"
+    rules_given: bool = True
 
     @property
     def failures(self) -> list[Finding]:
@@ -268,17 +289,74 @@ class Audit:
             out[f.need.label][f.place] = f
         return out
 
-    def report(self) -> str:
+    def headline(self) -> str:
+        """The first line: PASS, or FAIL and how many checks differ."""
         n = len(self.findings)
         if self.passed:
             return (f"PASS ({self.mode}): all {n} checks as required: every service is reachable from "
                     "where it should be, and from nowhere else.")
-        lines = [f"FAIL ({self.mode}): {len(self.failures)} of {n} checks differ from the requirement:"]
-        lines += [f"  - {f.explain()}" for f in self.failures]
+        return f"FAIL ({self.mode}): {len(self.failures)} of {n} checks differ from the requirement:"
+
+    def summary(self) -> str:
+        """The failures counted instead of listed: how many exposed, how many missing, per machine."""
+        exposed = sum(1 for f in self.failures if not f.expected)
+        missing = len(self.failures) - exposed
+        machines: dict[str, int] = {}
+        for f in self.failures:
+            machines[f.need.machine] = machines.get(f.need.machine, 0) + 1
+        per = ", ".join(f"{m} {k}" for m, k in machines.items())
+        parts = ([f"{exposed} EXPOSED (a place reaches a service it should not)"] if exposed else []) + \
+                ([f"{missing} MISSING (a place cannot reach a service it needs)"] if missing else [])
+        return f"{' and '.join(parts)}; per machine: {per}."
+
+    def _shipped_note(self) -> str:
+        return ("No rules of yours yet: this is the network as shipped. Write your rules into `answer` "
+                "(exercise 4) and run the audit again: each failure is then listed, with what to change.")
+
+    def report(self, width: int = WIDTH) -> str:
+        """The audit as text, wrapped at word boundaries to *width* columns: the headline, then
+        one item per failure (or, before any rule of the learner's, a short summary)."""
+        if self.passed:
+            return "\n".join(_wrap(self.headline(), "", "  ", width))
+        lines = [self.headline()]
+        if not self.rules_given:
+            lines += _wrap(self.summary(), "  ", "  ", width) + _wrap(self._shipped_note(), "  ", "  ", width)
+            return "\n".join(lines)
+        for f in self.failures:
+            lines += _wrap(f.explain(), "  - ", "    ", width)
         return "\n".join(lines)
 
     def __str__(self) -> str:
         return self.report()
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        """Shown once, as HTML that wraps between words (never inside one)."""
+        style = "white-space:normal;word-break:normal;overflow-wrap:normal"
+        head = f"<p style='{style}'><b>{html.escape(self.headline())}</b></p>"
+        if self.passed:
+            return f"<div class='portlab-audit'>{head}</div>"
+        items = "".join(f"<li>{html.escape(f.explain())}</li>" for f in self.failures)
+        if not self.rules_given:
+            return (f"<div class='portlab-audit' style='{style}'>{head}<p>{html.escape(self.summary())} "
+                    f"{html.escape(self._shipped_note())}</p><details><summary>The {len(self.failures)} "
+                    f"failures, one by one</summary><ul>{items}</ul></details></div>")
+        return f"<div class='portlab-audit' style='{style}'>{head}<ul>{items}</ul></div>"
+
+
+def agreement(live: Audit, sim: Audit) -> str:
+    """One line: whether the live lab's audit found what the simulator's did (and the live
+    lab's verdict), so that a live cell need not repeat the simulator's report."""
+    ours = [(f.need.label, f.place, f.reachable) for f in sim.findings]
+    theirs = [(f.need.label, f.place, f.reachable) for f in live.findings]
+    head = live.headline().rstrip(":")
+    if ours == theirs:
+        return (f"{head}; simulator and live lab agree on all {len(ours)} checks"
+                + ("." if live.passed else ": the same failures."))
+    differ = [f"{label} from {place}: live {'reachable' if got else 'blocked'}"
+              for (label, place, got), (_, _, want) in zip(theirs, ours) if got != want]
+    return f"{head}; simulator and live lab differ on {len(differ)} checks: " + "; ".join(differ)
 
 
 def _sim_verdict(net: SimNetwork, sender: str, address: str, port: int, protocol: str) -> tuple[str, str]:
@@ -301,12 +379,12 @@ def audit(rules: RulesInput = None, scenario=SCENARIO) -> Audit:
     for need, place, address in _pairs(scn):
         state, reason = _sim_verdict(net, PLACES[place], address, need.port, need.protocol)
         findings.append(Finding(need, place, address, state, reason))
-    return Audit(tuple(findings), "sim")
+    return Audit(tuple(findings), "sim", rules is not None)
 
 
 def live_audit(rules: RulesInput = None, scenario=SCENARIO, *, timing: int = 5,
                max_timeout: float = 0.2, retries: int = 0) -> Audit:
-    """The same audit on the live lab (Linux, root): build the network with the rules,
+    """The same audit on the live lab (Linux, with root or a user namespace of your own): build the network with the rules,
     scan from each place's own namespace (connect for TCP, UDP scan for UDP), tear down.
 
     The lab's links answer in microseconds and lose nothing, so a short *max_timeout*
@@ -336,7 +414,7 @@ def live_audit(rules: RulesInput = None, scenario=SCENARIO, *, timing: int = 5,
                     findings[(need.label, place)] = Finding(need, place, address, port.state.value,
                                                             port.reason)
     ordered = tuple(findings[(need.label, place)] for need, place, _ in pairs)
-    return Audit(ordered, "live lab")
+    return Audit(ordered, "live lab", rules is not None)
 
 
 def exposed_from_internet(scenario=SCENARIO) -> list[str]:
@@ -419,11 +497,12 @@ def rules_box(initial: str = STARTER):
     out = widgets.HTML()
 
     def run(_=None):
+        # HTML that wraps between words: a <pre> in JupyterLab breaks words anywhere.
         try:
-            text = audit(area.value).report()
+            out.value = audit(area.value)._repr_html_()
         except BadInput as err:
-            text = f"Your rules could not be read: {err}"
-        out.value = f"<pre style='white-space:pre-wrap'>{html.escape(text)}</pre>"
+            out.value = (f"<p style='white-space:normal;word-break:normal'>Your rules could not be read: "
+                         f"{html.escape(str(err))}</p>")
 
     button.on_click(run)
     return widgets.VBox([area, button, out])
@@ -442,7 +521,7 @@ def editor_audit(editor) -> str:
         result = audit(rules_from_editor(editor))
     except BadInput as err:
         return f"the editor's rules could not be read: {err}"
-    first = result.report().splitlines()[0].rstrip(":")
+    first = result.headline().rstrip(":")
     mine = [f for f in result.failures if f.need.machine == editor.host]
     return f"{first}; {len(mine)} of them on {editor.host}" if not result.passed else first
 

@@ -3,10 +3,13 @@
 The widget shows the question, an input that fits the exercise's kind (radio
 buttons or a menu for a choice, a box for a number or a word, a menu of the six
 port states and a Scan button for "predict, then scan"), a Check button, the
-feedback ("correct", or a hint that says more on each wrong try), and a "Show
-solution" button that wants a second click, so that nobody sees a solution by
-accident.  Each try is counted in the learner's progress file; when that cannot be
-saved, one line under the exercise says why.
+feedback ("correct" and why, or a hint that says more on each wrong try), and a
+"Show solution" button that wants a second click while the exercise is unsolved,
+so that nobody sees a solution by accident (once solved, or once seen, one click
+shows it and the next hides it).  Each try is counted in the learner's progress
+file, which the code route (``check("id", answer)``) shares: a wrong try there
+grows the widget's hint too, and an exercise solved there is solved here.  When
+progress cannot be saved, one line under the exercise says why.
 
 All the behaviour is in :class:`ExerciseSession` and the functions beside it,
 which know nothing about widgets: tests (and a learner in plain Python) use them
@@ -16,7 +19,6 @@ directly, and :class:`ExerciseWidget` only wires buttons to them.
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
 from typing import Optional
 
 import ipywidgets as widgets
@@ -29,7 +31,7 @@ STATES: tuple[str, ...] = tuple(s.value for s in PortState)
 
 CONFIRM = "Are you sure? Click again to see the solution."
 PREDICT_FIRST = "Predict first: choose a state, then press Scan (or Check) to see whether you were right."
-OFF = "progress is switched off (PORTLAB_PROGRESS=off)"
+OFF = core.PROGRESS_OFF
 
 
 def parse_answer(kind: str, raw: object) -> object:
@@ -56,24 +58,8 @@ def parse_answer(kind: str, raw: object) -> object:
     return raw
 
 
-def save_try(exercise_id: str, solved: bool) -> Optional[str]:
-    """Count one try in the progress file; None when saved, else the one line to show.
-
-    A corrupt file is started afresh (the try is saved in a new file) and the line
-    says so; a file that cannot be written leaves the lesson running, "not saved".
-    """
-    if progress.path() is None:
-        return f"not saved: {OFF}"
-    # last_problem is sticky across calls; clear it so that only this read counts.
-    progress.last_problem = None
-    progress.load()
-    read_problem = progress.last_problem
-    if not progress.record(exercise_id, solved):
-        why = progress.last_problem or "the progress file could not be written"
-        return "not saved: " + why.removeprefix("progress not saved to ")
-    if read_problem:
-        return read_problem.split(" (starting afresh")[0] + " (it was not a progress file; a new one was started)"
-    return None
+#: Count one try; None when saved, else the one "not saved" line (see :func:`core.record_try`).
+save_try = core.record_try
 
 
 def revealed_text(found: object) -> tuple[Optional[str], str]:
@@ -84,53 +70,75 @@ def revealed_text(found: object) -> tuple[Optional[str], str]:
     return state, f"The scan says: {shown}" + (f" ({reason})" if reason else "") + "."
 
 
-@dataclass
-class Attempt:
-    """What one press of Check gives the learner."""
-    correct: Optional[bool]    # None: there was no answer to check
-    message: str               # "correct ..." or "not yet: <hint>"
-    status: Optional[str]      # one line when progress was not saved, else None
+Attempt = core.Attempt
+SOLVED_BEFORE = ("You have solved this one already (here or in a code cell): answer again to check, "
+                 "or show the solution.")
 
 
 class ExerciseSession:
-    """One learner working on one exercise: tries, hints, the guarded solution, the scan."""
+    """One learner working on one exercise: tries, hints, the guarded solution, the scan.
+
+    Wrong tries and the solved state live in the learner's progress (shared with the
+    code route); the session keeps what only this widget knows: the last answer it
+    checked, the scan it revealed, and where the solution button is."""
 
     def __init__(self, exercise_id: str):
         self.exercise = core.get(exercise_id)
-        self.wrong_tries = 0
-        self.solved = False
         self.solution_armed = False     # the first click on "Show solution" happened
-        self.solution_shown = False
+        self.solution_shown = False     # the solution is on the page now
         self.last_checked: object = None
         self.revealed: Optional[str] = None
+        self.revealed_line: Optional[str] = None   # "The scan says: ..." once the scan ran
 
     @property
     def id(self) -> str:
         return self.exercise.id
 
+    @property
+    def wrong_tries(self) -> int:
+        return progress.state(self.id)["wrong"]
+
+    @property
+    def solved(self) -> bool:
+        return progress.state(self.id)["solved"]
+
     def check(self, answer: object) -> Attempt:
-        """Check ``answer``: "correct", or a hint that gets more specific on each wrong try."""
-        if core.is_blank(answer):
-            return Attempt(None, f"not yet: {core.NO_ANSWER_HINT}" if self.exercise.kind in ("text", "number")
-                           else "not yet: pick an answer first, then press Check.", None)
-        hint = core.hint_for(self.id, answer, self.wrong_tries + 1)
+        """Check ``answer``: "correct" and why, or a hint that gets more specific on each wrong try."""
+        result = core.attempt(self.id, answer)
+        if result.correct is None:
+            blank = (f"not yet: {core.NO_ANSWER_HINT}" if self.exercise.kind in ("text", "number")
+                     else "not yet: pick an answer first, then press Check.")
+            if result.solved_before:
+                blank += " (" + SOLVED_BEFORE + ")"
+            return Attempt(None, blank, None, result.wrong, result.solved_before)
         self.last_checked = answer
-        if hint is None:
-            self.solved = True
-            status = save_try(self.id, True)
-            more = f" {self.exercise.explanation}" if self.exercise.explanation else ""
-            return Attempt(True, f"correct.{more}", status)
-        self.wrong_tries += 1
-        status = save_try(self.id, False)
-        return Attempt(False, f"not yet: {hint}", status)
+        return result
 
     def ask_solution(self) -> tuple[bool, str]:
-        """``(shown, text)``: the first call asks to confirm, the second gives the solution."""
-        if not self.solution_armed:
+        """``(shown, text)``.  Unsolved and never seen: the first call asks to confirm, the
+        second gives the solution.  Solved (by either route) or seen before: the solution at
+        once.  A call while it is shown hides it again (``(False, "")``)."""
+        if self.solution_shown:
+            self.solution_shown = False
+            return False, ""
+        known = progress.state(self.id)
+        if not (self.solution_armed or known["solved"] or known["solution_seen"]):
             self.solution_armed = True
             return False, CONFIRM
         self.solution_shown = True
-        return True, core.solution(self.id)
+        progress.note_solution_seen(self.id)
+        return True, core.solution_text(self.id)
+
+    def scan_line(self, prediction: object) -> Optional[str]:
+        """The scan's line for *prediction*, once the scan has run (else None): what it
+        found and whether this prediction matches it."""
+        if self.revealed_line is None or core.is_blank(prediction):
+            return None
+        predicted = core.as_state(prediction)
+        if predicted == self.revealed:
+            return f"{self.revealed_line} You predicted {predicted}: right."
+        return (f"{self.revealed_line} You predicted {predicted or prediction}: look at the hint, "
+                f"and at why the scan says {self.revealed}.")
 
     def scan(self, prediction: object) -> tuple[Optional[Attempt], str]:
         """For a predict exercise: check ``prediction`` (if not checked yet), then run the scan.
@@ -144,13 +152,8 @@ class ExerciseSession:
             return None, PREDICT_FIRST
         attempt = None if prediction == self.last_checked else self.check(prediction)
         state, text = revealed_text(self.exercise.reveal())
-        self.revealed = state
-        predicted = core.as_state(prediction)
-        if predicted == state:
-            text += f" You predicted {predicted}: right."
-        else:
-            text += f" You predicted {predicted or prediction}: look at the hint, and at why the scan says {state}."
-        return attempt, text
+        self.revealed, self.revealed_line = state, text
+        return attempt, self.scan_line(prediction) or text
 
 
 def _line(text: str, colour: Optional[str] = None, small: bool = False) -> str:
@@ -204,6 +207,11 @@ class ExerciseWidget(widgets.VBox):
         solution_button.on_click(self._on_solution)
         if scan_button is not None:
             scan_button.on_click(self._on_scan)
+        try:
+            if session.solved:
+                feedback.value = _line(SOLVED_BEFORE, _NOTE, small=True)
+        except Exception:  # noqa: BLE001 - an unreadable progress file only costs this note
+            pass
 
     def _value(self) -> object:
         return parse_answer(self.session.exercise.kind, self.answer.value)
@@ -213,6 +221,11 @@ class ExerciseWidget(widgets.VBox):
         self.feedback.value = _line(attempt.message, colour)
         if attempt.correct is not None:
             self.status.value = _line(attempt.status or "", _NOTE, small=True)
+        # A scan line that judged an earlier prediction ("You predicted open: look at the
+        # hint") must not stay under a newer verdict: it now judges the answer just checked.
+        line = self.session.scan_line(self._value())
+        if line is not None:
+            self.scan_result.value = _line(line)
 
     # A button's callback that raises shows nothing in the notebook (the error goes to a log the
     # learner never opens), so the skin turns any failure into a line the learner can read.
@@ -233,12 +246,18 @@ class ExerciseWidget(widgets.VBox):
         self.scan_result.value = _line(text)
 
     def _on_solution(self, _button: object = None) -> None:
-        shown, text = self.session.ask_solution()
+        try:
+            shown, text = self.session.ask_solution()
+        except Exception as err:  # noqa: BLE001 - a learner reads a line, not a log
+            self.solution_box.value = _line(f"the solution could not be shown: {err}", _TRY)
+            return
         self.solution_box.value = _line(text, None if shown else _TRY)
         if shown:
-            self.solution_button.disabled = True
-        else:
+            self.solution_button.description, self.solution_button.icon = "Hide solution", "eye-slash"
+        elif text:       # the question "are you sure?"
             self.solution_button.description = "Yes, show it"
+        else:            # hidden again
+            self.solution_button.description, self.solution_button.icon = "Show solution", "eye"
 
 
 def ask(exercise_id: str) -> ExerciseWidget:

@@ -8,10 +8,14 @@ The logic is plain functions over the scenario model and the simulator:
   reader itself, so a bad rule raises the same one-line :class:`BadInput` a file
   would (``web-server: hosts[0].firewall.rules[1].ports: port 70000 is out of range ...``);
 * :func:`apply_rules` -- scan the machine before and after, one row per port and scan
-  type, with the rule that decided each port (from :mod:`portlab.course.charts.firewall`).
+  type, with the rule that decided each port (from :mod:`portlab.course.charts.firewall`),
+  from a chosen place: the scanner, or any other machine of the scenario (:func:`sources`).
+  A rule with a source makes the same port open from one place and filtered from
+  another, so the table says where the rescan came from and, for a port an accept
+  rule keeps for someone else, that the policy decided *because* of where it came from.
 
 :class:`FirewallEditor` is the skin: one row of controls per rule (add, remove, move
-up and down), the policy, a scan type, and **Apply**.  A beginner edits fields and
+up and down), the policy, a scan type, where to rescan from, and **Apply**.  A beginner edits fields and
 menus rather than TOML, so a typo cannot break the syntax; what can still be wrong
 (a port out of range, a reject type that needs TCP) comes back as the reader's line.
 """
@@ -19,6 +23,7 @@ menus rather than TOML, so a typo cannot break the syntax; what can still be wro
 from __future__ import annotations
 
 import html
+import ipaddress
 import tomllib
 from typing import Iterable, Optional, Sequence
 
@@ -27,7 +32,7 @@ import ipywidgets as widgets
 from ...errors import BadInput
 from ...scenario import REJECT_TYPES, from_dict, to_toml
 from ...sim.network import load_scenario
-from ..charts.firewall import evaluation, target_address
+from ..charts.firewall import _rule_label, evaluation, target_address
 from ..theme import STATE_COLOURS, text_on
 
 STYLES = ("nftables", "aws-sg", "azure-nsg")
@@ -150,7 +155,8 @@ def firewall_table(style: str, rules: Sequence[dict], policy: str = "drop", keep
     cleaned = [_clean(style, r) for r in rules]
     if style == "nftables":
         table = {"style": style, "policy": policy, "rules": cleaned}
-        for key in ("output", "output_policy", "stateful"):
+        # The router's forward rule is not edited here, but must survive an edit of its input rules.
+        for key in ("output", "output_policy", "stateful", "forward_drop_new_from"):
             if same and key in keep:
                 table[key] = keep[key]
     else:
@@ -189,21 +195,98 @@ def _ports_to_scan(machines, protocol: str) -> list[int]:
     return sorted(ports)[:MAX_PORTS] or [80]
 
 
-def apply_rules(scenario, host: str, rules: Sequence[dict], scan_types: Iterable[str] = ("connect",),
-                ports=None, *, policy: str = "drop", style: Optional[str] = None) -> list[dict]:
-    """Scan machine *host* with its rules as they are and with *rules*; one dict per port and
-    scan type: ``port, protocol, scan_type, before, before_reason, after, after_reason,
-    changed, rule_before, rule`` (the rule that decides the port now, as one line).
+def sources(scenario, host: str, rules: Iterable[dict] = ()) -> list[tuple[str, str]]:
+    """Where a rescan of *host* can come from, as ``(label, address)``: the scenario's
+    scanner first, then every other host, then single addresses *rules* name as a source
+    (an app server the scenario has no host for, say), if they lie on a scenario network."""
+    scenario = load_scenario(scenario)
+    me = scenario.machine(host)
+    scanner = scenario.scanner
+    found = [(f"the scanner, {scanner.address} ({scanner.network} network)", str(scanner.address))]
+    seen = {str(scanner.address)}
+    for h in scenario.hosts:
+        if h.name != me.name and str(h.address) not in seen:
+            found.append((f"{h.name}, {h.address}", str(h.address)))
+            seen.add(str(h.address))
+    for rule in rules:
+        text = str(rule.get("source") or "").strip().removesuffix("/32")
+        try:
+            address = ipaddress.IPv4Address(text)
+        except ValueError:
+            continue            # anyone, a network, an Azure tag: no one machine to stand at
+        if text in seen or address in getattr(me, "addresses", {me.address}) or not any(
+                address in net.cidr for net in scenario.networks):
+            continue
+        found.append((f"{text} (a source in the rules)", text))
+        seen.add(text)
+    return found
 
+
+def source_label(scenario, host: str, source: Optional[str], rules: Iterable[dict] = ()) -> str:
+    """How a rescan's place reads in a sentence: "the scanner, 10.77.0.1 (lan network)", "admin, 10.77.0.5"."""
+    scenario = load_scenario(scenario)
+    address = str(source or scenario.scanner.address)
+    for label, where in sources(scenario, host, rules):
+        if where == address:
+            return label
+    holder = scenario.addresses().get(ipaddress.IPv4Address(address)) if address[:1].isdigit() else address
+    return f"{holder}, {address}" if holder and holder != address else address
+
+
+def _source_address(scenario, source) -> Optional[str]:
+    """*source* (an address, a machine's name, or None for the scanner) as an address."""
+    if source is None:
+        return None
+    text = str(source).strip()
+    if text[:1].isdigit():
+        return text
+    return str(scenario.machine(text).address)
+
+
+def _kept_for_others(after, host: str, port: int, protocol: str, source: str) -> list[tuple[int, object]]:
+    """The accept rules of *host* (as edited) that cover this port but name a source the
+    rescan's address is not in: ``(index, rule)``."""
+    fw = after.machine(host).firewall
+    address = ipaddress.IPv4Address(source)
+    found = []
+    for i, rule in enumerate(fw.rules if fw else ()):
+        if rule.action != "accept" or rule.source is None or isinstance(rule.source, str):
+            continue
+        if rule.protocol not in (None, protocol) or (rule.ports is not None and port not in rule.ports):
+            continue
+        if address not in rule.source:
+            found.append((i, rule))
+    return found
+
+
+def apply_rules(scenario, host: str, rules: Sequence[dict], scan_types: Iterable[str] = ("connect",),
+                ports=None, *, policy: str = "drop", style: Optional[str] = None,
+                source: Optional[str] = None) -> list[dict]:
+    """Scan machine *host* with its rules as they are and with *rules*; one dict per port and
+    scan type: ``port, protocol, scan_type, source, target`` (the addresses the scan went from
+    and to), ``before, before_reason, after, after_reason,
+    changed, rule_before, rule`` (the rule that decides the port now, as one line) and
+    ``note`` (for a port an accept rule keeps for another source: why the rescan's place
+    did not get in, and where to rescan from to see it open; else "").
+
+    The scan comes from *source*: an address or a machine's name (the scanner stands in
+    for that machine), or None for the scenario's own scanner.
     *ports* default to the machine's services and the ports its old and new rules name.
     A bad rule raises :class:`BadInput` with the scenario reader's one line.
     """
     from ... import scan
+    from ..lessons.nb05 import move_scanner
 
     before = load_scenario(scenario)
     after = edited_scenario(before, host, rules, policy, style)
+    address = _source_address(before, source)
+    scanned = {"before": before, "after": after}
+    if address is not None:
+        scanned = {label: move_scanner(sc, address) for label, sc in scanned.items()}
+    where = address or str(before.scanner.address)
     machines = (before.machine(host), after.machine(host))
-    target = str(target_address(after, machines[1]))
+    target = str(target_address(scanned["after"], machines[1]))
+    places = sources(after, host, rules)
     rows = []
     for scan_type in scan_types:
         if scan_type not in ("connect", "syn", "udp"):
@@ -212,16 +295,40 @@ def apply_rules(scenario, host: str, rules: Sequence[dict], scan_types: Iterable
         port_list = sorted(set(ports)) if ports is not None else _ports_to_scan(machines, protocol)
         seen = {}
         for label, sc in (("before", before), ("after", after)):
-            result = scan(target, port_list, scan_type, scenario=sc, keep_trace=False, randomize=False)
+            result = scan(target, port_list, scan_type, scenario=scanned[label], keep_trace=False, randomize=False)
             states = {p.port: (str(p.state), p.reason) for p in result.hosts[0].ports}
-            decided = {r["port"]: r["rule"] for r in evaluation(sc, [(p, protocol) for p in port_list], host=host)}
-            seen[label] = (states, decided)
+            decided, fell_through = {}, set()
+            for r in evaluation(sc, [(p, protocol, address) for p in port_list], host=host):
+                decided[r["port"]] = r["rule"]
+                # no written rule took it: the policy, a security group's "nothing allows it",
+                # or one of Azure's default rules (priority above 4096)
+                if r["rule_index"] is None or (r["priority"] or 0) > 4096:
+                    fell_through.add(r["port"])
+            seen[label] = (states, decided, fell_through)
         for port in port_list:
             (b_state, b_reason), (a_state, a_reason) = seen["before"][0][port], seen["after"][0][port]
-            rows.append({"port": port, "protocol": protocol, "scan_type": scan_type,
-                         "before": b_state, "before_reason": b_reason, "after": a_state, "after_reason": a_reason,
+            note = ""
+            others = (_kept_for_others(after, host, port, protocol, where)
+                      if a_state != "open" and port in seen["after"][2] else [])
+            if others:
+                index, rule = others[0]
+                there = next((label for label, addr in places
+                              if addr != where and ipaddress.IPv4Address(addr) in rule.source), None)
+                style_now = after.machine(host).firewall.style
+                who = str(rule.source.network_address) if rule.source.prefixlen == 32 else str(rule.source)
+                decider = seen["after"][1][port]
+                decided = ("the policy decided" if decider == "policy" else "no rule let it in, so it was dropped"
+                           if decider.startswith("no rule allows") else f"{decider} decided")
+                note = (f"Rule \u201c{_rule_label(rule, index, style_now)}\u201d lets in {who} only. This rescan "
+                        f"came from {where}, {'which is not' if rule.source.prefixlen == 32 else 'outside'} "
+                        f"{who}, so {decided}: {a_state} here is that rule working, "
+                        "not failing. " + (f"Choose \"{there}\" under Rescan from to see the port as {who} does."
+                                           if there else f"(No place under Rescan from is in {who}.)"))
+            rows.append({"port": port, "protocol": protocol, "scan_type": scan_type, "source": where,
+                         "target": target, "before": b_state, "before_reason": b_reason,
+                         "after": a_state, "after_reason": a_reason,
                          "changed": (b_state, b_reason) != (a_state, a_reason),
-                         "rule_before": seen["before"][1][port], "rule": seen["after"][1][port]})
+                         "rule_before": seen["before"][1][port], "rule": seen["after"][1][port], "note": note})
     return rows
 
 
@@ -231,8 +338,10 @@ def _state_cell(state: str, reason: str) -> str:
             f"{html.escape(state)} <small>({html.escape(reason)})</small></td>")
 
 
-def diff_html(rows: Sequence[dict]) -> str:
-    """The before/after table the editor shows: changed ports first, marked."""
+def diff_html(rows: Sequence[dict], where: str = "", target: str = "") -> str:
+    """The before/after table the editor shows: where the rescan came from, then changed
+    ports first, marked, each with the rule that decides it now and, where an accept rule
+    keeps the port for another source, why this place did not get in."""
     if not rows:
         return "<i>No ports to compare.</i>"
     changed = sum(r["changed"] for r in rows)
@@ -241,11 +350,19 @@ def diff_html(rows: Sequence[dict]) -> str:
     body = []
     for r in sorted(rows, key=lambda r: (not r["changed"], r["scan_type"], r["port"])):
         mark = "<b>changed</b>" if r["changed"] else ""
+        note = (f"<div style='font-size:85%;line-height:1.35;white-space:normal;margin-top:2px'>"
+                f"{html.escape(r['note'])}</div>"
+                if r.get("note") else "")
         body.append(f"<tr><td style='padding:2px 8px'>{r['protocol']} {r['port']}</td>"
                     f"<td style='padding:2px 8px'>{r['scan_type']}</td>"
                     + _state_cell(r["before"], r["before_reason"]) + _state_cell(r["after"], r["after_reason"])
-                    + f"<td style='padding:2px 8px'>{html.escape(r['rule'])}</td><td>{mark}</td></tr>")
-    return (f"<p>{changed} of {len(rows)} port checks changed.</p>"
+                    + f"<td style='padding:2px 8px;max-width:32em'>{html.escape(r['rule'])}{note}</td>"
+                    f"<td>{mark}</td></tr>")
+    whence = (f"<p>Rescanned {html.escape(target or 'the host')} from <b>{html.escape(where)}</b> "
+              f"({html.escape(rows[0]['scan_type'])} scan, with the old rules and then with yours). A rule with "
+              f"a source answers each place differently: choose another place under <i>Rescan from</i> to see "
+              f"what it sees.</p>") if where else ""
+    return (f"{whence}<p>{changed} of {len(rows)} port checks changed.</p>"
             f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
 
 
@@ -340,7 +457,8 @@ class FirewallEditor(widgets.VBox):
     rescan the simulated machine.
 
     For tests and notebooks: ``.rows`` (one :class:`RuleRow` per rule, its controls in
-    ``row.fields``), ``.policy``, ``.scan_type``, ``.add_button``, ``.apply_button``,
+    ``row.fields``), ``.policy``, ``.scan_type``, ``.source`` (where the rescan comes
+    from: an address, the scanner's first), ``.add_button``, ``.apply_button``,
     ``.message`` (the error line, HTML), ``.result`` (the before/after table, HTML),
     ``.diff`` (the rows of the last Apply), ``.rules`` (the rules as dicts, what an
     exercise checks) and :meth:`edited` (the scenario with them).
@@ -365,16 +483,21 @@ class FirewallEditor(widgets.VBox):
         self.add_button.on_click(lambda _b: self.add_rule())
         self.scan_type = widgets.ToggleButtons(options=["connect", "syn", "udp"], value="connect",
                                                description="Rescan with")
+        self.source = widgets.Dropdown(options=sources(self.scenario, self.host, rules), description="Rescan from",
+                                       style={"description_width": "initial"},
+                                       layout=widgets.Layout(width="max-content"))
         self.apply_button = widgets.Button(description="Apply and rescan", button_style="primary")
         self.apply_button.on_click(lambda _b: self.apply())
         self.message = widgets.HTML()
-        self.result = widgets.HTML("<i>Edit the rules, then Apply: the simulated host is scanned with the old "
-                                   "and the new rules.</i>")
+        self.result = widgets.HTML(f"<i>Edit the rules, then Apply: the simulated {html.escape(self.host)} is "
+                                   "scanned with the old and the new rules, from the place chosen under "
+                                   "<b>Rescan from</b> (first the scenario's scanner; the other machines too, "
+                                   "since a rule with a source answers each of them differently).</i>")
         for rule in rules:
             self.add_rule(rule, refresh=False)
         self._refresh()
-        super().__init__([title, self.policy, self.rows_box, self.add_button,
-                          widgets.HBox([self.scan_type, self.apply_button]), self.message, self.result])
+        super().__init__([title, self.policy, self.rows_box, self.add_button, self.scan_type,
+                          widgets.HBox([self.source, self.apply_button]), self.message, self.result])
 
     # -- editing
 
@@ -428,11 +551,23 @@ class FirewallEditor(widgets.VBox):
         """The scenario with the edited rules (raises the reader's :class:`BadInput` if one is bad)."""
         return edited_scenario(self.scenario, self.host, self.rules, self.policy.value, self.style)
 
+    def _refresh_sources(self) -> None:
+        """Offer the single addresses the rules now name as a source too (kept: the current choice)."""
+        chosen = self.source.value
+        options = sources(self.scenario, self.host, self.rules)
+        if [a for _, a in options] != [a for _, a in self.source.options]:
+            self.source.options = options
+            self.source.value = chosen if chosen in [a for _, a in options] else options[0][1]
+
     def apply(self) -> list[dict]:
-        """Rescan with the edited rules; show the diff, or the one-line reason it cannot."""
+        """Rescan with the edited rules from the chosen place; show the diff, or the one-line
+        reason it cannot."""
         try:
+            self._refresh_sources()
+            where = source_label(self.scenario, self.host, self.source.value, self.rules)
             self.diff = apply_rules(self.scenario, self.host, self.rules, (self.scan_type.value,),
-                                    policy=self.policy.value, style=self.style)
+                                    policy=self.policy.value, style=self.style, source=self.source.value)
+            target = f"{self.host} ({self.diff[0]['target']})" if self.diff else self.host
         except BadInput as err:
             self.error = str(err)
         except Exception as err:    # a learner must never meet a traceback here
@@ -440,7 +575,7 @@ class FirewallEditor(widgets.VBox):
         else:
             self.error = None
             self.message.value = ""
-            self.result.value = diff_html(self.diff)
+            self.result.value = diff_html(self.diff, where, target)
             return self.diff
         self.message.value = error_html(self.error)
         self.result.value = "<i>Fix the rule named above, then Apply again.</i>"

@@ -55,9 +55,13 @@ def lookup_result_html(query: str, protocol: Optional[str] = None) -> str:
         # The learner sees the same one-line message as on the command line.
         # No colour of its own: a fixed red reads badly on one of the two themes.
         return f"<span><b>Not a port, range or name:</b> {html.escape(str(err))}</span>"
+    # A query that reaches 49152 or above gets a line for the part the registry leaves out:
+    # without it, "49000-" seems to stop at 49151.
+    dynamic = registry.dynamic_range_note(query)
+    note = f"<p style='margin-top:4px'><i>{html.escape(dynamic)}</i></p>" if dynamic else ""
     if not hits:
-        return f"<i>No entries for {html.escape(query.strip())!s} in the IANA registry.</i>"
-    return services_html(hits)
+        return f"<i>No entries for {html.escape(query.strip())!s} in the IANA registry.</i>{note}"
+    return services_html(hits) + note
 
 
 def lookup_box(initial: str = "443", protocol: str = ANY) -> widgets.VBox:
