@@ -162,6 +162,17 @@ async def _scan_in_rootless_lab(holder: dict, request: "ScanRequest") -> ScanRes
     return await userns.scan_in_lab(holder, str(state_dir()), request.targets, request.kwargs())
 
 
+def _without_other_users_ports(targets: Sequence[Target], ports: list[int], kind: ScanType) -> list[int]:
+    """*ports* less those other users listen on, for a scan of loopback on a shared
+    machine, said in one line (:mod:`portlab.shared` has the rule); else *ports*."""
+    from .shared import narrow, tell
+    narrowed = narrow([t.address for t in targets], ports, kind.protocol)
+    if narrowed is None:
+        return ports
+    tell(narrowed.line)
+    return narrowed.ports
+
+
 def _require_netns_privilege(netns: str, why: str) -> None:
     from .privilege import CAP_SYS_ADMIN, has_capability
 
@@ -430,6 +441,9 @@ async def _scan_here(request: ScanRequest, find_lab: bool) -> ScanResult:
         # Every in-flight probe may be a descriptor: stay below RLIMIT_NOFILE.  (Not for
         # the simulator or a replay: they open nothing, and their timing is virtual.)
         plan = plan.with_overrides(max_parallel=max_in_flight(plan.max_parallel))
+        if find_lab:
+            # This machine's own loopback: on a shared machine, not other users' ports.
+            port_list = _without_other_users_ports(target_list, port_list, kind)
 
     total = len(target_list) * len(port_list)
     collector = Collector(total, r.progress)
@@ -511,6 +525,10 @@ def scan(targets: Union[str, Sequence[str]], ports: PortSpec = DEFAULT_PORTS,
     needed for a running lab's hosts: a scan whose targets lie in one running lab's
     networks runs in that lab's scanner namespace by itself (targets in two labs, or
     in a lab and elsewhere, are BadInput; without root, MissingPrivilege).
+
+    On a shared machine, a live scan of loopback by a process without CAP_NET_ADMIN
+    leaves out the ports other users listen on, before any packet is sent, and says
+    which in one line on stderr (:mod:`portlab.shared` has the rule).
 
     Works inside Jupyter (where an event loop is already running) by running the scan
     on a worker thread with its own loop.

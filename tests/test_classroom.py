@@ -656,3 +656,85 @@ async def _live_labs(hub: Hub, names) -> dict:
     assert "REACH join 4" in out and "not reachable" in out, out
     assert _gone(theirs["pid"], timeout=0.1) is False      # the classmate's lab still runs
     return labs
+
+
+# --- a shared machine's loopback: a student's scan leaves the hub and classmates alone ---------
+
+HUB_SCAN_CELL = """
+import json, subprocess, sys
+done = subprocess.run([sys.executable, "-m", "portlab", "scan", "127.0.0.1", "-p-", "--format", "json", "-q"],
+                      capture_output=True, text=True, timeout=600)
+from portlab.results import ScanResult
+result = ScanResult.from_json(done.stdout) if done.returncode == 0 else None
+print("HUBSCAN " + json.dumps({"rc": done.returncode, "stderr": done.stderr,
+                               "open": result.open_ports() if result else [],
+                               "scanned": sum(result.counts().values()) if result else 0}))
+"""
+
+
+@pytest.mark.hub
+@pytest.mark.slow
+@pytest.mark.skipif(os.geteuid() != 0, reason="the hub starts each student's server as another user: root only")
+@pytest.mark.skipif(shutil.which("setpriv") is None or shutil.which("useradd") is None,
+                    reason="needs setpriv and useradd: the students must be real users, told apart by uid")
+def test_a_students_full_range_loopback_scan_reports_no_port_of_the_hub_or_a_classmate(tmp_path):
+    """Two students on the hub; the first scans all of loopback with the command line from
+    their kernel.  None of the hub's ports (proxy, hub API) nor the classmate's server is in
+    the result, the one line on stderr says they were left out, and the student's own
+    server is found open (the scan did run)."""
+    pytest.importorskip("jupyterhub")
+    import pwd
+    prefix = "plk" + uuid.uuid4().hex[:5]
+    names = [f"{prefix}s01", f"{prefix}s02"]
+    made = []
+    server_python = None
+    hub = None
+    try:
+        for n in names:
+            subprocess.run(["useradd", "--create-home", "--shell", "/usr/sbin/nologin", n], check=True)
+            made.append(n)
+        server_python, source = environment_for_everyone(Path(tempfile.mkdtemp(prefix="plhenv")))
+        hub = Hub(tmp_path, True, server_python, source)
+        hub.start()
+
+        async def scan_from_the_first_student():
+            await hub.wait_up()
+            code, _ = await hub.api("POST", "/hub/api/users", {"usernames": names})
+            assert code == 201, code
+            for n in names:
+                assert (await hub.api("POST", f"/hub/api/users/{n}/server"))[0] in (201, 202)
+            for n in names:
+                await hub.wait_ready(n)
+            _, errors, _, out = await run_notebook(hub, names[0], NOTEBOOK, cells=False, extra_code=[HUB_SCAN_CELL],
+                                                   keep_kernel=True)
+            assert not errors, errors
+            return json.loads(next(l for l in out.splitlines() if l.startswith("HUBSCAN "))[8:])
+
+        with concurrent.futures.ThreadPoolExecutor(1) as worker:
+            scan = worker.submit(asyncio.run, scan_from_the_first_student()).result()
+        mine_uid = pwd.getpwnam(names[0]).pw_uid
+        everyone = _marked_processes(hub.test_id)
+        own = _listening_ports([p for p in everyone if p.uids().real == mine_uid])
+        others = (_listening_ports([p for p in everyone if p.uids().real != mine_uid]) | {hub.port}) - own
+    finally:
+        if hub is not None:
+            hub.stop()
+        if server_python and server_python != sys.executable:
+            shutil.rmtree(Path(server_python).parents[2], ignore_errors=True)
+        for n in made:
+            uid = pwd.getpwnam(n).pw_uid
+            subprocess.run(["userdel", "--remove", n], capture_output=True)
+            shutil.rmtree(f"/tmp/portlab-{uid}", ignore_errors=True)
+        if hub is not None:
+            shutil.rmtree(hub.homes, ignore_errors=True)
+    assert scan["rc"] == 0, scan["stderr"]
+    assert others, "the hub and the classmate listen somewhere (the check below would pass on none)"
+    assert not set(scan["open"]) & others, (scan["open"], others)      # none of theirs reported
+    line = scan["stderr"].strip()
+    assert len(line.splitlines()) == 1 and "(JupyterHub) and were not scanned" in line, line
+    assert all(str(p) in line for p in sorted(others)[:12]), (line, others)
+    assert own & set(scan["open"]), (own, scan["open"])                # the student's own server: found
+    OUTPUT.parent.mkdir(parents=True, exist_ok=True)
+    OUTPUT.with_name("classroom-loopback-scan.json").write_text(json.dumps(
+        {"open_reported": scan["open"], "ports_scanned": scan["scanned"], "hub_and_classmate_ports": sorted(others),
+         "students_own_ports": sorted(own), "line": line}, indent=2))

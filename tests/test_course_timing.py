@@ -7,6 +7,7 @@ import socket
 import matplotlib.text
 import pytest
 
+from portlab import privatenet
 from portlab.course.charts import timing
 from portlab.course.theme import DARK, Chart, contrast
 
@@ -99,13 +100,29 @@ def _listen_in(lo: int, hi: int) -> socket.socket:
     pytest.skip(f"no free port in {lo}-{hi} on loopback")
 
 
-def test_measured_loopback_is_a_real_scan():
+NO_PRIVATE_NET = privatenet.why_not()
+
+
+@pytest.mark.skipif(NO_PRIVATE_NET is not None, reason=f"no private network namespace here: {NO_PRIVATE_NET}")
+def test_measured_loopback_is_a_real_scan_of_a_private_loopback():
+    # A listener on this machine's loopback: the measurement, in its own namespace, must not see it.
     with _listen_in(1500, 2000) as listener:
         port = listener.getsockname()[1]
-        data = timing.measured_loopback(port_counts=(port, 2000))
-    assert data["ports"].tolist() == [port, 2000]
-    assert (data["open"] >= 1).all()           # our own listener is found both times
+        data = timing.measured_loopback(port_counts=(50, 2000), listen=(22, port + 1))
+    assert data["ports"].tolist() == [50, 2000]
+    assert data["open"].tolist() == [1, 2]     # its own listeners only: 22, then 22 and port + 1
     assert (data["duration_s"] > 0).all() and (data["source"] == "loopback").all()
+    assert data.attrs["where"].startswith("This ran in a private network namespace of your own")
+
+
+def test_measured_loopback_without_a_private_namespace_measures_nothing_and_says_why(monkeypatch):
+    monkeypatch.setenv("PORTLAB_PRIVATE_NET", "off")
+    data = timing.measured_loopback(port_counts=(100,))
+    assert data.empty and list(data.columns) == list(timing.MEASURED_COLUMNS)
+    assert data.attrs["where"] == ("No private network namespace here (PORTLAB_PRIVATE_NET=off is set), so this "
+                                   "notebook did not time live scans of loopback (ports 1-5000 of a shared machine's "
+                                   "loopback are other people's programs): the chart shows the simulator's lines only.")
+    assert "Crosses" not in timing.duration_vs_ports(measured=data).text
 
 
 def test_measured_loopback_refuses_other_addresses():
@@ -148,8 +165,15 @@ def test_chart_content_matches_data(sweep):
     widths = [p.get_width() for p in ax.patches]
     assert len(widths) == 6 and widths == sorted(widths, reverse=True)
     assert "-T0 (paranoid) 3.8 days" in chart.text
+    assert "portlab: up to a fixed 1024; nmap: a window that adapts" in chart.text
+    ticks = [t.get_text() for t in ax.get_yticklabels()]
+    by_template = {t.split()[0]: t.rsplit(", ", 1)[1] for t in ticks}
+    assert by_template == {"-T0": "one at a time", "-T1": "one at a time", "-T2": "one at a time",
+                           "-T3": "up to 1024 at once", "-T4": "up to 1024 at once", "-T5": "up to 1024 at once"}
 
     measured = timing.measured_loopback(port_counts=(100,))
+    if measured.empty:
+        pytest.skip(f"no private network namespace here: {measured.attrs['where']}")
     chart = timing.duration_vs_ports(sweep, measured)
     assert "live loopback" in " ".join(t.get_text() for t in chart.figure("light").axes[0].get_legend().get_texts())
     assert "100 ports in" in chart.text

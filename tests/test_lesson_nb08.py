@@ -8,8 +8,10 @@ import ssl
 
 import pytest
 
+from portlab import privatenet
 from portlab.course.exercises import core
 from portlab.course.lessons import nb08
+from portlab.portspec import parse_ports
 
 
 @pytest.fixture(scope="module")
@@ -82,11 +84,31 @@ def test_common_ports_miss_2222_a_full_scan_finds_it():
     assert table.loc[65535, "simulated_s"] > table.loc[100, "simulated_s"]
 
 
-def test_hidden_service_live():
-    found = nb08.hidden_service_live()
+NO_PRIVATE_NET = privatenet.why_not()
+
+
+@pytest.mark.skipif(NO_PRIVATE_NET is not None, reason=f"no private network namespace here: {NO_PRIVATE_NET}")
+def test_hidden_service_live_runs_in_a_private_loopback():
+    # A listener on this machine's loopback is none of the private loopback's business.
+    with socket.socket() as outside:
+        outside.bind(("127.0.0.1", 0))
+        outside.listen()
+        found = nb08.hidden_service_live()
+    assert found["private"] is True and found["where"].startswith("This ran in a private network namespace")
     assert found["found_common"] is False and found["found_full"] is True
     assert found["probed_full"] == 65535 and found["probed_common"] == 100
-    assert nb08.port_free(found["port"]) is None             # the listener was closed
+    assert found["port"] not in parse_ports("top100")
+    assert nb08.port_free(found["port"]) is None             # the listener was closed (and was never here)
+
+
+def test_hidden_service_without_a_private_loopback_runs_on_the_simulator(monkeypatch):
+    monkeypatch.setenv("PORTLAB_PRIVATE_NET", "off")
+    found = nb08.hidden_service_live()
+    assert found["private"] is False and "ran the two scans on the simulator" in found["where"]
+    assert found["where"].startswith("No private network namespace here (PORTLAB_PRIVATE_NET=off is set)")
+    assert (found["found_common"], found["found_full"]) == (False, True)
+    assert (found["probed_common"], found["probed_full"]) == (100, 65535)
+    assert found["full_s"] > found["common_s"] > 0            # virtual seconds, a full range costs more
 
 
 def test_bind_twice_gives_address_in_use():
@@ -137,7 +159,9 @@ def test_exercises_solutions_pass_and_wrong_answers_get_hints():
     assert core.feedback("08-hsts-header", "strict-transport-security:") is None
     assert "mechanism" in core.feedback("08-hsts-header", "HSTS")
     assert "old server" in core.feedback("08-reuseaddr", core.get("08-reuseaddr").choices[0])
-    assert "port 0" in core.feedback("08-full-range-ports", 65536)
+    assert "-p0-" in core.feedback("08-full-range-ports", 65536) and "port 0" in core.feedback("08-full-range-ports", 65536)
+    assert "-p- leave out" in core.feedback("08-full-range-ports", 12)
+    assert "-p- means 1-65535" in core.get("08-full-range-ports").hints[1]
 
 
 def test_common_and_full_returns_the_full_result_for_a_port_map():

@@ -7,6 +7,7 @@ import socket
 import pytest
 
 import portlab
+from portlab import privatenet
 from portlab.course.exercises import feedback, get
 from portlab.course.lessons import nb09
 
@@ -36,14 +37,33 @@ def test_closed_even_when_the_block_fails():
 def test_identify_names_protocols_from_their_first_bytes():
     assert nb09.identify(b"* OK [CAPABILITY IMAP4rev1] ready\r\n") == "IMAP"
     assert nb09.identify(b"220 mail.example ESMTP\r\n") == "SMTP or FTP"
+    assert nb09.identify(b"220 (vsFTPd 3.0.5)\r\n") == "SMTP or FTP"          # FTP greets with 220 too
+    assert nb09.identify(b"220-mail.example ESMTP\r\n220 ready\r\n") == "SMTP or FTP"   # a greeting of lines
+    assert nb09.identify(b"+OK POP3 ready\r\n") == "POP3"
+    assert nb09.identify(nb09.FTP_BANNER) == "SMTP or FTP"
     assert nb09.identify(b"").startswith("silent")
 
 
-def test_a_full_loopback_scan_finds_the_service_and_its_banner_says_ssh():
-    with nb09.BannerService() as service:
-        hunt = nb09.loopback_hunt(service.port)
-        assert hunt["found"] and service.port in hunt["ssh"]
-        assert hunt["banners"][service.port] == nb09.SSH_BANNER
+NO_PRIVATE_NET = privatenet.why_not()
+
+
+@pytest.mark.skipif(NO_PRIVATE_NET is not None, reason=f"no private network namespace here: {NO_PRIVATE_NET}")
+def test_the_hunt_scans_every_port_of_a_private_loopback_and_reads_only_its_own_banners():
+    with nb09.BannerService() as outside:          # on this machine's loopback: not the hunt's business
+        hunt = nb09.loopback_hunt()
+    assert hunt["private"] is True and hunt["scanned"] == 65535
+    assert hunt["found"] and hunt["ssh"] == [hunt["port"]] and outside.port not in hunt["banners"]
+    assert hunt["open"] == sorted([hunt["port"], *(p for p, _ in nb09.HUNT_COMPANIONS)])
+    assert hunt["banners"] == {hunt["port"]: nb09.SSH_BANNER, 21: nb09.FTP_BANNER, 80: b""}
+    assert hunt["closed"] is True
+
+
+def test_without_a_private_loopback_the_hunt_scans_only_its_own_port(monkeypatch):
+    monkeypatch.setenv("PORTLAB_PRIVATE_NET", "off")
+    hunt = nb09.loopback_hunt()
+    assert hunt["private"] is False and hunt["scanned"] == 1 and hunt["open"] == [hunt["port"]]
+    assert hunt["banners"] == {hunt["port"]: nb09.SSH_BANNER} and hunt["closed"] and _refused(hunt["port"])
+    assert "scanned only the port of the service this notebook started" in hunt["where"]
 
 
 def test_grab_banners_gives_empty_bytes_for_refused_ports():

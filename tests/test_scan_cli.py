@@ -66,7 +66,7 @@ def test_full_range_json_is_compact_and_lossless(listener, tmp_path):
     proc = run_cli("127.0.0.1", "-p", "-", "--format", "json", "-o", str(out), "-q")
     assert proc.returncode == 0, proc.stderr
     text = out.read_text()
-    # DESIGN.md: well under 3 MB for the full range (it was 8.5 MB with every port spelled out).
+    # docs/design.md (portlab JSON): well under 3 MB for the full range (it was 8.5 MB with every port spelled out).
     assert len(text.encode()) < 3_000_000
     data = json.loads(text)
     assert data["scan_type"] == "connect" and data["transport"] == "connect"
@@ -294,6 +294,7 @@ def test_no_target_prints_a_usage_line_and_help_has_no_markup():
     helped = run_cli("--help")
     assert helped.returncode == 0 and "``" not in helped.stdout
     assert "SERVICE is the name IANA's registry gives the port number" in helped.stdout
+    assert "leaves out the ports\nother users listen on" in helped.stdout    # the shared-machine rule
 
 
 @pytest.mark.parametrize("command", [[], ["scan"], ["show"], ["lookup"], ["lab"], ["lab", "up"], ["record"]])

@@ -107,3 +107,50 @@ def test_refusal_of_a_hostname_names_both_name_and_address(no_labs, monkeypatch)
     monkeypatch.setattr(targets, "resolve_hostname", lambda name: "192.0.2.44")
     with pytest.raises(ScopeRefused, match=r"target lab-web \(192\.0\.2\.44\) is outside"):
         engine.scan("lab-web", "80")
+
+
+# --- the shared-machine rule's parts (portlab.shared; the real thing: test_shared_machine.py) ---
+
+def test_proc_net_addresses_are_read_in_the_hosts_byte_order():
+    from portlab.shared import _hex_address, _reachable_from_loopback
+    if sys.byteorder != "little":
+        pytest.skip("the sample lines below are a little-endian machine's")
+    assert _hex_address("0100007F") == "127.0.0.1" and _hex_address("00000000") == "0.0.0.0"
+    assert _hex_address("00000000000000000000000001000000") == "::1"
+    import ipaddress
+    mapped = ipaddress.ip_address(_hex_address("0000000000000000FFFF00000100007F"))
+    assert str(mapped.ipv4_mapped) == "127.0.0.1"
+    assert [_reachable_from_loopback(a) for a in ("127.0.0.53", "0.0.0.0", "::", "::1", "::ffff:127.0.0.1",
+                                                  "10.0.0.5", "fe80::1")] == [True] * 5 + [False] * 2
+
+
+def test_uid_min_comes_from_login_defs(tmp_path):
+    from portlab.shared import DEFAULT_UID_MIN, uid_min
+    defs = tmp_path / "login.defs"
+    defs.write_text("# UID_MIN 5\nUID_MIN\t\t\t 2000\nUID_MAX 60000\n")
+    assert uid_min(str(defs)) == 2000
+    assert uid_min(str(tmp_path / "missing")) == DEFAULT_UID_MIN
+
+
+def test_a_hub_or_the_teachers_setting_makes_the_machine_shared(monkeypatch):
+    from portlab.shared import Listener, NOBODY, shared_reason
+    for name in ("JUPYTERHUB_USER", "JUPYTERHUB_API_TOKEN", "PORTLAB_SHARED"):
+        monkeypatch.delenv(name, raising=False)
+    me = os.geteuid()
+    system = [Listener("tcp", "127.0.0.1", 631, 0 if me else 1), Listener("tcp", "0.0.0.0", 53, NOBODY)]
+    assert shared_reason(system) is None                   # the system's own services: not shared
+    assert shared_reason(system + [Listener("tcp", "127.0.0.1", 8888, me)]) is None   # nor one's own
+    person = Listener("tcp", "127.0.0.1", 8888, 54321 if me != 54321 else 54322)
+    assert shared_reason(system + [person]).startswith("other users listen on its loopback")
+    monkeypatch.setenv("PORTLAB_SHARED", "1")
+    assert shared_reason(system) == "PORTLAB_SHARED is set"
+    monkeypatch.setenv("JUPYTERHUB_USER", "alice")
+    assert shared_reason([]) == "JupyterHub"
+
+
+def test_root_and_non_loopback_scans_are_never_narrowed(monkeypatch):
+    from portlab import shared
+    monkeypatch.setenv("JUPYTERHUB_USER", "alice")
+    assert shared.narrow(["10.77.0.2"], [22, 80]) is None            # not loopback: nothing to leave out
+    if shared.privileged():
+        assert shared.narrow(["127.0.0.1"], list(range(1, 65536))) is None

@@ -31,6 +31,11 @@ EPILOG = """\
 In the table, SERVICE is the name IANA's registry gives the port number, not what
 answered on it: a web server listening on 22 still shows as ssh.
 
+On a shared machine (JupyterHub, PORTLAB_SHARED=1, or another person's account
+listening on loopback), a live scan of loopback without root leaves out the ports
+other users listen on, before any packet is sent, and says which in one line on
+stderr.
+
 exit status: 0 done; 2 bad input; 3 refused by the scope guard; 4 missing privilege;
 130 interrupted."""
 

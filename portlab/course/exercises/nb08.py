@@ -71,12 +71,15 @@ def _reuseaddr(answer: object) -> Optional[str]:
     return "pick one of the two answers (copy its text)."
 
 
-@exercise("08-full-range-ports", "How many TCP ports does a full-range scan (-p- or -p 1-65535) probe on one host?",
+@exercise("08-full-range-ports",
+          "nmap's -p- (portlab's -p - too) asks for 'all ports'. How many TCP ports does that scan probe on one host?",
           kind="number", solution=65535,
-          hints=("Ports are 16-bit numbers; port 0 is not scanned.",),
-          explanation="Ports 1 to 65535: 65535 probes, against 100 for a top-100 scan, 655 times as many. On a "
-                      "host that answers quickly that is seconds, which is why moving a service to a high port "
-                      "hides it from nobody who looks.")
+          hints=("Ports are 16-bit numbers, 0 to 65535. Which of them does -p- leave out unless you ask for it?",
+                 "-p- means 1-65535: port 0 is scanned only when you name it, as in -p0-."),
+          explanation="-p- stands for 1-65535: 65535 probes, against 100 for a top-100 scan, 655 times as many. "
+                      "Port 0 is reserved, and a program cannot listen on it (asking to bind port 0 means 'any "
+                      "free port'), so nmap scans it only when you ask (-p0- or -p0-65535: 65536 probes). On a host that answers quickly a full range takes "
+                      "seconds, which is why moving a service to a high port hides it from nobody who looks.")
 def _full_range(answer: object) -> Optional[str]:
     number = as_port(answer)
     if number == 65535:
@@ -84,7 +87,8 @@ def _full_range(answer: object) -> Optional[str]:
     if number is None:
         return "the answer is a whole number of ports."
     if number == 65536:
-        return "port numbers go from 0 to 65535, but port 0 is never scanned."
+        return ("that counts every port number, 0 included (notebook 01). -p- starts at 1: port 0 is scanned "
+                "only when you name it (-p0-).")
     if number in (1000, 100, 1024):
         return "that is a 'common ports' scan. A full-range scan probes every port there is."
-    return "how many numbers fit in 16 bits, and which one does a scan leave out?"
+    return "how many numbers fit in 16 bits, and which one does -p- leave out?"

@@ -11,8 +11,8 @@ block ends (also when the block fails).
 
 *SSH on 2222*
   :func:`common_vs_full` -- the ``ssh-2222`` scenario scanned on the common ports and
-  on all 65535, simulated; :func:`hidden_service_live` -- the same on this machine's
-  loopback, for real.
+  on all 65535, simulated; :func:`hidden_service_live` -- the same for real, on a
+  loopback of the learner's own (a private network namespace).
 
 *"Address already in use"*
   :func:`bind_twice`; :class:`PortHolder` (a child process that holds a port);
@@ -385,14 +385,9 @@ def common_vs_full(*args, **kwargs):
     return common_and_full(*args, **kwargs)[0]
 
 
-def hidden_service_live(common: str = "top100", timing: int = 4) -> dict:
-    """A listener on an unusual loopback port (OS-chosen, never one of *common*),
-    scanned live on the common ports and then on all 65535.
-
-    Returns ``port``, ``found_common`` / ``found_full`` (was it open?),
-    ``common_s`` / ``full_s`` (wall-clock seconds) and ``probed_full``.  The
-    listener is closed before returning.
-    """
+def _hidden_service_inside(common: str, timing: int) -> dict:
+    """The live demonstration itself (it runs in the private network namespace): a
+    listener on an unusual port, a scan of the *common* ports, a scan of all 65535."""
     from ...engine import scan
     from ...portspec import parse_ports
     common_ports = set(parse_ports(common))
@@ -417,6 +412,57 @@ def hidden_service_live(common: str = "top100", timing: int = 4) -> dict:
     return {"port": port, "found_common": port in quick.open_ports(), "found_full": port in full.open_ports(),
             "common_s": round(t1 - t0, 3), "full_s": round(t2 - t1, 3),
             "probed_common": sum(quick.counts().values()), "probed_full": sum(full.counts().values())}
+
+
+#: The fallback's hidden port: an unusual one, as the OS would pick (not among the common ports).
+SIMULATED_HIDDEN_PORT = 47123
+
+
+def _hidden_service_simulated(common: str, timing: int) -> dict:
+    """The same two scans on the simulator, of one host whose only open port is an unusual
+    one (virtual seconds: what the scans would take on the lab's network)."""
+    from ...engine import scan
+    from ...portspec import parse_ports
+    from ...scenario import loads
+    port = SIMULATED_HIDDEN_PORT
+    if port in set(parse_ports(common)):
+        raise ValueError(f"{common}: the simulated hidden port {port} is among the common ports")
+    scenario = loads(f"""
+name = "hidden-service"
+description = "one host with one service on an unusual port"
+[scanner]
+address = "10.77.0.1"
+[[hosts]]
+name = "server"
+address = "10.77.0.10"
+tcp = [{port}]
+""")
+    quick = scan("10.77.0.10", common, "connect", scenario=scenario, timing=timing, keep_trace=False)
+    full = scan("10.77.0.10", "-", "connect", scenario=scenario, timing=timing, keep_trace=False)
+    return {"port": port, "found_common": port in quick.open_ports(), "found_full": port in full.open_ports(),
+            "common_s": round(quick.elapsed_s, 3), "full_s": round(full.elapsed_s, 3),
+            "probed_common": sum(quick.counts().values()), "probed_full": sum(full.counts().values())}
+
+
+def hidden_service_live(common: str = "top100", timing: int = 4) -> dict:
+    """A listener on an unusual loopback port (OS-chosen, never one of *common*),
+    scanned live on the common ports and then on all 65535, in a private network
+    namespace of the learner's own (:mod:`portlab.privatenet`): there nothing listens
+    but this listener, so the full-range scan touches no other user's program.
+
+    Returns ``port``, ``found_common`` / ``found_full`` (was it open?),
+    ``common_s`` / ``full_s`` (wall-clock seconds), ``probed_common`` /
+    ``probed_full``, ``private`` (did it run in the private namespace?) and ``where``
+    (one line saying where it ran).  The listener is closed before returning.  Where
+    no private namespace can be had, the two scans run on the simulator instead (a
+    host like ours; ``common_s`` and ``full_s`` are then virtual seconds), and
+    ``where`` says so and why.
+    """
+    from ...privatenet import run_or
+    ran = run_or(lambda: _hidden_service_simulated(common, timing),
+                 "notebook ran the two scans on the simulator, of a host with one service on an unusual port "
+                 "(the times below are simulated)", _hidden_service_inside, common, timing)
+    return {**ran.value, "private": ran.private, "where": ran.line}
 
 
 # ---- "Address already in use" -------------------------------------------------------------

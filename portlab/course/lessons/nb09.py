@@ -1,9 +1,11 @@
 """Notebook 09 (misconceptions): tiny services on loopback that answer each myth with a demonstration.
 
 * :class:`BannerService` greets every client with one line, as SSH, SMTP, FTP or
-  IMAP servers do (an SSH server says ``SSH-2.0-...`` before the client says anything).
-  :func:`grab_banner` reads that first line: a port number only *suggests* a
-  service, the first bytes *say* what it is.
+  IMAP servers do (an SSH server says ``SSH-2.0-...`` before the client says anything;
+  SMTP and FTP ``220 ...``; IMAP ``* OK ...``).  :func:`grab_banner` reads that first
+  line: a port number only *suggests* a service, the first bytes *say* what it is.
+  :func:`loopback_hunt` scans a loopback of the learner's own (a private network
+  namespace) and reads every open port's banner.
 * :class:`ToyAdminConsole` is a deliberately poor line-based "admin console" that
   accepts the factory default login ``admin``/``admin``: one open port is enough
   to be broken into.  ``ToyAdminConsole(fixed=True)`` is the updated version: no
@@ -35,9 +37,13 @@ SSH_BANNER = b"SSH-2.0-OpenSSH_9.6 portlab-toy\r\n"
 class _LoopbackServer:
     """A TCP server on 127.0.0.1 with an OS-chosen port, one thread, one client at a time."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.bind((LOOPBACK, 0))   # port 0: the OS picks a free one, so nothing clashes
+        try:
+            self._sock.bind((LOOPBACK, port))   # port 0: the OS picks a free one, so nothing clashes
+        except OSError:
+            self._sock.close()
+            raise
         self._sock.listen(16)
         self._sock.settimeout(0.1)       # so the thread notices close() quickly
         self.port: int = self._sock.getsockname()[1]
@@ -88,9 +94,9 @@ class _LoopbackServer:
 class BannerService(_LoopbackServer):
     """Sends *banner* to every client, then closes: the first bytes a real service would send."""
 
-    def __init__(self, banner: bytes = SSH_BANNER) -> None:
+    def __init__(self, banner: bytes = SSH_BANNER, port: int = 0) -> None:
         self.banner = banner
-        super().__init__()
+        super().__init__(port)
 
     def handle(self, conn: socket.socket) -> None:
         conn.sendall(self.banner)
@@ -119,11 +125,14 @@ def grab_banners(ports: Iterable[int], timeout: float = 0.5) -> dict[int, bytes]
         return dict(zip(ports, pool.map(one, ports)))
 
 
-#: First bytes -> the protocol that sends them (the start of the greeting line).
+#: First bytes -> the protocol that sends them (the start of the greeting line).  SMTP
+#: and FTP both greet with the reply code 220 (``220-`` begins a greeting of several
+#: lines); IMAP greets with an untagged ``* OK``, POP3 with ``+OK``.
 BANNER_PREFIXES = (
-    (b"SSH-", "SSH"), (b"220 ", "SMTP or FTP"), (b"* OK", "IMAP"), (b"+OK", "POP3"),
+    (b"SSH-", "SSH"), (b"220 ", "SMTP or FTP"), (b"220-", "SMTP or FTP"), (b"* OK", "IMAP"), (b"+OK", "POP3"),
     (b"HTTP/", "HTTP"), (b"RFB ", "VNC"), (b"toy-admin", "toy admin console"),
 )
+FTP_BANNER = b"220 portlab toy FTP server ready\r\n"
 
 
 def identify(banner: bytes) -> str:
@@ -134,19 +143,52 @@ def identify(banner: bytes) -> str:
     return "unknown" if banner else "silent (speaks only when spoken to, as HTTP does)"
 
 
-def loopback_hunt(port: int) -> dict:
-    """Scan all 65535 loopback ports (a connect scan), then read the banner of every open port.
+#: The hunt's services besides the hidden SSH-like one, in its private loopback:
+#: (port, first bytes).  A web server says nothing until it is asked.
+HUNT_COMPANIONS = ((21, FTP_BANNER), (80, b""))
 
-    Other programs on this machine may be listening too; the result says which
-    open port greets like SSH.  Returns ``{"open": [...], "banners": {port: bytes},
-    "ssh": [ports], "found": port in open}``.
-    """
+
+def _hunt(banner: bytes, everything: bool) -> dict:
+    """Start the services, scan, read every open port's banner, close the services.
+    *everything*: the hunt scans all 65535 ports and starts the companions too (in the
+    private namespace, where every port is ours); else only the hidden service's port."""
+    from contextlib import ExitStack
+
     from ...engine import scan
-    result = scan(LOOPBACK, "-", "connect", keep_trace=False)
-    open_ports = [p.port for p in result.hosts[0].ports if p.state.value == "open"]
-    banners = grab_banners(open_ports)
-    return {"open": open_ports, "banners": banners, "elapsed_s": result.elapsed_s,
-            "ssh": [p for p, b in banners.items() if b.startswith(b"SSH-")], "found": port in open_ports}
+    with ExitStack() as stack:
+        hidden = stack.enter_context(BannerService(banner))
+        services = [hidden]
+        if everything:
+            services += [stack.enter_context(BannerService(first, port)) for port, first in HUNT_COMPANIONS]
+        result = scan(LOOPBACK, "-" if everything else [hidden.port], "connect", keep_trace=False)
+        open_ports = [p.port for p in result.hosts[0].ports if p.state.value == "open"]
+        banners = grab_banners(open_ports)
+    return {"port": hidden.port, "open": open_ports, "banners": banners, "elapsed_s": result.elapsed_s,
+            "scanned": sum(result.counts().values()),
+            "ssh": [p for p, b in banners.items() if b.startswith(b"SSH-")], "found": hidden.port in open_ports,
+            "closed": all(s.closed for s in services)}
+
+
+def loopback_hunt(banner: bytes = SSH_BANNER) -> dict:
+    """What an attacker does, on a loopback of the learner's own: start a service that
+    greets with *banner* on a port the OS picks (and, beside it, an FTP-like service on
+    21 and a silent web server on 80), scan all 65535 ports, read the banner of every
+    open port, close the services.
+
+    It runs in a private network namespace (:mod:`portlab.privatenet`): there nothing
+    listens but these services, so neither the scan nor the banner reading touches
+    another user's program.  Where no private namespace can be had, only the hidden
+    service is started and only its port is scanned and read.
+
+    Returns ``{"port", "open": [...], "banners": {port: bytes}, "ssh": [ports], "found",
+    "closed", "scanned" (ports probed), "elapsed_s", "private", "where"}`` (``where``:
+    one line saying where the hunt ran and why).
+    """
+    from ...privatenet import run_or
+    ran = run_or(lambda: _hunt(banner, everything=False),
+                 "hunt scanned only the port of the service this notebook started, not all 65535: on a shared "
+                 "machine the other open ports of loopback are other people's programs", _hunt, banner, True)
+    return {**ran.value, "private": ran.private, "where": ran.line}
 
 
 # ---------------------------------------------------------------- a weak service

@@ -4,7 +4,9 @@
 :mod:`portlab.course.machine`): a scenario's simulated network, a recording of the
 live lab, this machine's loopback, or a running live lab.  The panel says which of
 them this machine allows and, for the others, why not; Run stays off for a mode
-that cannot run, so a learner sees a reason, never a traceback.  Bad input (a port
+that cannot run, so a learner sees a reason, never a traceback.  On a shared
+machine a live loopback scan leaves out the ports other users listen on
+(:mod:`portlab.shared`), and the panel says which under the result.  Bad input (a port
 70000, a target outside the scope) shows portlab's own one-line message.
 
 The logic is plain functions (:func:`mode_status`, :func:`run_scan`,
@@ -255,10 +257,14 @@ class ScanPanel(widgets.VBox):
         self.progress.bar_style = ""
         self.message.value = "<i>scanning...</i>"
         self.table.value = self.portmap.value = ""
+        from ...shared import collected
         try:
-            result = run_scan(self.mode.value, self.target.value, self.ports.value, self.scan_type.value,
-                              self.timing.value, progress=self._progress, scenario=self.scenario.value,
-                              m=self.machine, lab=self.lab.value)
+            # A live loopback scan on a shared machine leaves other users' ports out and says
+            # so in one line: the panel shows that line under the result.
+            with collected() as notes:
+                result = run_scan(self.mode.value, self.target.value, self.ports.value, self.scan_type.value,
+                                  self.timing.value, progress=self._progress, scenario=self.scenario.value,
+                                  m=self.machine, lab=self.lab.value)
         except (PortlabError, ValueError, OSError) as err:
             # PortlabError is already one line; the others (a name that does not resolve, a socket
             # the OS refuses) get their type named so the learner can search for it.
@@ -274,7 +280,8 @@ class ScanPanel(widgets.VBox):
         counts = ", ".join(f"{n} {state}" for state, n in result.counts().items()) or "no ports"
         clock = "simulated seconds" if result.transport == "sim" else "seconds"
         self.message.value = html.escape(f"Done: {len(result.hosts)} host(s) scanned, {counts}, "
-                                         f"in {result.elapsed_s:.2f} {clock}.")
+                                         f"in {result.elapsed_s:.2f} {clock}.") + "".join(
+            f"<br>Note: {html.escape(line)}." for line in notes)
         self.table.value = result_html(result)
         if result.hosts:
             self.portmap.value = port_map(result)._repr_html_()
