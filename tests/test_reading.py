@@ -73,11 +73,11 @@ def test_unknown_notebook_is_one_clear_line(bad):
 
 
 def test_a_notebooks_reading_cell_is_the_list():
-    """Where a notebook has its further reading cell (the last markdown cell that starts with
-    the heading), the cell says exactly what the list says."""
+    """Every notebook ends its lesson with a further reading cell, and the cell says exactly
+    what the list says."""
     for nb in NOTEBOOKS:
         cells = json.loads((NOTEBOOK_DIR / nb.filename).read_text())["cells"]
         found = [c for c in cells if c["cell_type"] == "markdown" and "".join(c["source"]).startswith(HEADING)]
-        assert len(found) <= 1, nb.number
+        assert len(found) == 1, nb.number
         for cell in found:
             assert "".join(cell["source"]).rstrip("\n") == reading.markdown(nb.number).rstrip("\n"), nb.number

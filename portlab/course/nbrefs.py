@@ -1,7 +1,8 @@
 """Reference outputs for the cells nbval checks, kept with the tests, not in the notebooks.
 
 The course notebooks are stored without any outputs, so a learner opens clean pages.
-nbval compares a cell marked ``# NBVAL_CHECK_OUTPUT`` with the output stored for it,
+nbval compares a cell tagged ``nbval-check-output`` (cell metadata, which a learner does
+not see) with the output stored for it,
 and compares nothing when there is none; so the references live in
 ``tests/notebook-references/<notebook>.json`` and the repository's root ``conftest.py``
 hands them to nbval when it reads a notebook (:func:`with_references`).  None of this
@@ -22,12 +23,13 @@ import json
 import sys
 from pathlib import Path
 
-MARK = "# NBVAL_CHECK_OUTPUT"
+#: The cell tag nbval reads (``metadata.tags``); the cell's source carries no test harness text.
+TAG = "nbval-check-output"
 IMAGES = ("image/png", "image/jpeg", "image/svg+xml")
 
 
 def is_checked(cell) -> bool:
-    return cell.get("cell_type") == "code" and "".join(cell.get("source", "")).lstrip().startswith(MARK)
+    return cell.get("cell_type") == "code" and TAG in (cell.get("metadata", {}).get("tags") or [])
 
 
 #: Where the references are: beside the tests of the checkout this package runs from.
@@ -127,7 +129,7 @@ def problems(path: Path) -> list[str]:
             checked_ids.add(cell.get("id"))
             ref = refs.get(cell.get("id", ""))
             if not ref or not ref["outputs"]:
-                found.append(f"{path.name}: cell {i} is marked {MARK} but has no reference output")
+                found.append(f"{path.name}: cell {i} is tagged {TAG} but has no reference output")
             elif ref["source"] != "".join(cell.source):
                 found.append(f"{path.name}: cell {i} changed since its reference was made")
     for stale in set(refs) - checked_ids:

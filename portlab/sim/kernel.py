@@ -115,7 +115,7 @@ def stack_answer(protocol: str, port: int, tcp_listening, udp_listening) -> tupl
 # --- ICMP rate limiting ----------------------------------------------------------------
 
 ICMP_RATELIMIT_S = 1.0     # net.ipv4.icmp_ratelimit, 1000 ms per token
-XRLIM_BURST_FACTOR = 6     # include/net/inetpeer.h: the per-peer bucket holds 6 tokens
+XRLIM_BURST_FACTOR = 6     # net/ipv4/inetpeer.c: the per-peer bucket holds 6 tokens
 ICMP_MSGS_PER_SEC = 1000   # net.ipv4.icmp_msgs_per_sec
 ICMP_MSGS_BURST = 50       # net.ipv4.icmp_msgs_burst
 ICMP_RATEMASK = 0x1818     # types 3, 4, 11, 12
