@@ -54,6 +54,9 @@ class Exercise:
     solution: object = None
     explanation: str = ""
     reveal: Optional[Callable[[], object]] = None
+    #: For an exercise the learner answers by changing a value in a code cell and running
+    #: it again: the name of that variable (the cell assigns it, marked "change me").
+    parameter: Optional[str] = None
 
     @property
     def notebook(self) -> str:
@@ -68,7 +71,8 @@ NO_ANSWER_HINT = "no answer yet. Put your answer into `answer` (instead of None)
 
 def exercise(exercise_id: str, question: str, *, kind: str = "text", choices: Sequence[str] = (),
              hints: Sequence[str] = (), solution: object = None,
-             explanation: str = "", reveal: Optional[Callable[[], object]] = None) -> Callable[[Checker], Checker]:
+             explanation: str = "", reveal: Optional[Callable[[], object]] = None,
+             parameter: Optional[str] = None) -> Callable[[Checker], Checker]:
     """Decorator that registers a checker under ``exercise_id``."""
     if kind not in KINDS:
         raise ValueError(f"exercise {exercise_id!r}: kind {kind!r} is not one of {', '.join(KINDS)}")
@@ -81,7 +85,7 @@ def exercise(exercise_id: str, question: str, *, kind: str = "text", choices: Se
         if exercise_id in EXERCISES:
             raise ValueError(f"exercise id {exercise_id!r} is registered twice")
         EXERCISES[exercise_id] = Exercise(exercise_id, question, checker, kind, tuple(choices), tuple(hints),
-                                          solution, explanation, reveal)
+                                          solution, explanation, reveal, parameter)
         return checker
 
     return register
