@@ -82,3 +82,15 @@ def _after_close(answer: object) -> Optional[str]:
         "filtered": "filtered means no answer at all, usually a firewall's doing. Does the kernel answer when "
             "nothing listens?",
     }, "a connect scan of loopback gives open, closed or filtered. Which one fits 'nothing listens'?")
+
+
+@exercise('02-state-param',
+          'Set `port` to 9000 and run the cell again. Which state does the connect scan report for 9000/tcp?',
+          kind='choice', choices=('open', 'closed', 'filtered', 'unfiltered', 'open|filtered', 'closed|filtered'), solution='filtered', parameter='port',
+          hints=('Look at the reason in brackets: what came back from the host?', 'no-response means nothing came back at all: which state is the one for silence?'),
+          explanation='filtered (no-response): a firewall drops the probes to 9000, so nothing comes back, and a scanner cannot tell a dropped packet from a lost one.')
+def _02_state_param(answer: object) -> Optional[str]:
+    # A value the learner reads off the cell after changing 'port'.
+    if str(answer).strip().lower() == 'filtered':
+        return None
+    return 'not that one: run the cell with `port` changed as the question says, and read the output again.'

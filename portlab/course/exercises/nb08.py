@@ -92,3 +92,17 @@ def _full_range(answer: object) -> Optional[str]:
     if number in (1000, 100, 1024):
         return "that is a 'common ports' scan. A full-range scan probes every port there is."
     return "how many numbers fit in 16 bits, and which one does -p- leave out?"
+
+
+@exercise('08-ports-param',
+          'Set `ports` to "-" and run the cell again. Which open port does the full scan find that the top 100 missed? (a port number)',
+          kind='number', solution=2222, parameter='ports',
+          hints=('Compare the two lists the cell printed.', "The scenario's name gives it away."),
+          explanation='2222: SSH moved off port 22 is not among the 100 most common ports, so only a scan of every port finds it. Moving a service hides it from a quick scan, not from a thorough one.')
+def _08_ports_param(answer: object) -> Optional[str]:
+    # A value the learner reads off the cell after changing 'ports'.
+    try:
+        value = float(str(answer).strip())
+    except ValueError:
+        return "the answer is a number."
+    return None if abs(value - 2222.0) < 1e-9 else 'not quite: run the cell with `ports` changed as the question says, and read the output again.'
