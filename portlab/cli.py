@@ -35,8 +35,22 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
 
 
+class PortlabParser(OneLineParser):
+    """The ``portlab`` command's own parser: an nmap user who types an option portlab does
+    not have is told so in words, not with argparse's "unrecognized arguments"."""
+
+    def error(self, message: str) -> NoReturn:
+        if message.startswith("unrecognized arguments: "):
+            extra = message.split(": ", 1)[1].split()[0]
+            if extra.startswith("-"):
+                message = f"{extra}: not an option portlab knows (portlab COMMAND --help lists them)"
+            else:
+                message = f"{extra}: unexpected argument (portlab COMMAND --help shows the usage)"
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="portlab", description="Ports, port scanning and firewalls, for learning.")
+    parser = PortlabParser(prog="portlab", description="Ports, port scanning and firewalls, for learning.")
     parser.add_argument("--version", action="version", version=f"portlab {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     sub.required = True
@@ -91,6 +105,15 @@ def at_the_edge(label: str, work: Callable[[], Optional[int]]) -> int:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["scan"]:
+        # nmap options portlab does not do are named before argparse reads the line, so that
+        # neither "unrecognized arguments" nor a host lookup of the option's argument happens.
+        from .commands.scan import unsupported
+        line = unsupported(argv[1:])
+        if line:
+            print(f"portlab scan: {line}", file=sys.stderr)
+            return EXIT_BAD_INPUT
     parser = build_parser()
     args = parser.parse_args(argv)
     return at_the_edge(f"portlab {args.command}", lambda: args.func(args))

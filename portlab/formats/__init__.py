@@ -6,6 +6,7 @@
 | nmapxml | nmap ``-oX`` XML (nmaprun, xmloutputversion 1.05) | yes | yes |
 | csvfmt | one row per port, for spreadsheets and ``pandas.read_csv`` | no | yes |
 | table | nmap's terminal table (``Not shown: ...``) | no | yes |
+| grepable | nmap ``-oG`` grepable lines (``Host: ... Ports: 22/open/tcp//ssh///``) | no | yes |
 | frame | a pandas DataFrame | no | yes |
 
 :func:`load` tells portlab JSON from nmap XML by the file's content, never by its name.
@@ -23,18 +24,23 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..results import ScanResult
 
 #: file extension -> format name understood by :func:`render`.
-EXTENSIONS = {".json": "json", ".csv": "csv", ".xml": "xml", ".txt": "table"}
-FORMATS = ("table", "json", "csv", "xml")
+EXTENSIONS = {".json": "json", ".csv": "csv", ".xml": "xml", ".txt": "table", ".nmap": "table",
+              ".gnmap": "grepable"}
+FORMATS = ("table", "json", "csv", "xml", "grepable")
 
 
-def render(result: "ScanResult", format: str, wall_s: Optional[float] = None) -> str:
+def render(result: "ScanResult", format: str, wall_s: Optional[float] = None, *,
+           only_open: bool = False, command: str = "portlab scan") -> str:
     """The result as text in one of :data:`FORMATS`; the table's last line gives
-    *wall_s*, the whole command's time, when the command line passes it."""
+    *wall_s*, the whole command's time, when the command line passes it.  *only_open*
+    (nmap's ``--open``) lists only open and open|filtered ports in the table and the
+    grepable lines; *command* is the command line the grepable header quotes."""
     with paused():
-        return _render(result, format, wall_s)
+        return _render(result, format, wall_s, only_open, command)
 
 
-def _render(result: "ScanResult", format: str, wall_s: Optional[float]) -> str:
+def _render(result: "ScanResult", format: str, wall_s: Optional[float], only_open: bool = False,
+            command: str = "portlab scan") -> str:
     if format == "json":
         return result.to_json() + "\n"
     if format == "csv":
@@ -43,7 +49,10 @@ def _render(result: "ScanResult", format: str, wall_s: Optional[float]) -> str:
         return result.to_xml()
     if format == "table":
         from . import table
-        return table.render(result, wall_s=wall_s).rstrip("\n") + "\n"
+        return table.render(result, wall_s=wall_s, only_open=only_open).rstrip("\n") + "\n"
+    if format == "grepable":
+        from . import grepable
+        return grepable.dumps(result, command=command, only_open=only_open)
     raise BadInput(f"output format {format!r}: expected one of {', '.join(FORMATS)}")
 
 

@@ -63,11 +63,17 @@ _PORT, _PROTOCOL, _STATE = attrgetter("port"), attrgetter("protocol"), attrgette
 _GROUP = attrgetter("state", "protocol", "reason")
 
 
-def host_report(host: HostResult, show_all: bool = False) -> list[str]:
+#: What nmap's ``--open`` keeps in the table: open and "possibly open" ports.
+OPEN_STATES = frozenset({PortState.OPEN.value, PortState.OPEN_FILTERED.value, PortState.UNFILTERED.value})
+
+
+def host_report(host: HostResult, show_all: bool = False, only_open: bool = False) -> list[str]:
     title = f"{host.name} ({host.address})" if host.name else host.address
     lines = [f"portlab scan report for {title}"]
     counts = host.counts()
     hidden_states = set() if show_all else folded_states(host, counts=counts)
+    if only_open:
+        hidden_states |= {state for state in counts if state not in OPEN_STATES}
     columns = columns_of(host.ports)
     if columns is not None:
         # The engine's columns (sorted, one protocol): sort out a few answers, not every port.
@@ -146,11 +152,14 @@ def done_line(result: ScanResult, wall_s: float | None = None) -> str:
     return text
 
 
-def render(result: ScanResult, show_all: bool = False, wall_s: float | None = None) -> str:
+def render(result: ScanResult, show_all: bool = False, wall_s: float | None = None,
+           only_open: bool = False) -> str:
     lines = [header(result)]
     for host in result.hosts:
+        if only_open and not OPEN_STATES.intersection(host.counts()):
+            continue   # nmap's --open leaves out a host with nothing open
         lines.append("")
-        lines += host_report(host, show_all=show_all)
+        lines += host_report(host, show_all=show_all, only_open=only_open)
     lines += ["", done_line(result, wall_s)]
     return "\n".join(lines)
 
