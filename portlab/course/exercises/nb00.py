@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Optional
 
 from .. import syllabus
-from .core import as_port, exercise, state_feedback
+from .core import as_port, exercise, parameter_exercise, state_feedback
 
 ROOT_MODE_CHOICES = ("sim", "replay", "live-loopback", "live-lab")
 
@@ -109,13 +109,9 @@ def _course_hours(answer: object) -> Optional[str]:
     return "too many hours." if answer * 60 > minutes else "too few hours."
 
 
-@exercise('00-scope-target',
-          'Set `target` to "8.8.8.8" and run the cell again. Does the scope guard let portlab scan that address by default? (yes or no)',
-          kind='choice', choices=('yes', 'no'), solution='no', parameter='target',
-          hints=('Read the line the cell prints: does it say allowed or refused?', "8.8.8.8 is somebody else's server on the Internet: what does the course's rule say about such targets?"),
-          explanation='No: 8.8.8.8 is outside the default scope (loopback and the labs portlab runs), so portlab refuses before sending anything. Scanning it would need --allow-target, which is your statement that you are authorized.')
-def _00_scope_target(answer: object) -> Optional[str]:
-    # A value the learner reads off the cell after changing 'target'.
-    if str(answer).strip().lower() == 'no':
-        return None
-    return 'not that one: run the cell with `target` changed as the question says, and read the output again.'
+parameter_exercise('00-scope-target',
+                   'Set `target` to "8.8.8.8" and run the cell again. Does the scope guard let portlab scan that address by default? (yes or no)',
+                   parameter='target', kind='choice', solution='no',
+                   choices=('yes', 'no'),
+                   hints=('Read the line the cell prints: does it say allowed or refused?', "8.8.8.8 is somebody else's server on the Internet: what does the course's rule say about such targets?"),
+                   explanation='No: 8.8.8.8 is outside the default scope (loopback and the labs portlab runs), so portlab refuses before sending anything. Scanning it would need --allow-target, which is your statement that you are authorized.')

@@ -6,7 +6,7 @@ from typing import Optional
 
 from ... import registry
 from ...ranges import PortRange, port_range
-from .core import as_port, exercise
+from .core import as_port, exercise, parameter_exercise
 
 
 @exercise("01-range-of-5432", "In which RFC 6335 range is port 5432 (PostgreSQL)?", kind="choice",
@@ -43,13 +43,9 @@ def _imaps_port(answer: object) -> Optional[str]:
     return "type imaps into the lookup box above, or run registry.by_name('imaps', 'tcp')."
 
 
-@exercise('01-range-param',
-          'Set `port` to 50000 and run the cell again. Which RFC 6335 range holds port 50000?',
-          kind='choice', choices=('System Ports', 'User Ports', 'Dynamic Ports'), solution='Dynamic Ports', parameter='port',
-          hints=('The ranges end at 1023 and at 49151.', '50000 is above 49151.'),
-          explanation='Dynamic Ports (49152-65535): IANA assigns nothing there, and operating systems that follow RFC 6335 take their client ports from it.')
-def _01_range_param(answer: object) -> Optional[str]:
-    # A value the learner reads off the cell after changing 'port'.
-    if str(answer).strip().lower() == 'dynamic ports':
-        return None
-    return 'not that one: run the cell with `port` changed as the question says, and read the output again.'
+parameter_exercise('01-range-param',
+                   'Set `port` to 50000 and run the cell again. Which RFC 6335 range holds port 50000?',
+                   parameter='port', kind='choice', solution='Dynamic Ports',
+                   choices=('System Ports', 'User Ports', 'Dynamic Ports'),
+                   hints=('The ranges end at 1023 and at 49151.', '50000 is above 49151.'),
+                   explanation='Dynamic Ports (49152-65535): IANA assigns nothing there, and operating systems that follow RFC 6335 take their client ports from it.')

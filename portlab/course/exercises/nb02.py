@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from .core import STATES, as_port, exercise, simulated_state, state_feedback
+from .core import STATES, as_port, exercise, parameter_exercise, simulated_state, state_feedback
 
 
 WHO_CHOICES = (
@@ -84,13 +84,9 @@ def _after_close(answer: object) -> Optional[str]:
     }, "a connect scan of loopback gives open, closed or filtered. Which one fits 'nothing listens'?")
 
 
-@exercise('02-state-param',
-          'Set `port` to 9000 and run the cell again. Which state does the connect scan report for 9000/tcp?',
-          kind='choice', choices=('open', 'closed', 'filtered', 'unfiltered', 'open|filtered', 'closed|filtered'), solution='filtered', parameter='port',
-          hints=('Look at the reason in brackets: what came back from the host?', 'no-response means nothing came back at all: which state is the one for silence?'),
-          explanation='filtered (no-response): a firewall drops the probes to 9000, so nothing comes back, and a scanner cannot tell a dropped packet from a lost one.')
-def _02_state_param(answer: object) -> Optional[str]:
-    # A value the learner reads off the cell after changing 'port'.
-    if str(answer).strip().lower() == 'filtered':
-        return None
-    return 'not that one: run the cell with `port` changed as the question says, and read the output again.'
+parameter_exercise('02-state-param',
+                   'Set `port` to 9000 and run the cell again. Which state does the connect scan report for 9000/tcp?',
+                   parameter='port', kind='choice', solution='filtered',
+                   choices=STATES,
+                   hints=('Look at the reason in brackets: what came back from the host?', 'no-response means nothing came back at all: which state is the one for silence?'),
+                   explanation='filtered (no-response): a firewall drops the probes to 9000, so nothing comes back, and a scanner cannot tell a dropped packet from a lost one.')

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from .core import STATES, exercise, simulated_state, state_feedback
+from .core import STATES, exercise, parameter_exercise, simulated_state, state_feedback
 
 @exercise("03-predict-udp-drop",
           "single-host's firewall drops every datagram to 9000/udp, and a UDP service listens behind it. "
@@ -90,13 +90,9 @@ def _icmp3_to_syn(answer: object) -> Optional[str]:
     }, "something answered, but not the port itself. Look for the row syn / icmp-unreach / 3 in the state table.")
 
 
-@exercise('03-scantype-param',
-          'Set `scan_type` to "udp" and run the cell again. Which reason proves that 81/udp is closed?',
-          kind='choice', choices=('reset', 'conn-refused', 'port-unreach', 'no-response'), solution='port-unreach', parameter='scan_type',
-          hints=('A UDP datagram has no handshake, so no TCP reset can answer it.', 'The host answers a datagram to a closed port with an ICMP error: which reason names it?'),
-          explanation='port-unreach: the host answers with ICMP port unreachable (type 3, code 3). TCP proves closed with a reset (syn scan) or a refused connect(), UDP only with this ICMP error.')
-def _03_scantype_param(answer: object) -> Optional[str]:
-    # A value the learner reads off the cell after changing 'scan_type'.
-    if str(answer).strip().lower() == 'port-unreach':
-        return None
-    return 'not that one: run the cell with `scan_type` changed as the question says, and read the output again.'
+parameter_exercise('03-scantype-param',
+                   'Set `scan_type` to "udp" and run the cell again. Which reason proves that 81/udp is closed?',
+                   parameter='scan_type', kind='choice', solution='port-unreach',
+                   choices=('reset', 'conn-refused', 'port-unreach', 'no-response'),
+                   hints=('A UDP datagram has no handshake, so no TCP reset can answer it.', 'The host answers a datagram to a closed port with an ICMP error: which reason names it?'),
+                   explanation='port-unreach: the host answers with ICMP port unreachable (type 3, code 3). TCP proves closed with a reset (syn scan) or a refused connect(), UDP only with this ICMP error.')

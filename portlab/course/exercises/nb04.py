@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from .core import STATES, exercise, simulated_state, state_feedback
+from .core import STATES, exercise, parameter_exercise, simulated_state, state_feedback
 
 @exercise("04-predict-udp-silence",
           "In the single-host scenario the firewall drops every UDP datagram to port 9000: no answer, no ICMP "
@@ -116,15 +116,8 @@ def _open_in_recording(answer: object) -> Optional[str]:
     return "filter the rows with df[df['state'] == 'open'] and count them with len()."
 
 
-@exercise('04-timing-param',
-          'Set `timing` to 3 and run the cell again. On a host that has answered nothing yet, how many seconds does one dropped port cost at -T3? (a number)',
-          kind='number', solution=2.0, parameter='timing',
-          hints=('Read cost_s in the output.', 'cost_s is timeout_s times the number of tries.'),
-          explanation='2 s: at -T3 each try waits the initial timeout of 1 s, and a silent port gets two tries. -T4 halves the timeout (1 s in all), -T5 halves it again (0.5 s).')
-def _04_timing_param(answer: object) -> Optional[str]:
-    # A value the learner reads off the cell after changing 'timing'.
-    try:
-        value = float(str(answer).strip())
-    except ValueError:
-        return "the answer is a number."
-    return None if abs(value - 2.0) < 1e-9 else 'not quite: run the cell with `timing` changed as the question says, and read the output again.'
+parameter_exercise('04-timing-param',
+                   'Set `timing` to 3 and run the cell again. On a host that has answered nothing yet, how many seconds does one dropped port cost at -T3? (a number)',
+                   parameter='timing', kind='number', solution=2.0,
+                   hints=('Read cost_s in the output.', 'cost_s is timeout_s times the number of tries.'),
+                   explanation='2 s: at -T3 each try waits the initial timeout of 1 s, and a silent port gets two tries. -T4 halves the timeout (1 s in all), -T5 halves it again (0.5 s).')

@@ -6,7 +6,7 @@ from typing import Optional
 
 from ...errors import BadInput
 from ...scenario import REJECT_TYPES
-from .core import STATES, exercise, state_feedback
+from .core import STATES, exercise, parameter_exercise, state_feedback
 
 def _single_host_state(port: int, scan_type: str) -> str:
     from ..lessons import nb05
@@ -104,13 +104,9 @@ def _web_policy(answer: object) -> Optional[str]:
     return " ".join(failures[:2]) + more
 
 
-@exercise('05-action-param',
-          'Set `action` to "reject" and run the cell again. Which state does the connect scan now report for 3306?',
-          kind='choice', choices=('open', 'closed', 'filtered', 'unfiltered', 'open|filtered', 'closed|filtered'), solution='closed', parameter='action',
-          hints=('Look at the connect line and its reason.', "A rejected connect() fails at once with 'connection refused', the same error a closed port gives."),
-          explanation="closed (conn-refused): the REJECT sends an ICMP port unreachable, and the kernel turns it into the same 'connection refused' a closed port gives, so a connect scan says closed. The SYN scan sees the ICMP error itself and says filtered (port-unreach). DROP gives filtered (no-response) to both.")
-def _05_action_param(answer: object) -> Optional[str]:
-    # A value the learner reads off the cell after changing 'action'.
-    if str(answer).strip().lower() == 'closed':
-        return None
-    return 'not that one: run the cell with `action` changed as the question says, and read the output again.'
+parameter_exercise('05-action-param',
+                   'Set `action` to "reject" and run the cell again. Which state does the connect scan now report for 3306?',
+                   parameter='action', kind='choice', solution='closed',
+                   choices=STATES,
+                   hints=('Look at the connect line and its reason.', "A rejected connect() fails at once with 'connection refused', the same error a closed port gives."),
+                   explanation="closed (conn-refused): the REJECT sends an ICMP port unreachable, and the kernel turns it into the same 'connection refused' a closed port gives, so a connect scan says closed. The SYN scan sees the ICMP error itself and says filtered (port-unreach). DROP gives filtered (no-response) to both.")

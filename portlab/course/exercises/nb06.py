@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Optional
 
 from ...errors import BadInput
-from .core import STATES, exercise, state_feedback
+from .core import STATES, exercise, parameter_exercise, state_feedback
 
 NSG_NAMES = ("AllowHTTPS", "AllowSSHFromAdmins", "DenyAppPorts", "AllowAppTLS", "DenyRDP", "AllowVnetInBound",
              "AllowAzureLoadBalancerInBound", "DenyAllInBound")
@@ -111,13 +111,9 @@ def _nsg_fix(answer: object) -> Optional[str]:
     return " ".join(failures[:2]) + more
 
 
-@exercise('06-source-param',
-          'Set `source` to "10.77.0.70" and run the cell again. Which state does port 22 show from that address?',
-          kind='choice', choices=('open', 'closed', 'filtered', 'unfiltered', 'open|filtered', 'closed|filtered'), solution='open', parameter='source',
-          hints=('Is 10.77.0.70 inside 10.77.0.64/26 (addresses .64 to .127)?', "The group's SSH rule allows that source, and SSH listens on the VM."),
-          explanation="open: 10.77.0.70 lies in 10.77.0.64/26, so the group's rule 'SSH from the admins' lets the SYN in and the VM's SSH server answers. From 10.77.0.1 no rule allows it, so the group drops it: filtered.")
-def _06_source_param(answer: object) -> Optional[str]:
-    # A value the learner reads off the cell after changing 'source'.
-    if str(answer).strip().lower() == 'open':
-        return None
-    return 'not that one: run the cell with `source` changed as the question says, and read the output again.'
+parameter_exercise('06-source-param',
+                   'Set `source` to "10.77.0.70" and run the cell again. Which state does port 22 show from that address?',
+                   parameter='source', kind='choice', solution='open',
+                   choices=STATES,
+                   hints=('Is 10.77.0.70 inside 10.77.0.64/26 (addresses .64 to .127)?', "The group's SSH rule allows that source, and SSH listens on the VM."),
+                   explanation="open: 10.77.0.70 lies in 10.77.0.64/26, so the group's rule 'SSH from the admins' lets the SYN in and the VM's SSH server answers. From 10.77.0.1 no rule allows it, so the group drops it: filtered.")

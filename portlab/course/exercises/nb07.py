@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from .core import STATES, as_port, exercise, state_feedback
+from .core import STATES, as_port, exercise, parameter_exercise, state_feedback
 
 def _nas_smb_from_outside() -> str:
     from ...engine import scan
@@ -91,15 +91,8 @@ def _apdf(answer: object) -> Optional[str]:
     return "answer 'yes' or 'no'."
 
 
-@exercise('07-mapping-param',
-          'Set `mapping` to "address-and-port-dependent" and run the cell again. How many different outside ports do the three remotes see? (a number)',
-          kind='number', solution=3, parameter='mapping',
-          hints=('Count the distinct ports in the last column.', 'Under this behaviour every new remote address-and-port pair gets a mapping of its own.'),
-          explanation='3: each remote (address and port) gets its own outside port, 50000, 50001 and 50002. Endpoint-independent mapping gives all three the same one, 50000.')
-def _07_mapping_param(answer: object) -> Optional[str]:
-    # A value the learner reads off the cell after changing 'mapping'.
-    try:
-        value = float(str(answer).strip())
-    except ValueError:
-        return "the answer is a number."
-    return None if abs(value - 3.0) < 1e-9 else 'not quite: run the cell with `mapping` changed as the question says, and read the output again.'
+parameter_exercise('07-mapping-param',
+                   'Set `mapping` to "address-and-port-dependent" and run the cell again. How many different outside ports do the three remotes see? (a number)',
+                   parameter='mapping', kind='number', solution=3,
+                   hints=('Count the distinct ports in the last column.', 'Under this behaviour every new remote address-and-port pair gets a mapping of its own.'),
+                   explanation='3: each remote (address and port) gets its own outside port, 50000, 50001 and 50002. Endpoint-independent mapping gives all three the same one, 50000.')

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from .core import STATES, as_port, exercise, simulated_state, state_feedback
+from .core import STATES, as_port, exercise, parameter_exercise, simulated_state, state_feedback
 
 @exercise("08-predict-port-22",
           "In the ssh-2222 scenario, the server 10.77.0.10 moved SSH from 22 to 2222; nothing listens on 22 any "
@@ -94,15 +94,8 @@ def _full_range(answer: object) -> Optional[str]:
     return "how many numbers fit in 16 bits, and which one does -p- leave out?"
 
 
-@exercise('08-ports-param',
-          'Set `ports` to "-" and run the cell again. Which open port does the full scan find that the top 100 missed? (a port number)',
-          kind='number', solution=2222, parameter='ports',
-          hints=('Compare the two lists the cell printed.', "The scenario's name gives it away."),
-          explanation='2222: SSH moved off port 22 is not among the 100 most common ports, so only a scan of every port finds it. Moving a service hides it from a quick scan, not from a thorough one.')
-def _08_ports_param(answer: object) -> Optional[str]:
-    # A value the learner reads off the cell after changing 'ports'.
-    try:
-        value = float(str(answer).strip())
-    except ValueError:
-        return "the answer is a number."
-    return None if abs(value - 2222.0) < 1e-9 else 'not quite: run the cell with `ports` changed as the question says, and read the output again.'
+parameter_exercise('08-ports-param',
+                   'Set `ports` to "-" and run the cell again. Which open port does the full scan find that the top 100 missed? (a port number)',
+                   parameter='ports', kind='number', solution=2222,
+                   hints=('Compare the two lists the cell printed.', "The scenario's name gives it away."),
+                   explanation='2222: SSH moved off port 22 is not among the 100 most common ports, so only a scan of every port finds it. Moving a service hides it from a quick scan, not from a thorough one.')

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Optional
 
 from ... import registry
-from .core import STATES, as_port, exercise, state_feedback
+from .core import STATES, as_port, exercise, parameter_exercise, state_feedback
 
 def _ssh_2222_state() -> str:
     from ...engine import scan
@@ -96,13 +96,9 @@ def _which_service(answer: object) -> Optional[str]:
     return "look up the port after the colon (5432) in the registry or the common ports table."
 
 
-@exercise('09-banner-param',
-          'Set `banner` to b"* OK IMAP4rev1 ready" and run the cell again. Which service does that greeting name?',
-          kind='choice', choices=('SSH', 'SMTP or FTP', 'IMAP', 'HTTP'), solution='IMAP', parameter='banner',
-          hints=("Read the cell's output.", 'IMAP servers greet with an untagged OK: `* OK`.'),
-          explanation='IMAP: an IMAP server greets with `* OK` (RFC 9051), SMTP and FTP with the code 220, SSH with `SSH-2.0-`. The port number never enters into it: the service says what it is.')
-def _09_banner_param(answer: object) -> Optional[str]:
-    # A value the learner reads off the cell after changing 'banner'.
-    if str(answer).strip().lower() == 'imap':
-        return None
-    return 'not that one: run the cell with `banner` changed as the question says, and read the output again.'
+parameter_exercise('09-banner-param',
+                   'Set `banner` to b"* OK IMAP4rev1 ready" and run the cell again. Which service does that greeting name?',
+                   parameter='banner', kind='choice', solution='IMAP',
+                   choices=('SSH', 'SMTP or FTP', 'IMAP', 'HTTP'),
+                   hints=("Read the cell's output.", 'IMAP servers greet with an untagged OK: `* OK`.'),
+                   explanation='IMAP: an IMAP server greets with `* OK` (RFC 9051), SMTP and FTP with the code 220, SSH with `SSH-2.0-`. The port number never enters into it: the service says what it is.')

@@ -6,7 +6,7 @@ from typing import Optional
 
 from ...errors import BadInput
 from ..lessons.nb10 import SOLUTION
-from .core import STATES, as_port, exercise, state_feedback
+from .core import STATES, as_port, exercise, parameter_exercise, state_feedback
 
 def _web_mysql_from_internet() -> str:
     from ...engine import scan
@@ -100,13 +100,9 @@ def _least_privilege(answer: object) -> Optional[str]:
             + " | ".join(f.explain() for f in shown))
 
 
-@exercise('10-scantype-param',
-          'Set `scan_type` to "syn" and run the cell again. Which state does the SYN scan report for port 23?',
-          kind='choice', choices=('open', 'closed', 'filtered', 'unfiltered', 'open|filtered', 'closed|filtered'), solution='filtered', parameter='scan_type',
-          hints=('Look at the reason: which packet came back?', 'A SYN scan sees the ICMP error of the REJECT itself, and an ICMP error means a filter, not a host saying closed.'),
-          explanation="filtered (port-unreach): the REJECT answers with ICMP port unreachable, which a SYN scan reads as a filter. A connect scan only sees 'connection refused' and says closed. An audit that knows this reads a rejected port right either way.")
-def _10_scantype_param(answer: object) -> Optional[str]:
-    # A value the learner reads off the cell after changing 'scan_type'.
-    if str(answer).strip().lower() == 'filtered':
-        return None
-    return 'not that one: run the cell with `scan_type` changed as the question says, and read the output again.'
+parameter_exercise('10-scantype-param',
+                   'Set `scan_type` to "syn" and run the cell again. Which state does the SYN scan report for port 23?',
+                   parameter='scan_type', kind='choice', solution='filtered',
+                   choices=STATES,
+                   hints=('Look at the reason: which packet came back?', 'A SYN scan sees the ICMP error of the REJECT itself, and an ICMP error means a filter, not a host saying closed.'),
+                   explanation="filtered (port-unreach): the REJECT answers with ICMP port unreachable, which a SYN scan reads as a filter. A connect scan only sees 'connection refused' and says closed. An audit that knows this reads a rejected port right either way.")
