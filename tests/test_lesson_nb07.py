@@ -129,3 +129,46 @@ def test_live_lab_recordings_agree_with_the_simulator():
     assert opened == [8080] and probed > 100
     probed, opened = nb07.recorded_outside(nb07.NAT_ONLY)
     assert opened == [80] and probed == 103
+
+
+# ---- change a value: the table forgets (07-wait-param) ----------------------------------------
+
+def test_a_late_answer_gets_in_while_its_row_lives_and_is_dropped_after():
+    early = nb07.late_answer(10)
+    assert early.expires == 32 and len(early.rows) == 4 and any(r.startswith("udp 192.168.77.20:41000") for r in early.rows)
+    assert early.fate == "translated back to 192.168.77.20:41000, it reaches the NAS."
+    late = nb07.late_answer(60)
+    assert len(late.rows) == 3 and not any(r.startswith("udp") for r in late.rows)   # the TCP rows live 5 days
+    assert late.fate.endswith("the router drops it (router's input chain: drop (policy)).")
+    assert "no row for udp 41000" in late.fate
+    # just before and just after the 30 s of nf_conntrack_udp_timeout
+    assert "reaches the NAS" in nb07.late_answer(29).fate and "no row" in nb07.late_answer(31).fate
+
+
+def test_without_the_firewall_the_router_answers_the_late_answer_itself():
+    fate = nb07.late_answer(60, nb07.NAT_ONLY).fate
+    assert fate.endswith("the router answers it (ICMP 3/3 port-unreachable from 10.77.0.2).")
+
+
+def test_the_late_answer_prints_short_lines():
+    text = str(nb07.late_answer(60))
+    assert "at 62 s" in text and "forgotten at 32 s" in text
+    assert max(len(line) for line in text.splitlines()) <= 96
+
+
+@pytest.mark.parametrize("bad", [-1, "10", True, None, float("nan")])
+def test_late_answer_bad_wait_is_one_clear_line(bad):
+    from portlab.errors import BadInput
+    with pytest.raises(BadInput, match=r"^wait .*expected a number of seconds") as err:
+        nb07.late_answer(bad)
+    assert "\n" not in str(err.value)
+
+
+def test_the_wait_exercise_is_what_the_cell_shows_at_60_seconds():
+    ex = get("07-wait-param")
+    assert ex.parameter == "wait" and "`wait`" in ex.question and ex.solution in ex.choices
+    assert ex.solution in nb07.late_answer(60).fate                 # read off the cell, not made up
+    assert feedback("07-wait-param", ex.solution) is None
+    assert "`wait` at 10" in feedback("07-wait-param", "it reaches the NAS")
+    assert "home-nat-nofirewall" in feedback("07-wait-param", "the router answers with an ICMP error")
+    assert feedback("07-wait-param", "maybe").startswith("answer with one of")

@@ -168,3 +168,45 @@ def test_common_and_full_returns_the_full_result_for_a_port_map():
     table, full = nb08.common_and_full()
     assert full.open_ports("10.77.0.10") == [80, 443, 2222]
     assert sum(full.counts().values()) == table["ports_probed"].iloc[-1] == 65535
+
+
+# ---- change a value: the server's max-age (08-hsts-max-age-param) -----------------------------
+
+def test_max_age_zero_keeps_the_second_visit_in_plain_text():
+    remembered = nb08.hsts_visits(300)
+    assert nb08.plain_requests(remembered.first) == 1 and nb08.plain_requests(remembered.second) == 0
+    assert remembered.second[0].startswith("307 Internal Redirect (HSTS)")
+    forgotten = nb08.hsts_visits(0)
+    assert forgotten.second[0].startswith("301 Moved Permanently: http://localhost:")
+    assert nb08.plain_requests(forgotten.first) == nb08.plain_requests(forgotten.second) == 1
+    assert "max-age=0" in forgotten.first[2]
+    assert str(forgotten).splitlines()[-1] == "requests sent in plain text: first visit 1, second visit 1"
+
+
+def test_max_age_zero_makes_the_browser_forget_a_known_host():
+    # RFC 6797 6.1.1: max-age=0 means the host is no longer a Known HSTS Host.
+    with nb08.RedirectLab(hsts_max_age=300) as keeps, nb08.RedirectLab(hsts_max_age=0) as drops:
+        browser = nb08.Browser(keeps.client_context())
+        browser.visit(keeps.https_url)
+        assert browser.knows("localhost")
+        browser.context = drops.client_context()
+        browser.visit(drops.https_url)
+        assert not browser.knows("localhost")
+
+
+@pytest.mark.parametrize("bad", [-1, "300", 1.5, True, None])
+def test_hsts_visits_bad_max_age_is_one_clear_line(bad):
+    from portlab.errors import BadInput
+    with pytest.raises(BadInput, match=r"^max-age .*expected a whole number of seconds") as err:
+        nb08.hsts_visits(bad)
+    assert "\n" not in str(err.value)
+
+
+def test_the_max_age_exercise_is_what_the_cell_shows_with_zero():
+    ex = core.get("08-hsts-max-age-param")
+    assert ex.parameter == "hsts_max_age" and "`hsts_max_age`" in ex.question
+    assert ex.solution == nb08.plain_requests(nb08.hsts_visits(0).second)
+    assert core.feedback(ex.id, "1") is None
+    assert "max-age=300" in core.feedback(ex.id, 0)
+    assert "second visit only" in core.feedback(ex.id, 2)
+    assert core.feedback(ex.id, "one").startswith("answer with a whole number")

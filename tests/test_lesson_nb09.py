@@ -10,6 +10,8 @@ import portlab
 from portlab import privatenet
 from portlab.course.exercises import feedback, get
 from portlab.course.lessons import nb09
+from portlab.errors import BadInput
+from portlab.sim.network import load_scenario
 
 
 def _refused(port: int) -> bool:
@@ -129,3 +131,34 @@ def test_exercises_pass_their_solutions_and_hint_wrong_answers(exercise_id):
     assert feedback(exercise_id, wrong)
     if ex.reveal is not None:
         assert ex.reveal() == ex.solution
+
+
+# ---- change a value: which fault (09-fault-param) ---------------------------------------------
+
+def test_each_fault_makes_the_application_log_its_own_error():
+    dropped = nb09.database_fault("firewall")
+    assert dropped.log.startswith("connect ETIMEDOUT 192.168.77.20:5432 (no answer")
+    assert dropped.attempt.trace[-1] == "db input: drop (policy)"
+    stopped = nb09.database_fault("stopped")
+    assert stopped.log == "connect ECONNREFUSED 192.168.77.20:5432 (at once)"
+    assert "db: nothing listening on tcp/5432" in stopped.attempt.trace
+    assert "answer: RST from 192.168.77.20" in stopped.attempt.trace
+    assert nb09.database_fault("none").log == "connected to 192.168.77.20:5432"
+    # the shipped scenario is untouched by "stopped": PostgreSQL still listens there
+    assert 5432 in load_scenario("capstone").machine("db").tcp
+
+
+@pytest.mark.parametrize("bad", ["Stopped", "", None, 3])
+def test_database_fault_bad_input_is_one_clear_line(bad):
+    with pytest.raises(BadInput, match=r"^fault .*expected one of 'firewall', 'stopped', 'none'"):
+        nb09.database_fault(bad)
+
+
+def test_the_fault_exercise_is_what_the_cell_shows_when_stopped():
+    ex = get("09-fault-param")
+    assert ex.parameter == "fault" and "`fault`" in ex.question and ex.solution in ex.choices
+    assert f"connect {ex.solution} " in nb09.database_fault("stopped").log
+    assert feedback(ex.id, "econnrefused") is None
+    assert "Did you set `fault`" in feedback(ex.id, "ETIMEDOUT")
+    assert "fault = \"none\"" in feedback(ex.id, "no error: it connects")
+    assert "reachable" in feedback(ex.id, "EHOSTUNREACH")

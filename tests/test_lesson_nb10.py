@@ -181,3 +181,37 @@ def test_the_live_cell_says_agreement_in_one_line_instead_of_the_report_again():
                                if (f.need.label, f.place) == ("web 80/tcp", "internet") else f
                                for f in sim.findings), "live lab", True)
     assert "differ on 1 checks: web 80/tcp from internet: live blocked" in nb10.agreement(flipped, sim)
+
+
+# ---- change a value: how wide is a source? (10-admin-source-param) -----------------------------
+
+def _verdicts(admin_source):
+    lines = nb10.ssh_source_audit(admin_source).splitlines()
+    return {line.split()[1]: line.split()[-1] for line in lines[1:]}
+
+
+def test_one_address_is_least_privilege_a_network_lets_in_its_neighbours():
+    assert _verdicts(ADMIN) == {"internet": "ok", "db": "ok", "ws": "ok"}
+    assert _verdicts("192.168.77.0/24") == {"internet": "ok", "db": "EXPOSED", "ws": "ok"}
+    assert _verdicts("0.0.0.0/0") == {"internet": "EXPOSED", "db": "EXPOSED", "ws": "ok"}
+    assert _verdicts("10.77.0.0/16") == {"internet": "EXPOSED", "db": "ok", "ws": "MISSING"}
+    head = nb10.ssh_source_audit(ADMIN).splitlines()[0]
+    assert head == "web 22/tcp (SSH), accepted only from 192.168.77.50; must reach it: ws"
+
+
+@pytest.mark.parametrize("bad", ["office", "192.168.77.0/33", 5, None])
+def test_ssh_source_audit_bad_source_is_one_clear_line(bad):
+    with pytest.raises(BadInput, match=r"^admin_source .*expected an IPv4 address or network") as err:
+        nb10.ssh_source_audit(bad)
+    assert "\n" not in str(err.value)
+
+
+def test_the_admin_source_exercise_is_what_the_cell_shows_for_the_office_network():
+    ex = get("10-admin-source-param")
+    assert ex.parameter == "admin_source" and "`admin_source`" in ex.question and ex.solution in ex.choices
+    exposed = [place for place, verdict in _verdicts("192.168.77.0/24").items() if verdict == "EXPOSED"]
+    assert exposed == [ex.solution]
+    assert feedback(ex.id, " DB ") is None
+    assert "its line says ok" in feedback(ex.id, "ws")
+    assert "Did you set `admin_source`" in feedback(ex.id, "nobody")
+    assert "0.0.0.0/0" in feedback(ex.id, "internet")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from .core import STATES, as_port, exercise, parameter_exercise, state_feedback
+from .core import STATES, as_port, exercise, state_feedback
 
 def _nas_smb_from_outside() -> str:
     from ...engine import scan
@@ -91,8 +91,32 @@ def _apdf(answer: object) -> Optional[str]:
     return "answer 'yes' or 'no'."
 
 
-parameter_exercise('07-mapping-param',
-                   'Set `mapping` to "address-and-port-dependent" and run the cell again. How many different outside ports do the three remotes see? (a number)',
-                   parameter='mapping', kind='number', solution=3,
-                   hints=('Count the distinct ports in the last column.', 'Under this behaviour every new remote address-and-port pair gets a mapping of its own.'),
-                   explanation='3: each remote (address and port) gets its own outside port, 50000, 50001 and 50002. Endpoint-independent mapping gives all three the same one, 50000.')
+LATE_CHOICES = ("it reaches the NAS", "the router drops it", "the router answers with an ICMP error")
+
+
+@exercise("07-wait-param",
+          "The DNS server is slow. Set `wait` to 60 (its answer comes a minute after the NAS's question) "
+          "and run the cell again. What happens to the answer?",
+          kind="choice", choices=LATE_CHOICES, solution="the router drops it", parameter="wait",
+          hints=("Look at the table the cell printed: is the NAS's udp row still in it when the answer "
+                 "arrives?",
+                 "Without a row, NAT has nothing to translate the answer with, so it is for the router "
+                 "itself, like the knock of section 2 (a). What does home-nat's router do with a packet "
+                 "from outside that is meant for itself?"),
+          explanation="The router drops it. The NAS's row was idle past Linux's 30 s for a UDP exchange "
+                      "(nf_conntrack_udp_timeout) and was forgotten at 32 s, so at 62 s nothing translates "
+                      "the answer back: it is a packet for the router itself, and home-nat's input rules "
+                      "drop it. The NAS never hears back, as if the server had not answered. Without the "
+                      "firewall (home-nat-nofirewall) the router would answer with an ICMP port "
+                      "unreachable instead; either way the NAS gets nothing.")
+def _wait_param(answer: object) -> Optional[str]:
+    given = " ".join(str(answer).strip().lower().split())
+    if given in ("the router drops it", "router drops it", "drops it", "dropped", "drop"):
+        return None
+    if given.startswith("it reaches") or given in ("nas", "reaches the nas", "yes"):
+        return ("that is what happens with `wait` at 10. At 60, look for the NAS's udp row in the table "
+                "the cell printed.")
+    if "icmp" in given:
+        return ("that is what a router without a firewall does (scenario home-nat-nofirewall). This is "
+                "home-nat: read the cell's last line.")
+    return "answer with one of: " + " | ".join(f'"{c}"' for c in LATE_CHOICES)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from .core import STATES, as_port, exercise, parameter_exercise, simulated_state, state_feedback
+from .core import STATES, as_port, exercise, simulated_state, state_feedback
 
 @exercise("08-predict-port-22",
           "In the ssh-2222 scenario, the server 10.77.0.10 moved SSH from 22 to 2222; nothing listens on 22 any "
@@ -94,8 +94,29 @@ def _full_range(answer: object) -> Optional[str]:
     return "how many numbers fit in 16 bits, and which one does -p- leave out?"
 
 
-parameter_exercise('08-ports-param',
-                   'Set `ports` to "-" and run the cell again. Which open port does the full scan find that the top 100 missed? (a port number)',
-                   parameter='ports', kind='number', solution=2222,
-                   hints=('Compare the two lists the cell printed.', "The scenario's name gives it away."),
-                   explanation='2222: SSH moved off port 22 is not among the 100 most common ports, so only a scan of every port finds it. Moving a service hides it from a quick scan, not from a thorough one.')
+@exercise("08-hsts-max-age-param",
+          "Set `hsts_max_age` to 0 in the browser cell and run it again. How many requests does the second "
+          "visit now send in plain text? (a number)",
+          kind="number", solution=1, parameter="hsts_max_age",
+          hints=("Count the second visit's lines that show an http:// address with an answer from the "
+                 "server; a 307 Internal Redirect happens inside the browser and sends nothing. The cell's "
+                 "last line counts them for you.",
+                 "Read the HSTS line of the first visit: with max-age=0, does the browser put localhost on "
+                 "its list? Then the second visit starts just as the first one did."),
+          explanation="1: max-age=0 tells the browser that the host is no longer HTTPS-only (RFC 6797, "
+                      "section 6.1.1), so nothing is remembered and the second visit sends its first request "
+                      "in plain text again and needs the 301, like the first. That is how a site switches "
+                      "HSTS off. Sites that mean it send a long max-age (a year, 31536000 s, is common) on "
+                      "every HTTPS answer, and each one renews the browser's memory of it.")
+def _hsts_max_age_param(answer: object) -> Optional[str]:
+    number = as_port(answer)
+    if number is None:
+        return "answer with a whole number of requests."
+    if number == 1:
+        return None
+    if number == 0:
+        return ("0 is what the second visit sends with max-age=300. Did you set `hsts_max_age` to 0 and "
+                "run the cell again? Then look at the second visit's first line.")
+    if number == 2:
+        return "count the second visit only: the cell's last line gives each visit's count."
+    return "a visit here makes one or two requests; how many of the second visit's went to an http:// address?"

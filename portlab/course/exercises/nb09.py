@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Optional
 
 from ... import registry
-from .core import STATES, as_port, exercise, parameter_exercise, state_feedback
+from .core import STATES, as_port, exercise, state_feedback
 
 def _ssh_2222_state() -> str:
     from ...engine import scan
@@ -96,9 +96,32 @@ def _which_service(answer: object) -> Optional[str]:
     return "look up the port after the colon (5432) in the registry or the common ports table."
 
 
-parameter_exercise('09-banner-param',
-                   'Set `banner` to b"* OK IMAP4rev1 ready" and run the cell again. Which service does that greeting name?',
-                   parameter='banner', kind='choice', solution='IMAP',
-                   choices=('SSH', 'SMTP or FTP', 'IMAP', 'HTTP'),
-                   hints=("Read the cell's output.", 'IMAP servers greet with an untagged OK: `* OK`.'),
-                   explanation='IMAP: an IMAP server greets with `* OK` (RFC 9051), SMTP and FTP with the code 220, SSH with `SSH-2.0-`. The port number never enters into it: the service says what it is.')
+FAULT_CHOICES = ("ETIMEDOUT", "ECONNREFUSED", "EHOSTUNREACH", "no error: it connects")
+
+
+@exercise("09-fault-param",
+          "Set `fault` to \"stopped\" (no firewall, but PostgreSQL is not running on db) and run the cell "
+          "again. Which error does the application log now?",
+          kind="choice", choices=FAULT_CHOICES, solution="ECONNREFUSED", parameter="fault",
+          hints=("Read the line 'the application logs:' of the cell's output after you changed `fault`.",
+                 "Follow the walk to db: with nothing listening on 5432, what does db's kernel send back "
+                 "to a SYN, and what does connect() make of it?"),
+          explanation="ECONNREFUSED, at once: the SYN reaches db, nothing listens on 5432, so db's kernel "
+                      "answers with a reset and connect() fails immediately. The firewall's drop gave "
+                      "ETIMEDOUT instead, after about two minutes of unanswered retries. So the error tells "
+                      "the two faults apart: a timeout says nobody answered (look for a firewall that "
+                      "drops), a refusal says the machine answered and nothing listens there (look at the "
+                      "service; a firewall that rejects with a reset or an ICMP port unreachable, rather than "
+                      "dropping, gives a refusal too).")
+def _fault_param(answer: object) -> Optional[str]:
+    given = str(answer).strip().upper()
+    if given == "ECONNREFUSED":
+        return None
+    if given == "ETIMEDOUT":
+        return ("that is the firewall's error, with `fault` as it starts. Did you set `fault` to \"stopped\" "
+                "and run the cell again?")
+    if given == "EHOSTUNREACH":
+        return "db is reachable: the walk gets to it. Which answer comes back from db itself?"
+    if "CONNECT" in given or "NO ERROR" in given:
+        return "that is `fault = \"none\"`. With PostgreSQL stopped, something still answers: what?"
+    return "answer with one of: " + " | ".join(f'"{c}"' for c in FAULT_CHOICES)

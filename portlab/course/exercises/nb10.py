@@ -6,7 +6,7 @@ from typing import Optional
 
 from ...errors import BadInput
 from ..lessons.nb10 import SOLUTION
-from .core import STATES, as_port, exercise, parameter_exercise, state_feedback
+from .core import STATES, as_port, exercise, state_feedback
 
 def _web_mysql_from_internet() -> str:
     from ...engine import scan
@@ -100,9 +100,32 @@ def _least_privilege(answer: object) -> Optional[str]:
             + " | ".join(f.explain() for f in shown))
 
 
-parameter_exercise('10-scantype-param',
-                   'Set `scan_type` to "syn" and run the cell again. Which state does the SYN scan report for port 23?',
-                   parameter='scan_type', kind='choice', solution='filtered',
-                   choices=STATES,
-                   hints=('Look at the reason: which packet came back?', 'A SYN scan sees the ICMP error of the REJECT itself, and an ICMP error means a filter, not a host saying closed.'),
-                   explanation="filtered (port-unreach): the REJECT answers with ICMP port unreachable, which a SYN scan reads as a filter. A connect scan only sees 'connection refused' and says closed. An audit that knows this reads a rejected port right either way.")
+PLACE_CHOICES = ("internet", "web", "db", "ws", "nobody")
+
+
+@exercise("10-admin-source-param",
+          "Set `admin_source` to \"192.168.77.0/24\" (the whole office network) and run the cell again. "
+          "Which place now reaches web's SSH although the requirement does not allow it?",
+          kind="choice", choices=PLACE_CHOICES, solution="db", parameter="admin_source",
+          hints=("Look for the line marked EXPOSED in the cell's output.",
+                 "Which places have an address from 192.168.77.0 to 192.168.77.255? The cell's output gives "
+                 "each place's address in brackets."),
+          explanation="db: its address 192.168.77.20 is in 192.168.77.0/24 as well as the admin "
+                      "workstation's, so the rule lets the database server log in to web's SSH. Were db "
+                      "ever broken into, that would be the attacker's next step. Least privilege names the "
+                      "one address that needs the service (192.168.77.50), not the network it sits in; the "
+                      "audit checks from every place, so it finds a rule that is too wide inside, too.")
+def _admin_source_param(answer: object) -> Optional[str]:
+    given = str(answer).strip().lower()
+    if given == "db":
+        return None
+    if given == "ws":
+        return "ws must reach web's SSH (the requirement says so): its line says ok. Which line says EXPOSED?"
+    if given == "nobody":
+        return ("with \"192.168.77.50\" that is right. Did you set `admin_source` to \"192.168.77.0/24\" "
+                "and run the cell again?")
+    if given == "internet":
+        return "the Internet (10.77.0.1) is not in 192.168.77.0/24; that is what \"0.0.0.0/0\" lets in."
+    if given == "web":
+        return "the audit never tries a machine's service from the machine itself. Which other place is in the office?"
+    return "answer with one place: " + " | ".join(f'"{c}"' for c in PLACE_CHOICES)

@@ -10,7 +10,8 @@ Everything here runs on the simulator except :func:`live_forward_scan` (the lab:
 * :func:`timeouts`: how long an idle NAT row lives in the simulator (Linux's conntrack
   defaults) beside the RFCs' minimums.
 * :func:`day_at_home`: the inside machines open connections one after another;
-  :func:`table_steps` gives the translation table after each one.
+  :func:`table_steps` gives the translation table after each one; :func:`late_answer`:
+  a slow answer to one of them, before or after its row is forgotten.
 * :func:`mapping_demo` / :func:`filtering_demo`: RFC 4787's mapping and filtering
   behaviours, side by side, on a bare :class:`~portlab.sim.nat.NatTable`.
 * :func:`hairpin_demo`: an inside machine uses the router's outside address to
@@ -22,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Sequence
 
+from ...errors import BadInput
 from ...sim import kernel
 from ...sim.nat import APDF, BEHAVIOURS, EIM, NatTable
 from ...sim.network import SimNetwork, load_scenario
@@ -74,6 +76,57 @@ def day_at_home(connections: Sequence[tuple] = EVENING, scenario="home-nat", int
 def table_steps(connections: Sequence[tuple] = EVENING, scenario="home-nat"):
     """The table after the first 1, 2, ... connections: a list of DataFrames."""
     return [day_at_home(connections[:n], scenario).to_dataframe() for n in range(1, len(connections) + 1)]
+
+
+@dataclass(frozen=True)
+class LateAnswer:
+    wait: float
+    asker: str          # "NAS"
+    inside: str         # its inside endpoint
+    server: str         # the server it asked
+    outside: str        # the outside endpoint the server answers to
+    asked_at: float
+    expires: float      # when the question's row is forgotten
+    rows: tuple[str, ...]
+    fate: str
+
+    def __str__(self) -> str:
+        import textwrap
+        head = (f"The {self.asker} asked {self.server} at {self.asked_at:g} s, from {self.inside} (outside: "
+                f"{self.outside}); that row is forgotten at {self.expires:g} s. The answer arrives "
+                f"{self.wait:g} s later, at {self.asked_at + self.wait:g} s. The router's table then holds "
+                f"{len(self.rows)} rows:")
+        return "\n".join([*textwrap.wrap(head, 92), *(f"   {row}" for row in self.rows),
+                          *textwrap.wrap(f"The answer: {self.fate}", 92)])
+
+
+def late_answer(wait: float, scenario="home-nat") -> LateAnswer:
+    """The NAS's DNS question of the evening (:data:`EVENING`) gets its answer *wait*
+    seconds after it was asked: the router's table at that moment, and what becomes of
+    the answer.  While the question's row lives, the answer is translated back to the
+    NAS; once the row is forgotten (idle past its timeout), nothing translates the
+    answer, so it is for the router itself, and meets the router's own firewall."""
+    if isinstance(wait, bool) or not isinstance(wait, (int, float)) or not 0 <= wait < 10**9:
+        raise BadInput(f"wait {wait!r}: expected a number of seconds, 0 or more (such as 10 or 60)")
+    table = day_at_home(scenario=scenario)
+    host, server, server_port, protocol, _sport = next(c for c in EVENING if c[3] == "udp")
+    row = next(r for r in table.entries() if r.protocol == protocol and r.remote == f"{server}:{server_port}")
+    outside_port = int(row.outside.rsplit(":", 1)[1])
+    rows = table.entries(now=row.last_used + wait)          # forgets what has been idle too long
+    inside, _how = table.lookup_inbound(protocol, (server, server_port), outside_port)
+    if inside is not None:
+        fate = f"translated back to {inside[0]}:{inside[1]}, it reaches the {host.upper()}."
+    else:
+        # An outside packet the table does not translate is for the router itself; the
+        # scanner stands in for the server (both are outside, and nothing translates).
+        reply = SimNetwork(load_scenario(scenario)).send("scanner", ROUTER_OUTSIDE, outside_port, protocol)
+        verdict = (f"the router drops it ({_stopped_by(scenario, reply)})" if reply.kind == kernel.SILENCE
+                   else f"the router answers it ({reply.describe()})")
+        fate = (f"no row for {protocol} {outside_port} any more, so nothing translates it: it is for the "
+                f"router itself, and {verdict}.")
+    return LateAnswer(wait, host.upper(), row.inside, row.remote, row.outside, row.last_used, row.expires,
+                      tuple(f"{r.protocol} {r.inside:20} -> {r.remote:17} forgotten at {r.expires:g} s"
+                            for r in rows), fate)
 
 
 def outside_scan(scenario, ports=OUTSIDE_PORTS, scan_type: str = "syn"):

@@ -36,6 +36,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Optional
 from urllib.parse import urlsplit
 
+from ...errors import BadInput
+
 LOOPBACK = "127.0.0.1"
 #: The name the certificate and the browser use for 127.0.0.1.  Browsers ignore HSTS
 #: for bare IP addresses (RFC 6797, 8.1), so the demo speaks of "localhost".
@@ -332,15 +334,55 @@ class Browser:
             steps.append(f"{reply.status} {reply.reason}: {url}")
             sts = reply.headers.get("Strict-Transport-Security")
             if sts and parts.scheme == "https" and not _is_ip(parts.hostname):
-                self.hsts[parts.hostname] = self.clock() + (parse_hsts(sts)["max_age"] or 0)
-                self._https_port[parts.hostname] = parts.port
-                steps.append(f"    HSTS: remember {parts.hostname} as HTTPS-only for {parse_hsts(sts)['max_age']} s")
+                max_age = parse_hsts(sts)["max_age"] or 0
+                if max_age > 0:
+                    self.hsts[parts.hostname] = self.clock() + max_age
+                    self._https_port[parts.hostname] = parts.port
+                    steps.append(f"    HSTS: remember {parts.hostname} as HTTPS-only for {max_age} s")
+                else:   # RFC 6797 6.1.1: max-age=0 says "no longer a Known HSTS Host"
+                    self.hsts.pop(parts.hostname, None)
+                    steps.append(f"    HSTS: max-age=0, so {parts.hostname} is not HTTPS-only (forgotten if it was)")
             if reply.status in (301, 302, 303, 307, 308) and "Location" in reply.headers:
                 url = reply.headers["Location"]
                 continue
             return steps
         steps.append("too many redirects")
         return steps
+
+
+@dataclass
+class Visits:
+    max_age: int
+    first: list
+    second: list
+
+    def __str__(self) -> str:
+        lines = []
+        for label, steps in (("first visit", self.first), ("second visit", self.second)):
+            lines += [label, *(f"    {step}" for step in steps)]
+        lines.append(f"requests sent in plain text: first visit {plain_requests(self.first)}, "
+                     f"second visit {plain_requests(self.second)}")
+        return "\n".join(lines)
+
+
+def hsts_visits(max_age: int) -> Visits:
+    """A :class:`Browser` visits the ``http://`` address of a :class:`RedirectLab` twice, one
+    visit right after the other; the HTTPS server's HSTS header says ``max-age=`` *max_age*.
+    Returns both visits' steps; printed, it ends with how many requests went out in plain text."""
+    if isinstance(max_age, bool) or not isinstance(max_age, int) or max_age < 0:
+        raise BadInput(f"max-age {max_age!r}: expected a whole number of seconds, 0 or more (such as 300)")
+    with RedirectLab(hsts_max_age=max_age) as lab:
+        browser = Browser(context=lab.client_context())
+        first = browser.visit(lab.http_url)
+        second = browser.visit(lab.http_url)
+    return Visits(max_age, first, second)
+
+
+def plain_requests(steps: list) -> int:
+    """How many of a visit's *steps* were requests sent to an ``http://`` address (an HSTS
+    upgrade inside the browser sends nothing, so it does not count)."""
+    return sum(1 for step in steps if step[:3].isdigit() and not step.startswith("307 Internal")
+               and ": http://" in step)
 
 
 def _is_ip(host: Optional[str]) -> bool:

@@ -12,7 +12,9 @@
   default account, and it gives up after a few wrong tries.  A port scan sees the
   two exactly alike.
 * :data:`DEV_DAY`: the ports a developer touches in one ordinary day, from the
-  course's list of common ports, and a chart of them.
+  course's list of common ports, and a chart of them.  :func:`database_fault`: the site's
+  database connection with a firewall, a stopped service or nothing in the way, and the
+  error each one makes the application log.
 
 Every server binds ``127.0.0.1`` on a port the OS chooses (port 0), so nothing can
 clash and nothing leaves the machine; each is a context manager that closes its
@@ -25,10 +27,11 @@ import secrets
 import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterable, Sequence
 
 from ... import common_ports
+from ...errors import BadInput
 
 LOOPBACK = "127.0.0.1"
 SSH_BANNER = b"SSH-2.0-OpenSSH_9.6 portlab-toy\r\n"
@@ -352,6 +355,48 @@ def app_to_database(scenario=None):
     """The web server's application opens its database connection (simulated): what it gets."""
     from ...sim.experiments import outbound_attempt
     return outbound_attempt(scenario or db_blocked_scenario(), "web", "db", 5432)
+
+
+#: What can stand between the site's application and its database, for :func:`database_fault`.
+FAULTS = ("firewall", "stopped", "none")
+
+
+@dataclass(frozen=True)
+class DatabaseTry:
+    fault: str
+    log: str
+    attempt: object      # the simulator's OutboundResult: the walk, hop by hop
+
+    def __str__(self) -> str:
+        return "\n".join([f"fault: {self.fault}", f"the application logs: {self.log}",
+                          "the first packet's walk:", *(f"   {step}" for step in self.attempt.trace)])
+
+
+def database_fault(fault: str = "firewall") -> DatabaseTry:
+    """The web server's application opens its database connection (simulated) with one
+    *fault* in the way: ``"firewall"`` (db's hurried firewall, which accepts SSH only),
+    ``"stopped"`` (no firewall, but PostgreSQL is not running on db) or ``"none"``.
+    Returns what the application would log, and the attempt itself."""
+    from ...sim.network import load_scenario
+    if fault not in FAULTS:
+        raise BadInput(f"fault {fault!r}: expected one of {', '.join(map(repr, FAULTS))}")
+    if fault == "firewall":
+        scenario = db_blocked_scenario()
+    else:
+        scenario = load_scenario("capstone")
+        if fault == "stopped":
+            hosts = tuple(replace(h, tcp=tuple(p for p in h.tcp if p != 5432)) if h.name == "db" else h
+                          for h in scenario.hosts)
+            scenario = replace(scenario, hosts=hosts)
+    attempt = app_to_database(scenario)
+    where = f"{attempt.destination}:{attempt.port}"
+    if attempt.allowed:
+        log = f"connected to {where}"
+    elif attempt.errno is None:      # no answer at all: connect() gives up after its retries
+        log = f"connect ETIMEDOUT {where} (no answer: connect() gave up after about two minutes of retries)"
+    else:
+        log = f"connect {attempt.errno_name} {where} (at once)"
+    return DatabaseTry(fault, log, attempt)
 
 
 def first_line(banner: bytes) -> str:

@@ -382,6 +382,33 @@ def audit(rules: RulesInput = None, scenario=SCENARIO) -> Audit:
     return Audit(tuple(findings), "sim", rules is not None)
 
 
+def ssh_source_audit(admin_source: str) -> str:
+    """web's firewall to least privilege for its site and its SSH: default deny, the site (80,
+    443) for everyone, SSH (22) only from *admin_source* (an address or a network).  The
+    audit's findings for web's SSH from each place, with which are as the requirement says."""
+    import ipaddress
+    try:
+        ipaddress.IPv4Network(admin_source if isinstance(admin_source, str) else None, strict=False)
+    except (TypeError, ValueError):
+        raise BadInput(f"admin_source {admin_source!r}: expected an IPv4 address or network as text, "
+                       "such as \"192.168.77.50\" or \"192.168.77.0/24\"") from None
+    rules = {"web": {"policy": "drop", "rules": [
+        {"action": "accept", "protocol": "tcp", "ports": "80,443", "name": "the public site"},
+        {"action": "accept", "protocol": "tcp", "ports": "22", "source": admin_source, "name": "admins"},
+    ]}}
+    scn = load_scenario(SCENARIO)
+    found = [f for f in audit(rules).findings if (f.need.machine, f.need.port) == ("web", 22)]
+    lines = [f"web 22/tcp (SSH), accepted only from {admin_source}; must reach it: "
+             f"{', '.join(found[0].need.allowed_from)}"]
+    for f in found:
+        verdict = "ok" if f.ok else ("EXPOSED" if f.reachable else "MISSING")
+        sender = PLACES[f.place]
+        source = str(scn.scanner.address if sender == "scanner" else scn.machine(sender).address)
+        lines.append(f"   from {f.place:8} ({source:13}): {f.state:9} expected "
+                     f"{'reachable' if f.expected else 'blocked':10} {verdict}")
+    return "\n".join(lines)
+
+
 def live_audit(rules: RulesInput = None, scenario=SCENARIO, *, timing: int = 5,
                max_timeout: float = 0.2, retries: int = 0) -> Audit:
     """The same audit on the live lab (Linux, with root or a user namespace of your own): build the network with the rules,
