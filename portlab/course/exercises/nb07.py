@@ -55,7 +55,7 @@ def _forward_count(answer: object) -> Optional[str]:
 
 
 @exercise("07-eim-same-port",
-          "With endpoint-independent mapping (Linux's, and RFC 4787's recommendation), the laptop's port "
+          "With endpoint-independent mapping (Linux's, and what RFC 4787 requires), the laptop's port "
           "50000 talks to two different servers. Do both servers see the same outside port?",
           kind="choice", choices=("same", "different"), solution="same",
           hints=("'Endpoint-independent' means the mapping does not depend on the remote endpoint.",),
