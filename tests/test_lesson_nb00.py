@@ -13,6 +13,7 @@ from portlab.course import syllabus
 from portlab.course.exercises import core
 from portlab.course.lessons import nb00
 from portlab.course.machine import Machine, machine
+from portlab.errors import BadInput
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "00-start-here.ipynb"
 
@@ -37,10 +38,47 @@ def test_scope_verdict_only_asks_the_guard(monkeypatch):
     def no_sockets(*args, **kwargs):
         raise AssertionError("the scope verdict must not open a socket")
     monkeypatch.setattr(socket, "socket", no_sockets)
-    assert nb00.scope_verdict("127.0.0.1").endswith("allowed (it is inside the default scope)")
+    assert nb00.scope_verdict("127.0.0.1") == ("127.0.0.1: allowed. It is in 127.0.0.0/8, loopback: a packet "
+                                               "to any address of this block stays inside this computer.")
+    assert nb00.scope_verdict("::1").startswith("::1: allowed. It is in ::1/128, loopback")
     refused = nb00.scope_verdict("192.0.2.10")
     assert refused.startswith("192.0.2.10: refused, nothing sent.")
     assert "--allow-target 192.0.2.10" in refused and "\n" not in refused
+
+
+@pytest.mark.parametrize("bad", ["localhost", "", "127.0.0.256", None])
+def test_scope_verdict_bad_input_is_one_clear_line(bad):
+    with pytest.raises(BadInput, match=r"^target .*: expected an IP address, such as 127\.0\.0\.1 or ::1"):
+        nb00.scope_verdict(bad)
+
+
+# ---- change a value: the loopback block (00-scope-target) ------------------------------------
+
+def test_the_whole_127_block_is_loopback_to_the_guard_and_a_home_router_is_not():
+    for address in ("127.45.6.7", "127.255.255.254", "::ffff:127.8.8.8"):
+        assert nb00.scope_verdict(address).startswith(f"{address}: allowed. It is in 127.0.0.0/8, loopback")
+    assert nb00.scope_verdict("192.168.1.1").startswith("192.168.1.1: refused, nothing sent.")
+    assert nb00.scope_verdict("128.0.0.1").startswith("128.0.0.1: refused")
+
+
+def test_a_lab_network_is_named_as_a_lab(tmp_path, monkeypatch):
+    monkeypatch.setenv("PORTLAB_STATE_DIR", str(tmp_path))
+    (tmp_path / "lab1.json").write_text('{"networks": ["10.77.0.0/24"]}')
+    assert nb00.scope_verdict("10.77.0.2") == ("10.77.0.2: allowed. It is in 10.77.0.0/24, the network of a lab "
+                                               "portlab is running on this machine.")
+
+
+def test_the_target_exercise_is_what_the_cell_shows_for_127_45_6_7(nb):
+    ex = core.get("00-scope-target")
+    assert ex.parameter == "target" and '`target` to "127.45.6.7"' in ex.question and ex.solution in ex.choices
+    cell = next(c.source for c in nb.cells if c.cell_type == "code" and c.source.startswith("target = "))
+    assert re.match(r'target = "127\.0\.0\.1" +# change this: try "127\.45\.6\.7"', cell)
+    shown = nb00.scope_verdict("127.45.6.7")
+    assert shown.startswith("127.45.6.7: " + ex.solution.split(":")[0] + ".")   # the chosen word, as printed
+    assert core.feedback(ex.id, ex.solution) is None and core.feedback(ex.id, "allowed") is None
+    assert "Set `target`" in core.feedback(ex.id, "refused: loopback is 127.0.0.1 only")
+    assert "192.168.1.1" in core.feedback(ex.id, "refused: it is somebody else's address")
+    assert "answer with one of" in core.feedback(ex.id, "maybe")
 
 
 @pytest.mark.netns

@@ -86,3 +86,47 @@ def test_each_notebook_has_enough_exercises():
     for nb in ("02", "03"):
         kinds = [ex.kind for ex in core.EXERCISES.values() if ex.notebook == nb]
         assert len(kinds) >= 3 and "predict" in kinds
+
+
+# ---- change a value: the scope of a permission (02-scope-param) -------------------------------
+
+def test_a_permission_covers_exactly_its_block_and_sends_nothing(monkeypatch):
+    def no_sockets(*args, **kwargs):
+        raise AssertionError("asking the guard must not open a socket")
+    monkeypatch.setattr(socket, "socket", no_sockets)
+    assert nb02.permission("203.0.113.10").allowed == ["www"]
+    letter = nb02.permission("203.0.113.8/29")
+    assert letter.allowed == ["www", "shop", "mail"]
+    assert str(letter).splitlines()[0] == ("your permission: 203.0.113.8/29 = "
+                                           "the 8 addresses 203.0.113.8 to 203.0.113.15")
+    assert "vpn            203.0.113.17    refused, nothing sent" in str(letter)
+    assert nb02.permission("203.0.113.0/24").allowed == ["www", "shop", "mail", "vpn", "backup"]
+    assert nb02.permission("203.0.113.16/28").allowed == ["vpn"]
+    assert str(nb02.permission("0.0.0.0/0")).startswith("your permission: 0.0.0.0/0 = the 4,294,967,296 addresses")
+
+
+def test_a_running_lab_does_not_widen_a_permission(tmp_path, monkeypatch):
+    monkeypatch.setenv("PORTLAB_STATE_DIR", str(tmp_path))
+    (tmp_path / "lab1.json").write_text('{"networks": ["203.0.113.0/24"]}')
+    assert nb02.permission("203.0.113.10").allowed == ["www"]
+
+
+@pytest.mark.parametrize("bad, says", [("www", "expected one address or a block"), ("203.0.113.0/33", "expected"),
+                                       (None, "expected"), ("2001:db8::/32", "give an IPv4 block")])
+def test_permission_bad_input_is_one_clear_line(bad, says):
+    from portlab.errors import BadInput
+    with pytest.raises(BadInput, match=r"^scope ") as raised:
+        nb02.permission(bad)
+    assert says in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_the_scope_exercise_is_what_the_cell_shows_for_the_letter():
+    ex = core.get("02-scope-param")
+    assert ex.parameter == "scope" and 'Set `scope` to "203.0.113.8/29"' in ex.question and ex.kind == "number"
+    assert ex.solution == len(nb02.permission("203.0.113.8/29").allowed)
+    assert core.feedback(ex.id, "3") is None and core.feedback(ex.id, 3.0) is None
+    assert "Did you set `scope`" in core.feedback(ex.id, len(nb02.permission("203.0.113.10").allowed))
+    assert "not the whole company" in core.feedback(ex.id, len(nb02.COMPANY_HOSTS))
+    assert "203.0.113.17" in core.feedback(ex.id, 4)
+    assert "addresses the block holds" in core.feedback(ex.id, 8)
+    assert "number of hosts" in core.feedback(ex.id, "three")

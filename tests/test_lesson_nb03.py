@@ -211,3 +211,48 @@ def test_stepper_explains_the_icmp_rate_limit_behind_9006s_tries():
     alone.go(alone.total)
     assert alone.total == 2 and icmp_budget(alone.result, 9006) is None
     assert "icmp_ratelimit" not in alone.explanation.value
+
+
+# ---- change a value: many closed ports (03-closed-ports-param) --------------------------------
+
+def test_udp_pays_a_second_a_port_after_the_burst_and_tcp_pays_nothing():
+    for count, udp_seconds in ((1, 0.0), (6, 0.0), (10, 5.0), (100, 95.0), (1000, 995.0)):
+        times = nb03.closed_port_times(count)
+        assert times.seconds("udp") == udp_seconds, count
+        assert times.seconds("connect") <= 0.01 and times.seconds("syn") <= 0.01
+        for _scan, probes, _seconds, found in times.rows:
+            assert found == f"{count} closed" and probes >= count
+
+
+def test_the_closed_ports_are_closed_for_every_scan_and_untouched_by_rules():
+    last = nb03.CLOSED_FROM + nb03.MAX_CLOSED_PORTS - 1
+    for protocol in ("tcp", "udp"):
+        for port in (nb03.CLOSED_FROM, last):
+            assert nb03.rule_for(port, protocol) == "no rule, nothing listening"
+
+
+def test_the_printout_is_one_line_per_scan():
+    lines = str(nb03.closed_port_times(100)).splitlines()
+    assert lines[0] == "100 closed ports of 10.77.0.2 (ports 20001-20100), scanned in the simulator:"
+    assert [line.split()[0] for line in lines[2:]] == ["connect", "syn", "udp"]
+    assert lines[4].split()[1:4] == ["110", "95.00", "s"]
+
+
+@pytest.mark.parametrize("bad", [0, -5, 10001, 2.0, "10", True, None])
+def test_closed_port_times_bad_input_is_one_clear_line(bad):
+    from portlab.errors import BadInput
+    with pytest.raises(BadInput, match=r"^closed_ports .*: expected a whole number from 1 to 10000$"):
+        nb03.closed_port_times(bad)
+
+
+def test_the_closed_ports_exercise_is_what_the_cell_shows_for_100():
+    from portlab.course.exercises import core
+    ex = core.get("03-closed-ports-param")
+    assert ex.parameter == "closed_ports" and "Set `closed_ports` to 100" in ex.question and ex.kind == "number"
+    assert ex.solution == nb03.closed_port_times(100).seconds("udp")
+    assert core.feedback(ex.id, "95") is None and core.feedback(ex.id, "95 s") is None
+    default = nb03.closed_port_times(10).seconds("udp")
+    assert "Did you set `closed_ports`" in core.feedback(ex.id, default)
+    assert "RST" in core.feedback(ex.id, 0)
+    assert "not ten times the time" in core.feedback(ex.id, 10 * default)
+    assert "a number of seconds" in core.feedback(ex.id, "slow")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Optional
 
 from .. import syllabus
-from .core import as_port, exercise, parameter_exercise, state_feedback
+from .core import as_port, exercise, state_feedback
 
 ROOT_MODE_CHOICES = ("sim", "replay", "live-loopback", "live-lab")
 
@@ -109,9 +109,33 @@ def _course_hours(answer: object) -> Optional[str]:
     return "too many hours." if answer * 60 > minutes else "too few hours."
 
 
-parameter_exercise('00-scope-target',
-                   'Set `target` to "8.8.8.8" and run the cell again. Does the scope guard let portlab scan that address by default? (yes or no)',
-                   parameter='target', kind='choice', solution='no',
-                   choices=('yes', 'no'),
-                   hints=('Read the line the cell prints: does it say allowed or refused?', "8.8.8.8 is somebody else's server on the Internet: what does the course's rule say about such targets?"),
-                   explanation='No: 8.8.8.8 is outside the default scope (loopback and the labs portlab runs), so portlab refuses before sending anything. Scanning it would need --allow-target, which is your statement that you are authorized.')
+LOOPBACK_CHOICES = ("refused: loopback is 127.0.0.1 only", "allowed: it is loopback too",
+                    "refused: it is somebody else's address")
+
+
+@exercise("00-scope-target",
+          "Set `target` to \"127.45.6.7\" and run the cell again. What does the scope guard say about "
+          "scanning it?",
+          kind="choice", choices=LOOPBACK_CHOICES, solution=LOOPBACK_CHOICES[1], parameter="target",
+          hints=("Read the line the cell printed after you changed `target`: does it start with allowed or "
+                 "with refused, and which block does it name?",
+                 "Loopback is not one address but a whole block: the number after the slash in 127.0.0.0/8 "
+                 "says that only the first 8 bits (the 127) are fixed."),
+          explanation="Allowed: loopback is the whole block 127.0.0.0/8, every address from 127.0.0.0 to "
+                      "127.255.255.255 (RFC 1122, section 3.2.1.3, says a packet to any of them must never "
+                      "leave the host; on Linux a program may listen on 127.45.6.7 just as on 127.0.0.1). "
+                      "127.0.0.1 is only the one everybody uses. The guard lets in what cannot leave your "
+                      "computer; 192.168.1.1, the address many home routers give themselves, is refused "
+                      "even if the router is yours: the guard cannot know what you own, so it is you who "
+                      "says so, with --allow-target.")
+def _scope_target(answer: object) -> Optional[str]:
+    given = " ".join(str(answer).strip().lower().split())
+    if given.startswith("allowed") or given in ("yes", "allow"):
+        return None
+    if "127.0.0.1 only" in given or given in ("refused", "no", "refuse"):
+        return ("that is what most people expect from section 3. Set `target` to \"127.45.6.7\", run the "
+                "cell again and read what the guard answers.")
+    if "somebody" in given or "someone" in given:
+        return ("the guard refuses 192.168.1.1 and 8.8.8.8. Is that what the line for 127.45.6.7 says? "
+                "Which block does it name?")
+    return "answer with one of: " + " | ".join(f'"{c}"' for c in LOOPBACK_CHOICES)

@@ -6,7 +6,7 @@ from typing import Optional
 
 from ... import registry
 from ...ranges import PortRange, port_range
-from .core import as_port, exercise, parameter_exercise
+from .core import as_port, exercise
 
 
 @exercise("01-range-of-5432", "In which RFC 6335 range is port 5432 (PostgreSQL)?", kind="choice",
@@ -43,9 +43,33 @@ def _imaps_port(answer: object) -> Optional[str]:
     return "type imaps into the lookup box above, or run registry.by_name('imaps', 'tcp')."
 
 
-parameter_exercise('01-range-param',
-                   'Set `port` to 50000 and run the cell again. Which RFC 6335 range holds port 50000?',
-                   parameter='port', kind='choice', solution='Dynamic Ports',
-                   choices=('System Ports', 'User Ports', 'Dynamic Ports'),
-                   hints=('The ranges end at 1023 and at 49151.', '50000 is above 49151.'),
-                   explanation='Dynamic Ports (49152-65535): IANA assigns nothing there, and operating systems that follow RFC 6335 take their client ports from it.')
+CLIENTS_CHOICES = ("the server's port", "the client's address", "the client's port", "nothing: it is the same 5-tuple")
+
+
+@exercise("01-clients-param",
+          "Set `clients` to 3 and run the cell again: three clients connected to the same server. Which part "
+          "of the 5-tuple is different in each of the three connections?",
+          kind="choice", choices=CLIENTS_CHOICES, solution=CLIENTS_CHOICES[2], parameter="clients",
+          hints=("Go through the table column by column: in which column do the three rows differ?",
+                 "The server listens on one port; each client's port was picked by the operating system "
+                 "when that client connected."),
+          explanation="The client's port. Protocol, both addresses and the server's port are the same in all "
+                      "three rows, so the client's port is what tells the connections apart: the operating "
+                      "system gives each connection a port of its own from its ephemeral range. The server "
+                      "gets no new port per client: accept() hands it a new socket for each connection, and "
+                      "every one of those sockets is on the port it listens on. That is how a web server on "
+                      "port 443 talks to thousands of browsers at once.")
+def _clients_param(answer: object) -> Optional[str]:
+    given = " ".join(str(answer).strip().lower().replace("\u2019", "'").split())
+    if given in ("the client's port", "client's port", "client port", "the client port", "source port",
+                 "the source port"):
+        return None
+    if "server" in given:
+        return ("look at the server port column: the same number in every row, the port the server listens "
+                "on. accept() gives the server a new socket for each connection, not a new port.")
+    if "address" in given:
+        return "on loopback both ends are 127.0.0.1 in every row. Which column does change?"
+    if "nothing" in given or "same" in given:
+        return ("with `clients` at 1 there is only one row to compare. Set it to 3, run the cell again, and "
+                "compare the three rows.")
+    return "answer with one of: " + " | ".join(f'"{c}"' for c in CLIENTS_CHOICES)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from .core import STATES, as_port, exercise, parameter_exercise, simulated_state, state_feedback
+from .core import STATES, as_port, exercise, simulated_state, state_feedback
 
 
 WHO_CHOICES = (
@@ -75,7 +75,7 @@ def _predict_drop(answer: object) -> Optional[str]:
           kind="choice", choices=STATES, solution="closed",
           hints=("Nothing listens any more, but the host itself is up and answers.",),
           explanation="The kernel is still there and answers a connection to a port where nothing listens with "
-                      "a RST ('connection refused'): closed (conn-refused). Loopback has no firewall to drop it.")
+                      "a RST ('connection refused'): closed (conn-refused). No firewall rule here drops it.")
 def _after_close(answer: object) -> Optional[str]:
     return state_feedback(answer, "closed", {
         "open": "open needs a program listening on the port. We closed it.",
@@ -84,9 +84,46 @@ def _after_close(answer: object) -> Optional[str]:
     }, "a connect scan of loopback gives open, closed or filtered. Which one fits 'nothing listens'?")
 
 
-parameter_exercise('02-state-param',
-                   'Set `port` to 9000 and run the cell again. Which state does the connect scan report for 9000/tcp?',
-                   parameter='port', kind='choice', solution='filtered',
-                   choices=STATES,
-                   hints=('Look at the reason in brackets: what came back from the host?', 'no-response means nothing came back at all: which state is the one for silence?'),
-                   explanation='filtered (no-response): a firewall drops the probes to 9000, so nothing comes back, and a scanner cannot tell a dropped packet from a lost one.')
+def _whole_number(answer: object) -> Optional[int]:
+    """A whole number from an int, an integral float or a string ("3", " 3.0 "); None otherwise."""
+    if isinstance(answer, bool):
+        return None
+    try:
+        value = float(str(answer).strip())
+    except ValueError:
+        return None
+    return int(value) if value.is_integer() else None
+
+
+@exercise("02-scope-param",
+          "The company's written permission names the block 203.0.113.8/29. Set `scope` to \"203.0.113.8/29\" "
+          "and run the cell again. How many of the company's six hosts may you scan?",
+          kind="number", solution=3, parameter="scope",
+          hints=("Count the rows that say 'would scan it' after you changed `scope`.",
+                 "The cell's first line says which addresses the block holds: which of the hosts' addresses "
+                 "are among them?"),
+          explanation="3: www, shop and mail. A /29 fixes the first 29 of the 32 bits of an address and leaves 3 "
+                      "free, so it holds 2 x 2 x 2 = 8 addresses, 203.0.113.8 to 203.0.113.15. vpn "
+                      "(203.0.113.17) is just past its end, backup and the office router further away. They "
+                      "belong to the same company, but the permission does not name them, so you may not scan "
+                      "them; the guard, given exactly what the letter says, refuses them before sending "
+                      "anything. If you need them, ask for a permission that names them.")
+def _scope_param(answer: object) -> Optional[str]:
+    count = _whole_number(answer)
+    if count == 8:
+        return "8 is how many addresses the block holds. How many of the company's hosts have one of them?"
+    if count is None or not 0 <= count <= 6:
+        return "the answer is a number of hosts, from 0 to 6."
+    if count == 3:
+        return None
+    if count == 1:
+        return ("that is the one host of the permission the cell starts with. Did you set `scope` to "
+                "\"203.0.113.8/29\" and run the cell again?")
+    if count == 6:
+        return ("the permission names a block of addresses, not the whole company: look at the last column "
+                "of the table.")
+    if count == 4:
+        return "look at vpn's address, 203.0.113.17: is it inside the block? The cell's first line says where it ends."
+    if count == 5:
+        return "that is what the whole 203.0.113.0/24 would allow. The letter names a smaller block: /29."
+    return "count the rows that say 'would scan it'."

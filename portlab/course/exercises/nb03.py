@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from .core import STATES, exercise, parameter_exercise, simulated_state, state_feedback
+from .core import STATES, exercise, simulated_state, state_feedback
 
 @exercise("03-predict-udp-drop",
           "single-host's firewall drops every datagram to 9000/udp, and a UDP service listens behind it. "
@@ -90,9 +90,40 @@ def _icmp3_to_syn(answer: object) -> Optional[str]:
     }, "something answered, but not the port itself. Look for the row syn / icmp-unreach / 3 in the state table.")
 
 
-parameter_exercise('03-scantype-param',
-                   'Set `scan_type` to "udp" and run the cell again. Which reason proves that 81/udp is closed?',
-                   parameter='scan_type', kind='choice', solution='port-unreach',
-                   choices=('reset', 'conn-refused', 'port-unreach', 'no-response'),
-                   hints=('A UDP datagram has no handshake, so no TCP reset can answer it.', 'The host answers a datagram to a closed port with an ICMP error: which reason names it?'),
-                   explanation='port-unreach: the host answers with ICMP port unreachable (type 3, code 3). TCP proves closed with a reset (syn scan) or a refused connect(), UDP only with this ICMP error.')
+@exercise("03-closed-ports-param",
+          "Set `closed_ports` to 100 and run the cell again. How many seconds (in simulated time) does the UDP "
+          "scan of those 100 closed ports take? (a whole number)",
+          kind="number", solution=95, parameter="closed_ports",
+          hints=("Read the number of seconds on the line that starts with udp, after you changed "
+                 "`closed_ports`.",
+                 "The target lets out its first few ICMP errors at once, then one a second, and the "
+                 "scanner slows down to match: about one second for every further port."),
+          explanation="95 seconds. A closed UDP port can say so only with an ICMP port unreachable, and Linux "
+                      "lets such errors out to one peer in a burst of six, then one a second "
+                      "(net.ipv4.icmp_ratelimit, 1000 ms). Rather than call the unanswered ports "
+                      "open|filtered, a careful scanner slows down until the errors come: after the first "
+                      "few, about one port a second. The connect and SYN scans of the same ports took next "
+                      "to no time, because a closed TCP port answers with a RST, which Linux does not "
+                      "rate-limit. At that pace all 65,535 UDP ports of one host take more than 18 hours, "
+                      "as nmap's manual warns.")
+def _closed_ports_param(answer: object) -> Optional[str]:
+    if isinstance(answer, bool):
+        return "the answer is a number of seconds, such as 12."
+    try:
+        seconds = float(str(answer).strip().removesuffix("s").strip())
+    except ValueError:
+        return "the answer is a number of seconds, such as 12."
+    if abs(seconds - 95) < 0.5:
+        return None
+    if abs(seconds - 5) < 0.5:
+        return ("that is the UDP scan of 10 ports, the value the cell starts with. Did you set `closed_ports` "
+                "to 100 and run the cell again?")
+    if abs(seconds) < 0.5:
+        return ("that is how long the connect and SYN scans take: Linux does not rate-limit its RSTs. Read "
+                "the udp line.")
+    if abs(seconds - 50) < 0.5:
+        return ("ten times the ports is not ten times the time here: the first few errors come free, every "
+                "further one costs a second. Read the udp line.")
+    if abs(seconds - 100) < 0.5 or abs(seconds - 94) < 0.5:
+        return "close, but read the exact number on the udp line."
+    return "read the number of seconds on the udp line of the cell's output."

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Optional
 
 import pandas as pd
 
-from ...errors import ScopeRefused
-from ...scope import check_scope
+from ...errors import BadInput, ScopeRefused
+from ...scope import LOOPBACK, ScopeGuard, in_scope
 from ..machine import LIVE_LAB_NEEDS, MODES, Machine, machine
 
 #: What each mode uses and what it needs, in the learner's words.
@@ -27,15 +28,29 @@ def modes_table(m: Optional[Machine] = None) -> pd.DataFrame:
 
 
 def scope_verdict(target: str) -> str:
-    """What the scope guard says about scanning ``target`` by default, in one line.
+    """What the scope guard says about scanning ``target`` by default, in one line: the block
+    of its scope that lets the address in, or the guard's refusal.
 
-    This only asks the guard: it builds no scanner and sends nothing, whatever the answer.
+    This only asks the guard: it builds no scanner, looks up no name and sends nothing,
+    whatever the answer.
     """
+    shown = str(target).strip()
     try:
-        check_scope([target])
+        address = ipaddress.ip_address(shown)
+    except ValueError:
+        raise BadInput(f"target {target!r}: expected an IP address, such as 127.0.0.1 or ::1 "
+                       f"(a name would have to be looked up first)") from None
+    guard = ScopeGuard()
+    try:
+        guard.check([shown])
     except ScopeRefused as refused:
-        return f"{target}: refused, nothing sent. The guard says: {refused}"
-    return f"{target}: allowed (it is inside the default scope)"
+        return f"{shown}: refused, nothing sent. The guard says: {refused}"
+    block = next(net for net in guard.allowed if in_scope(address, [net]))
+    if block in LOOPBACK:
+        why = "loopback: a packet to any address of this block stays inside this computer"
+    else:
+        why = "the network of a lab portlab is running on this machine"
+    return f"{shown}: allowed. It is in {block}, {why}."
 
 
 def port_81_in_the_lab():

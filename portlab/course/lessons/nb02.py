@@ -11,6 +11,7 @@ import socket
 import threading
 from typing import Optional
 
+from ...errors import BadInput
 from ...states import ICMP_UNREACH_REASONS, STATE_TABLE, PortState, Reply, ReplyKind, ScanType, classify
 
 # The six states in our words: what the scanner knows, and which scans can say it.
@@ -245,3 +246,72 @@ def refused_scan(target: str = "192.0.2.10", ports: str = "22,80,443") -> tuple[
         except ScopeRefused as refusal:
             return str(refusal), sockets.count
     raise AssertionError(f"the scope guard let {target} through; expected a refusal")
+
+
+# ---------------------------------------------------------------------- the scope of a permission
+
+#: A small company's hosts, on documentation addresses (RFC 5737) that belong to nobody.
+COMPANY_HOSTS: tuple[tuple[str, str], ...] = (
+    ("www", "203.0.113.10"),
+    ("shop", "203.0.113.11"),
+    ("mail", "203.0.113.14"),
+    ("vpn", "203.0.113.17"),
+    ("backup", "203.0.113.40"),
+    ("office router", "198.51.100.1"),
+)
+
+
+class Permission:
+    """What a written permission for one block of addresses lets you scan (see :func:`permission`)."""
+
+    def __init__(self, scope: str, block, rows: list[tuple[str, str, bool]]):
+        self.scope, self.block, self.rows = scope, block, rows
+
+    @property
+    def allowed(self) -> list[str]:
+        """The names of the hosts the guard would scan."""
+        return [name for name, _address, ok in self.rows if ok]
+
+    def __str__(self) -> str:
+        first, last = self.block[0], self.block[-1]
+        size = self.block.num_addresses
+        span = f"the address {first}" if size == 1 else f"the {size:,} addresses {first} to {last}"
+        lines = [f"your permission: {self.scope} = {span}",
+                 f"{'host':<14} {'address':<15} portlab's guard, with allow=['{self.scope}']"]
+        lines += [f"{name:<14} {address:<15} {'would scan it' if ok else 'refused, nothing sent'}"
+                  for name, address, ok in self.rows]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"<Permission {self.scope}: {len(self.allowed)} of {len(self.rows)} hosts>"
+
+
+def permission(scope: str) -> Permission:
+    """Ask the scope guard, given the block a written permission names, about each of a
+    company's hosts: which it would scan and which it would refuse.
+
+    This only asks the guard (portlab's own :class:`~portlab.scope.ScopeGuard`, with
+    ``allow=[scope]`` and no running lab): nothing is scanned and nothing is sent.
+    """
+    import ipaddress
+
+    from ...errors import ScopeRefused
+    from ...scope import ScopeGuard
+
+    text = str(scope).strip()
+    try:
+        block = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise BadInput(f"scope {scope!r}: expected one address or a block such as 203.0.113.8/29") from None
+    if block.version != 4:
+        raise BadInput(f"scope {scope!r}: the company's hosts have IPv4 addresses; give an IPv4 block "
+                       f"such as 203.0.113.8/29")
+    guard = ScopeGuard(allow=[text], include_labs=False)
+    rows = []
+    for name, address in COMPANY_HOSTS:
+        try:
+            guard.check([address])
+            rows.append((name, address, True))
+        except ScopeRefused:
+            rows.append((name, address, False))
+    return Permission(text, block, rows)

@@ -384,6 +384,51 @@ def agreement(results=None, scenario: str = SINGLE_HOST) -> list[dict[str, objec
     return rows
 
 
+# ---------------------------------------------------------------------- many closed ports: why UDP is slow
+
+CLOSED_FROM = 20001        # on single-host's target nothing listens from here up, and no firewall rule matches
+MAX_CLOSED_PORTS = 10000
+
+
+@dataclass(frozen=True)
+class ClosedPortTimes:
+    """How long each scan type took over the same closed ports (see :func:`closed_port_times`)."""
+    count: int
+    rows: tuple[tuple[str, int, float, str], ...]     # (scan, probes sent, simulated seconds, what it found)
+
+    def seconds(self, scan: str) -> float:
+        return next(sec for name, _probes, sec, _found in self.rows if name == scan)
+
+    def __str__(self) -> str:
+        last = CLOSED_FROM + self.count - 1
+        ports = f"port {CLOSED_FROM}" if self.count == 1 else f"ports {CLOSED_FROM}-{last}"
+        lines = [f"{self.count} closed {'port' if self.count == 1 else 'ports'} of {SINGLE_HOST_TARGET} "
+                 f"({ports}), scanned in the simulator:",
+                 f"{'scan':<8} {'probes sent':>11} {'simulated time':>15}   found"]
+        lines += [f"{scan:<8} {probes:>11} {seconds:>13.2f} s   {found}" for scan, probes, seconds, found in self.rows]
+        return "\n".join(lines)
+
+
+def closed_port_times(count: int = 10) -> ClosedPortTimes:
+    """Scan *count* closed ports of single-host's target with each scan type, in the simulator,
+    and say how long each scan took (in simulated time) and how many probes it sent."""
+    import portlab
+    from ...errors import BadInput
+
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_CLOSED_PORTS:
+        raise BadInput(f"closed_ports {count!r}: expected a whole number from 1 to {MAX_CLOSED_PORTS}")
+    ports = f"{CLOSED_FROM}-{CLOSED_FROM + count - 1}"
+    rows = []
+    for scan in ("connect", "syn", "udp"):
+        result = portlab.scan(SINGLE_HOST_TARGET, ports=ports, scan_type=scan, scenario=SINGLE_HOST, randomize=False)
+        found: dict[str, int] = {}
+        for p in result.hosts[0].ports:
+            found[str(p.state)] = found.get(str(p.state), 0) + 1
+        rows.append((scan, sum(p.tries for p in result.hosts[0].ports), round(result.elapsed_s, 2),
+                     ", ".join(f"{n} {state}" for state, n in found.items())))
+    return ClosedPortTimes(count, tuple(rows))
+
+
 # ---------------------------------------------------------------------- running it live
 
 def live_skip_reason() -> Optional[str]:
