@@ -117,3 +117,46 @@ def test_tries_table_is_the_same_whatever_order_the_scan_sent_the_ports():
               for seed in (1, 2, 3)]
     assert all(t.equals(tables[0]) for t in tables)
     assert tables[0]["t_ms"].tolist() == [0.0, 100.0, 200.0]
+
+
+# ---- change a value: a host that answers nothing (04-silent-host-param) -----------------------
+
+def test_a_silent_host_costs_what_the_template_makes_it():
+    from portlab.course.exercises.nb04 import SILENT_SECONDS
+    from portlab.timing import TEMPLATES
+    # the question's premise: -T2 and -T3 wait the same first timeout
+    assert TEMPLATES[2].initial_timeout == TEMPLATES[3].initial_timeout == 1.0
+    scans = {level: nb04.silent_host_scan(level) for level in range(6)}
+    for scan in scans.values():
+        assert scan.states == {"filtered": 100} and scan.probes == 200
+    assert scans[2].duration_s == pytest.approx(280.0) and scans[2].at_once == 1 and scans[2].pause_s == 0.4
+    assert scans[3].duration_s == pytest.approx(2.0, abs=1e-3) and scans[3].at_once == 100
+    # the other templates' times, which the checker names when a learner gives one of them
+    for level, seconds in SILENT_SECONDS.items():
+        assert scans[level].duration_s == pytest.approx(seconds, abs=1e-3), level
+    text = str(scans[2])
+    assert text.splitlines()[0].startswith("-T2 (polite): a SYN scan of 100 ports")
+    assert "waiting at once: 1 probe (one at a time)" in text and text.endswith("the scan takes 280 s (4.7 min)")
+    assert str(scans[3]).endswith("the scan takes 2 s") and "100 probes (all of them)" in str(scans[3])
+
+
+@pytest.mark.parametrize("level, ports, match", [(7, 100, "timing template 7"), ("fast", 100, "timing template"),
+                                                 (4, 0, "ports 0"), (4, True, "ports True")])
+def test_silent_host_scan_bad_input_is_one_clear_line(level, ports, match):
+    from portlab.errors import BadInput
+    with pytest.raises(BadInput, match=match) as caught:
+        nb04.silent_host_scan(level, ports)
+    assert "\n" not in str(caught.value)
+
+
+def test_the_silent_host_exercise_is_what_the_cell_shows_at_T2():
+    ex = core.get("04-silent-host-param")
+    assert ex.parameter == "template" and "`template`" in ex.question and ex.kind == "number"
+    assert f"the scan takes {ex.solution} s" in str(nb04.silent_host_scan(2))
+    for right in (ex.solution, "280", "280 s", " 280.0 "):
+        assert core.feedback(ex.id, right) is None, right
+    assert "-T3" in core.feedback(ex.id, "2") and "-T4" in core.feedback(ex.id, 1)
+    assert "minutes" in core.feedback(ex.id, "4.7") and "minutes" in core.feedback(ex.id, "4.67 min")
+    assert "waits alone" in core.feedback(ex.id, 200)
+    assert "retries included" in core.feedback(ex.id, 240)
+    assert "whole number of seconds" in core.feedback(ex.id, "slow")

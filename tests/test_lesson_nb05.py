@@ -198,3 +198,45 @@ def test_notebook_asks_before_it_shows():
     assert at('check("05-web-policy"') > at("firewall_editor(")
     assert sum('ask("05-' in s or 'check("05-' in s for s in sources) >= 4
     assert "06-cloud-firewalls.ipynb" in next(s for s in reversed(sources) if "## Summary" in s)
+
+
+# ---- change a value: where a new rule goes (05-place-param) -------------------------------------
+
+ANYONE, ADMIN = "from 10.77.0.1 (anyone)", "from 10.77.0.5 (admin)"
+NO_SSH = {"action": "drop", "protocol": "tcp", "ports": "22", "name": "no ssh for anyone"}
+
+
+def _ssh_view(place):
+    default_allow = nb05.with_firewall("web-server", "web", policy="accept")
+    patched = nb05.with_rule_at(default_allow, "web", NO_SSH, place)
+    return nb05.port_view(patched, "web", "10.77.0.10", 22, {ANYONE: "10.77.0.1", ADMIN: "10.77.0.5"})
+
+
+def test_a_drop_at_the_bottom_shuts_the_others_out_and_at_the_top_the_admin_too():
+    bottom = _ssh_view("bottom")
+    assert bottom["state"].to_dict() == {ANYONE: "filtered", ADMIN: "open"}
+    assert bottom.loc[ANYONE, "decided by"] == "drop (rules[2] no ssh for anyone)"
+    assert bottom.loc[ADMIN, "decided by"] == "accept (rules[1] ssh for the admin only)"
+    top = _ssh_view("top")
+    assert top["state"].to_dict() == {ANYONE: "filtered", ADMIN: "filtered"}
+    assert set(top["reason"]) == {"no-response"}
+    assert set(top["decided by"]) == {"drop (rules[0] no ssh for anyone)"}
+    # the shipped scenario is untouched
+    assert [r.name for r in nb05.scenario("web-server").machine("web").firewall.rules] == \
+        ["web for everyone", "ssh for the admin only"]
+
+
+@pytest.mark.parametrize("bad", ["middle", "Top", None, 0])
+def test_with_rule_at_bad_place_is_one_clear_line(bad):
+    with pytest.raises(BadInput, match=r'^place .*: expected "top" or "bottom"$'):
+        nb05.with_rule_at("web-server", "web", NO_SSH, bad)
+
+
+def test_the_place_exercise_is_what_the_cell_shows_at_the_top():
+    ex = core.get("05-place-param")
+    assert ex.parameter == "place" and "`place`" in ex.question and ex.solution in ex.choices
+    assert _ssh_view("top").loc[ADMIN, "state"] == ex.solution
+    assert core.feedback(ex.id, "Filtered") is None
+    assert "bottom" in core.feedback(ex.id, "open")
+    assert "reset" in core.feedback(ex.id, "closed")
+    assert "UDP" in core.feedback(ex.id, "open|filtered")

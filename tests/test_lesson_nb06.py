@@ -128,3 +128,45 @@ def test_notebook_asks_before_it_shows():
     assert at('ask("06-vnet-default")') < at("DENY_VNET")
     assert sum('ask("06-' in s or 'check("06-' in s for s in sources) >= 4
     assert "07-nat-and-port-forwarding.ipynb" in next(s for s in reversed(sources) if "## Summary" in s)
+
+
+# ---- change a value: a deny and its number (06-priority-param) ----------------------------------
+
+def _deny_66(priority):
+    return {"priority": priority, "name": "DenyCompromisedAdmin", "action": "deny", "protocol": "*",
+            "ports": "*", "source": "10.77.0.66"}
+
+
+def test_a_deny_of_one_address_beats_only_the_allows_with_higher_numbers():
+    at150 = nb06.seen_from(nb06.with_inbound([_deny_66(150)]), "10.77.0.66")
+    assert at150["state"].to_dict() == {22: "open", 443: "open", 3389: "filtered", 8080: "filtered",
+                                        8443: "filtered"}
+    assert at150.loc[22, "decided by"] == "110 AllowSSHFromAdmins"
+    # read after both allows, the deny decides only ports that were shut anyway
+    assert nb06.seen_from("cloud-nsg", "10.77.0.66")["state"].equals(at150["state"])
+    at105 = nb06.seen_from(nb06.with_inbound([_deny_66(105)]), "10.77.0.66")
+    assert list(at105.index[at105["state"] == "open"]) == [443]
+    assert at105.loc[22, "decided by"] == "105 DenyCompromisedAdmin"
+    assert at105.loc[443, "decided by"] == "100 AllowHTTPS"
+    # another admin is not touched by it
+    assert nb06.seen_from(nb06.with_inbound([_deny_66(105)]), "10.77.0.70").loc[22, "state"] == "open"
+
+
+@pytest.mark.parametrize("priority, match", [(100, r"^priority 100 is taken by AllowHTTPS: .*once per direction"),
+                                             (99, "from 100 to 4096"), (4097, "from 100 to 4096"),
+                                             ("105", "from 100 to 4096"), (True, "from 100 to 4096")])
+def test_with_inbound_bad_priority_is_one_clear_line(priority, match):
+    with pytest.raises(BadInput, match=match) as caught:
+        nb06.with_inbound([_deny_66(priority)])
+    assert "\n" not in str(caught.value)
+
+
+def test_the_priority_exercise_is_what_the_cell_shows_at_105():
+    ex = core.get("06-priority-param")
+    assert ex.parameter == "priority" and "`priority`" in ex.question and ex.solution in ex.choices
+    at105 = nb06.seen_from(nb06.with_inbound([_deny_66(105)]), "10.77.0.66")
+    assert ex.solution == " and ".join(str(p) for p in at105.index[at105["state"] == "open"]) + " only"
+    assert core.feedback(ex.id, "443") is None
+    assert "150" in core.feedback(ex.id, "22 and 443")
+    assert "443's row" in core.feedback(ex.id, "none")
+    assert "110" in core.feedback(ex.id, "22 only")

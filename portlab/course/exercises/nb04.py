@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from .core import STATES, exercise, parameter_exercise, simulated_state, state_feedback
+from .core import STATES, exercise, simulated_state, state_feedback
 
 @exercise("04-predict-udp-silence",
           "In the single-host scenario the firewall drops every UDP datagram to port 9000: no answer, no ICMP "
@@ -116,8 +116,56 @@ def _open_in_recording(answer: object) -> Optional[str]:
     return "filter the rows with df[df['state'] == 'open'] and count them with len()."
 
 
-parameter_exercise('04-timing-param',
-                   'Set `timing` to 3 and run the cell again. On a host that has answered nothing yet, how many seconds does one dropped port cost at -T3? (a number)',
-                   parameter='timing', kind='number', solution=2.0,
-                   hints=('Read cost_s in the output.', 'cost_s is timeout_s times the number of tries.'),
-                   explanation='2 s: at -T3 each try waits the initial timeout of 1 s, and a silent port gets two tries. -T4 halves the timeout (1 s in all), -T5 halves it again (0.5 s).')
+def _seconds(answer: object) -> tuple[Optional[float], bool]:
+    """A number of seconds from an answer, and whether it was written in minutes."""
+    text = str(answer).strip().lower()
+    if text.endswith(("min", "mins", "minute", "minutes")):
+        value = _minutes(text)
+        return value, True
+    for unit in ("seconds", "second", "secs", "sec", "s"):
+        if text.endswith(unit):
+            text = text[: -len(unit)].strip()
+            break
+    return _minutes(text), False
+
+
+#: What the silent host's scan takes under the other templates (tests check them against the cell).
+SILENT_SECONDS = {0: 120000.0, 1: 6000.0, 3: 2.0, 4: 1.0, 5: 0.5}
+
+
+@exercise("04-silent-host-param",
+          "-T2 and -T3 wait the same 1 s for an answer. Set `template` to 2 and run the cell again: how many "
+          "seconds does the -T2 scan of the 100 silent ports take? (a whole number)",
+          kind="number", solution=280, parameter="template",
+          hints=("Change the cell's first line to `template = 2`, run the cell (Shift+Enter) and read its last "
+                 "line.",
+                 "-T2 keeps one probe waiting at a time, so nothing overlaps: 200 tries that each wait 1 s, "
+                 "one after the other, and a 0.4 s pause after each of the 200 probes."),
+          explanation="280 s (4.7 minutes): -T2 keeps one probe in flight, so the 200 tries (a try and a retry "
+                      "per port) wait their 1 s one after another, 200 s, and the 0.4 s pause after each probe "
+                      "adds 80 s. -T3 waits the same 1 s per try but lets all 100 probes wait at once, so the "
+                      "waits overlap: 2 s in all. The same timeout, 140 times the time: on a silent host, how "
+                      "many probes wait at once matters more than how long each one waits.")
+def _silent_host(answer: object) -> Optional[str]:
+    value, in_minutes = _seconds(answer)
+    if value is None:
+        return "the answer is a whole number of seconds, such as 45."
+    if abs(value - 280 / 60) < 0.1:
+        return "that is the right time in minutes; the question asks for seconds."
+    if in_minutes:
+        value *= 60
+    if abs(value - 280) < 1:
+        return None
+    for level, seconds in SILENT_SECONDS.items():
+        if abs(value - seconds) < 1e-6:
+            return (f"{seconds:g} s is what -T{level} takes. Set `template = 2` (not {level}) and run the cell "
+                    f"again.")
+    if abs(value - 200) < 1:
+        return ("200 s counts the waits alone (200 tries x 1 s). Read the cell's last line: the pause after "
+                "each probe adds to it.")
+    if abs(value - 240) < 1:
+        return ("that counts the 0.4 s pause once per port; it comes after every probe, retries included: "
+                "read the cell's last line.")
+    if abs(value - 80) < 1:
+        return "80 s is the pauses alone (200 x 0.4 s): the waits for the answers come on top."
+    return "not that one: set `template` to 2, run the cell again, and read the time on its last line."

@@ -6,7 +6,7 @@ from typing import Optional
 
 from ...errors import BadInput
 from ...scenario import REJECT_TYPES
-from .core import STATES, exercise, parameter_exercise, state_feedback
+from .core import STATES, exercise, state_feedback
 
 def _single_host_state(port: int, scan_type: str) -> str:
     from ..lessons import nb05
@@ -104,9 +104,26 @@ def _web_policy(answer: object) -> Optional[str]:
     return " ".join(failures[:2]) + more
 
 
-parameter_exercise('05-action-param',
-                   'Set `action` to "reject" and run the cell again. Which state does the connect scan now report for 3306?',
-                   parameter='action', kind='choice', solution='closed',
-                   choices=STATES,
-                   hints=('Look at the connect line and its reason.', "A rejected connect() fails at once with 'connection refused', the same error a closed port gives."),
-                   explanation="closed (conn-refused): the REJECT sends an ICMP port unreachable, and the kernel turns it into the same 'connection refused' a closed port gives, so a connect scan says closed. The SYN scan sees the ICMP error itself and says filtered (port-unreach). DROP gives filtered (no-response) to both.")
+@exercise("05-place-param",
+          "Set `place` to \"top\" and run the cell again. What does the SYN scan from the admin's address "
+          "(10.77.0.5) now report for port 22?",
+          kind="choice", choices=STATES, solution="filtered", parameter="place",
+          hints=("Change the cell's first line to `place = \"top\"`, run the cell, and read the admin's row: its "
+                 "state and the rule that decided it.",
+                 "The chain is read from the top and the first rule that matches decides. The new drop names "
+                 "no source, so it matches the admin too: which rule does the admin's SYN meet first now?"),
+          explanation="filtered: at the top, the drop is the first rule the admin's SYN matches (it names no "
+                      "source, so it matches everyone), and the first match decides: the accept for 10.77.0.5 "
+                      "below it is never read. The administrator has locked themselves out of SSH. At the "
+                      "bottom, the admin's accept comes first and the drop catches everyone else, which is what "
+                      "was meant. Before you add a rule, read the chain from the top for each address that "
+                      "must still get in.")
+def _place(answer: object) -> Optional[str]:
+    return state_feedback(answer, "filtered", {
+        "open": "that is what the admin sees with the drop at the bottom, where the cell starts. Set "
+                "`place = \"top\"`, run the cell again and read the admin's row.",
+        "closed": "closed needs an answer from the host, a reset; a drop rule sends nothing back. What does a "
+                  "SYN scan call silence?",
+        "open|filtered": "that is what a UDP scan calls silence; this is a SYN scan (TCP).",
+    }, "a SYN scan never reports {state}; read the admin's row of the cell's "
+       "output after you set `place` to \"top\".")

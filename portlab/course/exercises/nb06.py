@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Optional
 
 from ...errors import BadInput
-from .core import STATES, exercise, parameter_exercise, state_feedback
+from .core import STATES, exercise, state_feedback
 
 NSG_NAMES = ("AllowHTTPS", "AllowSSHFromAdmins", "DenyAppPorts", "AllowAppTLS", "DenyRDP", "AllowVnetInBound",
              "AllowAzureLoadBalancerInBound", "DenyAllInBound")
@@ -111,9 +111,36 @@ def _nsg_fix(answer: object) -> Optional[str]:
     return " ".join(failures[:2]) + more
 
 
-parameter_exercise('06-source-param',
-                   'Set `source` to "10.77.0.70" and run the cell again. Which state does port 22 show from that address?',
-                   parameter='source', kind='choice', solution='open',
-                   choices=STATES,
-                   hints=('Is 10.77.0.70 inside 10.77.0.64/26 (addresses .64 to .127)?', "The group's SSH rule allows that source, and SSH listens on the VM."),
-                   explanation="open: 10.77.0.70 lies in 10.77.0.64/26, so the group's rule 'SSH from the admins' lets the SYN in and the VM's SSH server answers. From 10.77.0.1 no rule allows it, so the group drops it: filtered.")
+REACH_CHOICES = ("none", "443 only", "22 only", "22 and 443")
+
+
+@exercise("06-priority-param",
+          "Set `priority` to 105 and run the cell again. Which of the VM's ports can 10.77.0.66 still reach "
+          "(open)?",
+          kind="choice", choices=REACH_CHOICES, solution="443 only", parameter="priority",
+          hints=("Change the cell's first line to `priority = 105`, run the cell, and read the rows whose state "
+                 "is open, with the rule that decided each.",
+                 "Azure reads the rules lowest number first. Which rules have a number below 105, and does one "
+                 "of them allow something from 10.77.0.66?"),
+          explanation="443 only. At 105 the deny comes before AllowSSHFromAdmins (110), so 10.77.0.66's SYN to "
+                      "22 is denied. But AllowHTTPS has 100, a lower number than 105: Azure reads it first, and "
+                      "it allows 443 from `Internet`, which in this scenario holds 10.77.0.66 too. That is the "
+                      "mirror image of section 4's mistake: an allow with a lower number hides the deny behind it. "
+                      "To shut 10.77.0.66 out of HTTPS as well, the deny needs a lower number than AllowHTTPS, and "
+                      "100 is the lowest Azure takes: give AllowHTTPS another number (120, say) and the deny 100. "
+                      "At 150 the deny came after both allows: it decided only ports that were shut anyway, so a "
+                      "scan saw no change at all.")
+def _priority(answer: object) -> Optional[str]:
+    given = " ".join(str(answer).strip().lower().split())
+    if given in ("443 only", "443", "only 443", "443/tcp"):
+        return None
+    if given in ("22 and 443", "443 and 22", "22, 443", "22,443", "both"):
+        return ("that is what the deny at 150 leaves open, where the cell starts. Set `priority = 105`, run "
+                "the cell again and read the state column.")
+    if given in ("none", "nothing", "no port", "0"):
+        return ("a deny of every port from 10.77.0.66 sounds like none, but read 443's row: which rule decided "
+                "it, and what is its number?")
+    if given in ("22 only", "22", "only 22"):
+        return ("at 105 the deny comes before the SSH rule (110), so 22 is shut: read 22's row again, and then "
+                "443's.")
+    return "answer with one of: " + " | ".join(f'"{c}"' for c in REACH_CHOICES)

@@ -8,18 +8,22 @@
 * :func:`save_recording` / :func:`compare` -- keep a scan as portlab JSON and
   compare a later scan with it, port by port;
 * :func:`recording_files` / :func:`recordings_frame` -- the recordings of one
-  scenario (portlab JSON and nmap XML) as one pandas DataFrame.
+  scenario (portlab JSON and nmap XML) as one pandas DataFrame;
+* :func:`silent_host_scan` -- a simulated scan of a host that answers nothing, under
+  one timing template: how many probes wait at once, and how long the scan takes.
 """
 
 from __future__ import annotations
 
 import socket
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Union
 
+from ...errors import BadInput
 from ...paths import DATA_DIR
 from ...results import ScanResult, load
-from ...timing import TEMPLATES, template
+from ...timing import TEMPLATE_NAMES, TEMPLATES, template
 
 
 def tries_table(result: ScanResult, port: int, protocol: Optional[str] = None):
@@ -221,3 +225,73 @@ def timing_explorer(ports: int = 1000, filtered_share: float = 0.1, level: int =
         control.observe(update, names="value")
     update()
     return widgets.VBox([count, share, tmpl, out])
+
+
+# ---- change a value: a host that answers nothing ------------------------------------------
+
+SILENT_ADDRESS = "10.77.0.2"
+
+
+def silent_host():
+    """A scenario with one host, 10.77.0.2, whose firewall drops every packet (policy drop,
+    no rule): it answers nothing at all, so a scanner never learns its round-trip time."""
+    from ...scenario import loads
+    return loads(f"""
+name = "silent-host"
+description = "one host whose firewall drops everything"
+[scanner]
+address = "10.77.0.1"
+[[hosts]]
+name = "target"
+address = "{SILENT_ADDRESS}"
+tcp = [22, 80]
+[hosts.firewall]
+policy = "drop"
+""")
+
+
+@dataclass(frozen=True)
+class SilentScan:
+    """What :func:`silent_host_scan` found: the template's settings that matter here and
+    the scan's (virtual) duration."""
+    template: int
+    ports: int
+    states: dict
+    probes: int
+    at_once: int
+    timeout_s: float
+    pause_s: float
+    duration_s: float
+
+    def __str__(self) -> str:
+        from ..charts.timing import human_duration
+        found = ", ".join(f"{n} {state}" for state, n in self.states.items())
+        at_once = "1 probe (one at a time)" if self.at_once == 1 else f"{self.at_once} probes (all of them)"
+        took = f"{self.duration_s:.0f} s" if self.duration_s >= 10 else f"{self.duration_s:.2g} s"
+        if self.duration_s >= 60:
+            took += f" ({human_duration(self.duration_s)})"
+        return "\n".join([
+            f"-T{self.template} ({TEMPLATE_NAMES[self.template]}): a SYN scan of {self.ports} ports of a host that "
+            f"answers nothing (simulated)",
+            f"  found: {found}; probes sent: {self.probes} (a try and a retry per port)",
+            f"  waiting at once: {at_once}; each try waits {self.timeout_s:g} s; "
+            f"pause after each probe: {self.pause_s:g} s",
+            f"  the scan takes {took}"])
+
+
+def silent_host_scan(level: Union[int, str] = 4, ports: int = 100) -> SilentScan:
+    """A simulated SYN scan of ports 1..*ports* of :func:`silent_host` under template
+    *level*: every probe meets silence, so every try waits the long ``initial_timeout``.
+    With many probes in flight (-T3 to -T5) those waits overlap; one at a time (-T0 to
+    -T2), they add up, with the template's pause after every probe on top."""
+    from ...engine import scan
+    timing = template(level)
+    if isinstance(ports, bool) or not isinstance(ports, int) or not 1 <= ports <= 65535:
+        raise BadInput(f"ports {ports!r}: expected a number of ports, 1-65535")
+    result = scan(SILENT_ADDRESS, f"1-{ports}", "syn", scenario=silent_host(), timing=timing.template,
+                  keep_trace=False, randomize=False, seed=0)
+    host = result.hosts[0]
+    return SilentScan(template=timing.template, ports=ports, states=host.counts(),
+                      probes=sum(p.tries for p in host.ports), at_once=min(ports, timing.max_parallel),
+                      timeout_s=timing.initial_timeout, pause_s=timing.scan_delay,
+                      duration_s=round(result.elapsed_s, 6))

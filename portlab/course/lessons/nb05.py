@@ -1,6 +1,7 @@
 """Notebook 05 (a host's firewall): scenario variants, scans from chosen sources, the
-drop/reject table measured by a scan, outbound and stateful demonstrations, and the
-check of the exercise's policy.
+drop/reject table measured by a scan, outbound and stateful demonstrations, where a new
+rule goes in a chain (:func:`with_rule_at`, :func:`port_view`), and the check of the
+exercise's policy.
 
 Everything runs on the simulator (seeded, deterministic); :func:`live_action_table`
 measures the same table in the live lab (Linux, with root or a user namespace of your own).  Scenarios are changed in memory
@@ -567,3 +568,36 @@ def port_table(result):
     rows = [{"port": p.port, "protocol": p.protocol, "state": str(p.state), "reason": p.reason,
              "service": p.service or ""} for p in result.hosts[0].ports]
     return pd.DataFrame(rows, columns=["port", "protocol", "state", "reason", "service"])
+
+
+# ------------------------------------------------- change a value: where a new rule goes
+
+#: Where :func:`with_rule_at` puts a new rule: first (``nft insert rule``) or last (``nft add rule``).
+PLACES = ("top", "bottom")
+
+
+def with_rule_at(base, host: str, rule: RuleLike, place: str = "bottom") -> Scenario:
+    """*base* with one more inbound *rule* on *host*'s firewall, at the ``"bottom"`` of its
+    rules (after the ones it has, where ``nft add rule`` appends) or at the ``"top"`` (before
+    them, as ``nft insert rule`` does; portlab's stateful line still comes first)."""
+    if place not in PLACES:
+        raise BadInput(f"place {place!r}: expected \"top\" or \"bottom\"")
+    s = scenario(base)
+    machine = s.machine(host)
+    old = (machine.firewall or Firewall()).rules
+    new = as_rule(rule)
+    return with_firewall(s, host, rules=(new, *old) if place == "top" else (*old, new))
+
+
+def port_view(base, host: str, target: str, port: int, sources: Mapping[str, str]):
+    """A SYN scan of *port* from each source: one row a source, with the state it sees and
+    the rule of *host*'s inbound chain that decided its probe."""
+    import pandas as pd
+    rows = []
+    for label, source in sources.items():
+        state, reason = states(scan_from(base, source, target, [port], "syn"))[port]
+        rows.append({"from": label, "state": state, "reason": reason,
+                     "decided by": deciding_rule(base, host, source, port)})
+    frame = pd.DataFrame(rows, columns=["from", "state", "reason", "decided by"]).set_index("from")
+    frame.index.name = "scanned"
+    return frame

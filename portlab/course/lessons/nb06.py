@@ -2,7 +2,8 @@
 security group, an Azure NSG) and the scans that prove they agree; an NSG's rules in
 priority order with Azure's defaults, inbound and outbound; which rule decides; the
 classic priority mistake of ``cloud-nsg`` and the check of its fix; what the outbound
-defaults let a compromised VM call; the live lab's recordings against the simulator.
+defaults let a compromised VM call; a deny of one address and the number it needs
+(:func:`with_inbound`, :func:`seen_from`); the live lab's recordings against the simulator.
 
 Every variant is built through the scenario reader (the same one a file goes through),
 so an NSG gets Azure's default rules appended and an AWS group its drop-what-is-not-allowed.
@@ -274,6 +275,48 @@ def fix_failures(answer) -> list[str]:
         else:
             out.append(f"{port}/tcp from {source} is {got} but must stay shut: rule {rule} lets it in.")
     return out
+
+
+# ------------------------------------------- change a value: a deny and its number
+
+def with_inbound(rules: Sequence[Mapping], base=BASE, host: str = VM):
+    """*base* with these inbound rules (NSG dicts: priority, name, action, protocol, ports,
+    source) added to those of *host*'s NSG, read through the scenario reader, so Azure reads
+    them by number with the others and its three inbound defaults follow them.  A priority
+    outside 100-4096, or one another rule has, is one line saying which rule has it."""
+    from ...scenario import from_dict, to_toml
+    s = nb05.scenario(base)
+    _nsg(s, host)
+    doc = tomllib.loads(to_toml(s))
+    table = next(t for t in doc.get("hosts", []) if t.get("name") == host)
+    inbound = table["firewall"].setdefault("inbound", [])
+    taken = {r["priority"]: r.get("name", "") for r in inbound}
+    for rule in rules:
+        rule = dict(rule)
+        priority = rule.get("priority")
+        if isinstance(priority, bool) or not isinstance(priority, int) or not 100 <= priority <= 4096:
+            raise BadInput(f"priority {priority!r}: Azure takes a whole number from 100 to 4096")
+        if priority in taken:
+            raise BadInput(f"priority {priority} is taken by {taken[priority]}: an NSG uses each number once "
+                           f"per direction (taken inbound: {', '.join(map(str, sorted(taken)))})")
+        taken[priority] = rule.get("name", "")
+        inbound.append(rule)
+    return from_dict(doc, s.name)
+
+
+def seen_from(base, source: str, ports: Sequence[int] = PORTS, host: str = VM):
+    """A SYN scan of *host*'s ports from *source*: one row a port, with the state it sees and
+    the NSG rule that decided its probe (priority and name)."""
+    import pandas as pd
+    s = nb05.scenario(base)
+    numbers = {r.name: r.priority for r in _nsg(s, host).rules}
+    seen = nb05.states(nb05.scan_from(s, source, str(s.machine(host).address), list(ports), "syn"))
+    rows = []
+    for port in ports:
+        rule = which_rule(s, source, port, host=host)
+        rows.append({"port": port, "state": seen[port][0],
+                     "decided by": f"{numbers.get(rule, '')} {rule}".strip()})
+    return pd.DataFrame(rows, columns=["port", "state", "decided by"]).set_index("port")
 
 
 # ------------------------------------------------------------ recordings against the sim
