@@ -336,27 +336,3 @@ def state_feedback(answer: object, right: str, wrong: Mapping[str, str], otherwi
     if state == right:
         return None
     return wrong.get(state, otherwise.replace("{state}", state))
-
-
-def _read_off(solution: object, parameter: str, kind: str) -> Checker:
-    """The check of a change-a-value exercise: the answer is read off the cell's output."""
-    retry = (f"not that one: set `{parameter}` as the question says, run the cell again, "
-             f"and read its output.")
-
-    def checker(answer: object) -> Optional[str]:
-        if kind == "number":
-            try:
-                value = float(str(answer).strip())
-            except ValueError:
-                return "the answer is a number."
-            return None if abs(value - float(solution)) < 1e-9 else retry
-        return None if str(answer).strip().lower() == str(solution).lower() else retry
-    return checker
-
-
-def parameter_exercise(exercise_id: str, question: str, *, parameter: str, solution: object, kind: str = "choice",
-                       choices: Sequence[str] = (), hints: Sequence[str] = (), explanation: str = "") -> None:
-    """Register an exercise the learner answers by changing *parameter* in a cell and
-    reading the result off its output (the notebook marks the value "change this")."""
-    exercise(exercise_id, question, kind=kind, choices=choices, hints=hints, solution=solution,
-             explanation=explanation, parameter=parameter)(_read_off(solution, parameter, kind))
