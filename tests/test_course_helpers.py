@@ -203,7 +203,7 @@ def test_exercise_solutions_pass_their_own_checks():
     from portlab.course.exercises.core import load_all
 
     mine = [e for e in load_all().values() if e.notebook == "01"]
-    assert {e.id for e in mine} == {"01-range-of-5432", "01-imaps-port"}
+    assert {e.id for e in mine} == {"01-range-of-5432", "01-imaps-port", "01-clients-param"}
     for ex in mine:
         assert exercises.is_correct(ex.id, ex.solution), ex.id
 
