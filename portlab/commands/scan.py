@@ -102,6 +102,7 @@ def register(subparsers) -> None:
 #: nmap options portlab does not do: option -> what to use instead.  Checked before
 #: argparse sees the command line, so an option's argument is never taken for a target.
 _OS = "portlab does not guess operating systems; scan ports with -sS or -sT"
+_NO_DISCOVERY = "portlab does no host discovery (every target is scanned, as with -Pn)"
 UNSUPPORTED = {
     "-O": _OS, "--osscan-limit": _OS, "--osscan-guess": _OS,
     "-A": "portlab does no OS, version or script detection; use -sS or -sT with -p",
@@ -118,15 +119,6 @@ UNSUPPORTED = {
     "-sn": "portlab does no host discovery without a port scan; scan a few ports with -p",
     "-sP": "portlab does no host discovery without a port scan; scan a few ports with -p",
     "-b": "the FTP bounce scan is not built",
-    "-PS": "portlab does no host discovery (every target is scanned, as with -Pn)",
-    "-PA": "portlab does no host discovery (every target is scanned, as with -Pn)",
-    "-PU": "portlab does no host discovery (every target is scanned, as with -Pn)",
-    "-PY": "portlab does no host discovery (every target is scanned, as with -Pn)",
-    "-PE": "portlab does no host discovery (every target is scanned, as with -Pn)",
-    "-PP": "portlab does no host discovery (every target is scanned, as with -Pn)",
-    "-PM": "portlab does no host discovery (every target is scanned, as with -Pn)",
-    "-PO": "portlab does no host discovery (every target is scanned, as with -Pn)",
-    "-PR": "portlab does no host discovery (every target is scanned, as with -Pn)",
     "-6": "portlab scans IPv4 here; give an IPv4 target", "--traceroute": "portlab traces no routes",
     "-iR": "portlab never picks random targets: it scans only what you are authorized to scan",
     "-oS": "script kiddie output is not written; use -oN", "-oM": "-oM is nmap's old name; use -oG",
@@ -150,6 +142,7 @@ UNSUPPORTED = {
     "--send-eth": "portlab sends IP packets", "--send-ip": "portlab sends IP packets already",
     "--iflist": "use ip addr and ip route", "--stats-every": "the progress bar updates by itself",
 }
+UNSUPPORTED.update({f"-P{kind}": _NO_DISCOVERY for kind in "SAUYEPMOR"})   # nmap's host discovery probes
 #: Options written with their value attached (-PS22, -sV is a scan letter).
 _ATTACHED = tuple(o for o in UNSUPPORTED if o.startswith(("-P", "-s")) and len(o) == 3)
 
