@@ -68,3 +68,9 @@ def test_the_first_sentence_is_not_cut_at_an_abbreviation():
 def test_bad_input_is_one_clear_error(bad):
     with pytest.raises(TypeError, match=r"how\(\)"):
         how_module.how(*bad)
+
+
+def test_restructuredtext_marks_do_not_reach_the_learner():
+    assert first_sentence("One packet from *sender* to *port*.") == "One packet from sender to port."
+    page = how(nb07.summary)._repr_html_()
+    assert "`" not in page[page.find("<summary>"):page.find("</summary>")]

@@ -46,10 +46,16 @@ def first_sentence(doc: str) -> str:
     """The docstring's first sentence, on one line, without reST markup."""
     text = " ".join((doc or "").strip().split("\n\n", 1)[0].split())
     text = re.sub(r":\w+:`~?([^`]+)`", r"\1", text).replace("``", "`")
+    text = re.sub(r"\*([^*\s][^*]*)\*", r"\1", text)       # reST emphasis (*port*) reads as plain words
     # A sentence ends at a full stop followed by a capital letter or the end, so that
     # "e.g." and "1, 2, ..." do not cut it short.
     match = re.match(r"(.+?[.!?])(?=\s+[A-Z(`*]|$)", text)
     return (match.group(1) if match else text) or "(no description)"
+
+
+def _inline_code(escaped: str) -> str:
+    """`code` in an already escaped line as <code>, as the notebook's Markdown would show it."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
 
 
 class HowThisWorks:
@@ -78,7 +84,7 @@ class HowThisWorks:
             folds.append(
                 "<details style='margin:0.2em 0'>"
                 f"<summary>How <code>{html.escape(_qualified(helper))}</code> works: "
-                f"{html.escape(first_sentence(doc))}</summary>"
+                f"{_inline_code(html.escape(first_sentence(doc)))}</summary>"
                 f"<div style='margin-left:1.2em'><p style='white-space:pre-wrap'>{html.escape(doc)}</p>"
                 f"<p>Its code, from <code>{html.escape(where)}</code>:</p>"
                 f"<pre style='overflow-x:auto'><code>{html.escape(source)}</code></pre></div>"
